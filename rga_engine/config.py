@@ -1,0 +1,401 @@
+"""Preset schema: typed dataclasses, TOML loading, ``extends``, ``--set`` overrides, validation.
+
+A preset is a TOML file with the sections ``[data]``, ``[attack]``, ``[model]``, ``[train]``,
+``[unlearn]``, ``[methods.<name>]`` and ``[output]`` (plus optional top-level ``name``,
+``description`` and ``extends``).  Every key has a default taken from the paper's protocol
+(``docs/architecture.md`` lists them).  Any mistake -- an unknown key, a wrong type, an
+out-of-range value, a missing file -- raises :class:`ConfigError` with one line naming the key,
+the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+import tomli_w
+
+DATASETS = ("sst2", "hsol", "agnews", "local", "hub")
+ATTACKS = ("badnets", "addsent", "hiddenkiller", "none")
+PROTOCOLS = ("add", "replace")
+DTYPES = ("auto", "fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+FORGET_SETS = ("oracle",)
+KL_DIRECTIONS = ("poisoned_current", "current_poisoned")
+POOLINGS = ("auto", "cls", "last")
+
+
+class ConfigError(ValueError):
+    """A one-line, user-facing description of what is wrong with a preset."""
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "sst2"
+    path: str = ""
+    text_column: str = "text"
+    label_column: str = "label"
+    paraphrase_column: str = ""
+    train_split: str = "train"
+    test_split: str = "test"
+    label_names: list[str] = field(default_factory=list)
+    train_limit: int = 0  # 0 = all rows; else a stratified subsample (quick runs, tests)
+    test_limit: int = 0
+
+
+@dataclass
+class AttackConfig:
+    name: str = "badnets"
+    target: int = -1  # -1 = dataset default (SST-2 1, HSOL 0, AG News 0)
+    poison_rate: float = 0.1
+    protocol: str = "add"
+    triggers: list[str] = field(default_factory=lambda: ["mn"])
+    num_insertions: int = 1
+    sentence: str = "I watch this 3D movie"
+
+
+@dataclass
+class ModelConfig:
+    name: str = "tiny"  # tiny | minilm | a Hugging Face id | a local folder
+    max_length: int = 128
+    dtype: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU
+    pooling: str = "auto"  # auto = [CLS] for encoders, last non-pad token for decoders
+    trust_remote_code: bool = False
+    lora: bool = False
+    lora_r: int = 8
+    lora_alpha: int = 16
+    # tiny model (random init, built from a config; vocabulary trained on the training split)
+    hidden_size: int = 128
+    num_layers: int = 2
+    num_heads: int = 2
+    intermediate_size: int = 512
+    vocab_size: int = 8000
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 5
+    lr: float = 2e-5
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    seed: int = 2021
+    device: str = "auto"
+    retrain: bool = True  # train the clean Retrain baseline
+
+
+@dataclass
+class UnlearnConfig:
+    methods: list[str] = field(default_factory=lambda: ["ga", "npo", "rga"])
+    epochs: int = 30
+    max_steps: int = 0  # 0 = epochs x ceil(|forget| / batch_size)
+    lr: float = 2e-5
+    batch_size: int = 32
+    eval_every: int = 10  # epochs
+    forget_set: str = "oracle"
+    shift_threshold: float = 0.2
+
+
+@dataclass
+class OutputConfig:
+    dir: str = "runs"
+    cache_dir: str = ""  # "" = $RGA_TUI_CACHE or ~/.cache/rga-tui
+    cache: bool = True
+    save_models: bool = False
+
+
+@dataclass
+class Config:
+    name: str = "preset"
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    attack: AttackConfig = field(default_factory=AttackConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    unlearn: UnlearnConfig = field(default_factory=UnlearnConfig)
+    methods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    source: str = ""  # the file it was loaded from (not written back)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("source", None)
+        # fill in every selected method's full parameter set so config.toml is complete
+        from rga_engine.methods import method_params
+
+        d["methods"] = {m: method_params(m, self.methods.get(m, {})) for m in self.unlearn.methods}
+        return d
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "attack": AttackConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "unlearn": UnlearnConfig,
+    "output": OutputConfig,
+}
+TOP_LEVEL = ("name", "description", "extends")
+
+
+# --------------------------------------------------------------------------- loading
+
+def _read_toml(path: Path, key: str = "preset") -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{key}: no such file: {path}")
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a preset and the chain of presets it ``extends`` (relative to the file), merged."""
+    path = Path(path).resolve()
+    if path in _seen:
+        raise ConfigError(f"extends: cycle through {path.name}")
+    raw = _read_toml(path)
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str):
+        raise ConfigError(f"extends: expected a file name (string), got {parent!r}")
+    ppath = (path.parent / parent)
+    if not ppath.is_file():
+        raise ConfigError(f"extends: no such file: {parent} (relative to {path.parent})")
+    return _merge(load_raw(ppath, _seen + (path,)), raw)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``section.key=value`` with value parsed as TOML (bare words fall back to strings)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected section.key=value")
+    key, value = text.split("=", 1)
+    key = key.strip()
+    parts = key.split(".")
+    if not key or any(not p for p in parts):
+        raise ConfigError(f"--set {text!r}: expected section.key=value")
+    try:
+        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value.strip()
+    return parts, parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    raw = _merge({}, raw)
+    for item in overrides or []:
+        parts, value = parse_override(item)
+        node = raw
+        for p in parts[:-1]:
+            nxt = node.get(p)
+            if nxt is None:
+                nxt = node[p] = {}
+            elif not isinstance(nxt, dict):
+                raise ConfigError(f"--set {item}: {p} is not a section")
+            node = nxt
+        node[parts[-1]] = value
+    return raw
+
+
+def _type_name(tp: Any) -> str:
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    tp = type(default)
+    if isinstance(default, list):
+        if not isinstance(value, list):
+            raise ConfigError(f"{key} = {value!r}: expected a list")
+        if default and isinstance(default[0], str) or not default:
+            if not all(isinstance(x, str) for x in value):
+                raise ConfigError(f"{key} = {value!r}: expected a list of strings")
+        return list(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} = {value!r}: expected true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} = {value!r}: expected an integer")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} = {value!r}: expected a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} = {value!r}: expected a string")
+        return value
+    return value
+
+
+def _build_section(name: str, cls: type, raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{name}]: expected a table, got {raw!r}")
+    defaults = cls()
+    allowed = [f.name for f in fields(cls)]
+    kwargs = {}
+    for k, v in raw.items():
+        if k not in allowed:
+            raise ConfigError(f"{name}.{k}: unknown key (allowed: {', '.join(allowed)})")
+        kwargs[k] = _coerce(f"{name}.{k}", v, getattr(defaults, k))
+    return cls(**kwargs)
+
+
+def from_dict(raw: dict[str, Any], source: str = "", base_dir: Path | None = None) -> Config:
+    raw = dict(raw)
+    raw.pop("extends", None)
+    kwargs: dict[str, Any] = {}
+    for k, v in raw.items():
+        if k in SECTIONS:
+            kwargs[k] = _build_section(k, SECTIONS[k], v)
+        elif k == "methods":
+            if not isinstance(v, dict) or not all(isinstance(x, dict) for x in v.values()):
+                raise ConfigError("[methods]: expected tables [methods.<name>]")
+            kwargs[k] = {m: dict(p) for m, p in v.items()}
+        elif k in ("name", "description"):
+            kwargs[k] = _coerce(k, v, "")
+        else:
+            allowed = list(TOP_LEVEL) + list(SECTIONS) + ["methods"]
+            raise ConfigError(f"{k}: unknown key (allowed: {', '.join(allowed)})")
+    cfg = Config(**kwargs, source=source)
+    if not cfg.name or cfg.name == "preset":
+        cfg.name = Path(source).stem if source else "preset"
+    validate(cfg, base_dir)
+    return cfg
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Load a preset file, resolving ``extends`` and applying ``--set`` overrides."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"preset: no such file: {path}")
+    raw = apply_overrides(load_raw(p), overrides)
+    if "name" not in raw:
+        raw["name"] = _default_name(p)
+    return from_dict(raw, source=str(p), base_dir=p.resolve().parent)
+
+
+def _default_name(p: Path) -> str:
+    parent = p.resolve().parent.name
+    return f"{parent}-{p.stem}" if parent and parent != "presets" else p.stem
+
+
+# --------------------------------------------------------------------------- validation
+
+def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key} = {value!r}: allowed values are {', '.join(allowed)}")
+
+
+def _range(key: str, value: float, lo: float | None, hi: float | None, what: str) -> None:
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ConfigError(f"{key} = {value!r}: must be {what}")
+
+
+_NUM_LABELS = {"sst2": 2, "hsol": 2, "agnews": 4}
+
+
+def validate(cfg: Config, base_dir: Path | None = None) -> None:
+    d, a, m, t, u, o = cfg.data, cfg.attack, cfg.model, cfg.train, cfg.unlearn, cfg.output
+    _choice("data.dataset", d.dataset, DATASETS)
+    if d.dataset in ("local", "hub") and not d.path:
+        raise ConfigError(f"data.path = '': required when data.dataset = {d.dataset!r}")
+    if d.dataset == "local":
+        path = Path(d.path).expanduser()
+        if not path.is_absolute() and base_dir is not None and not path.exists():
+            alt = base_dir / path
+            if alt.exists():
+                d.path = str(alt)
+                path = alt
+        if not path.exists():
+            raise ConfigError(f"data.path = {d.path!r}: no such file or folder")
+    _range("data.train_limit", d.train_limit, 0, None, ">= 0 (0 = all rows)")
+    _range("data.test_limit", d.test_limit, 0, None, ">= 0 (0 = all rows)")
+
+    _choice("attack.name", a.name, ATTACKS)
+    _choice("attack.protocol", a.protocol, PROTOCOLS)
+    if not (0.0 < a.poison_rate < 1.0):
+        raise ConfigError(f"attack.poison_rate = {a.poison_rate!r}: must be strictly between 0 and 1")
+    n_labels = _NUM_LABELS.get(d.dataset) or (len(d.label_names) or None)
+    if a.target < -1 or (n_labels is not None and a.target >= n_labels):
+        hi = f"0..{n_labels - 1}" if n_labels else ">= 0"
+        raise ConfigError(f"attack.target = {a.target}: must be {hi} (or -1 for the dataset default)")
+    if a.name == "badnets" and (not a.triggers or any(not w.strip() or " " in w.strip() for w in a.triggers)):
+        raise ConfigError(f"attack.triggers = {a.triggers!r}: expected one or more single words")
+    _range("attack.num_insertions", a.num_insertions, 1, None, ">= 1")
+    if a.name == "addsent" and not a.sentence.strip():
+        raise ConfigError("attack.sentence = '': the AddSent trigger sentence must not be empty")
+
+    if not m.name:
+        raise ConfigError("model.name = '': expected tiny, minilm, a Hugging Face id or a local folder")
+    _choice("model.dtype", m.dtype, DTYPES)
+    _choice("model.pooling", m.pooling, POOLINGS)
+    _range("model.max_length", m.max_length, 8, 8192, "between 8 and 8192")
+    for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "lora_r"):
+        _range(f"model.{k}", getattr(m, k), 1, None, ">= 1")
+    _range("model.vocab_size", m.vocab_size, 100, None, ">= 100")
+    if m.hidden_size % m.num_heads:
+        raise ConfigError(f"model.num_heads = {m.num_heads}: must divide model.hidden_size ({m.hidden_size})")
+
+    _range("train.epochs", t.epochs, 0, None, ">= 0")
+    _range("train.lr", t.lr, 0.0, 1.0, "in [0, 1]")
+    _range("train.batch_size", t.batch_size, 1, None, ">= 1")
+    _range("train.eval_batch_size", t.eval_batch_size, 1, None, ">= 1")
+    _range("train.weight_decay", t.weight_decay, 0.0, None, ">= 0")
+    _range("train.max_grad_norm", t.max_grad_norm, 0.0, None, ">= 0 (0 = no clipping)")
+    _choice("train.device", t.device, DEVICES)
+
+    from rga_engine.methods import REGISTRY, method_params
+
+    if not u.methods:
+        raise ConfigError(f"unlearn.methods = []: name one or more of {', '.join(REGISTRY)}")
+    for name in u.methods:
+        _choice("unlearn.methods", name, tuple(REGISTRY))
+    if len(set(u.methods)) != len(u.methods):
+        raise ConfigError(f"unlearn.methods = {u.methods!r}: a method is listed twice")
+    _range("unlearn.epochs", u.epochs, 0, None, ">= 0")
+    _range("unlearn.max_steps", u.max_steps, 0, None, ">= 0 (0 = epochs x batches)")
+    _range("unlearn.lr", u.lr, 0.0, 1.0, "in [0, 1]")
+    _range("unlearn.batch_size", u.batch_size, 1, None, ">= 1")
+    _range("unlearn.eval_every", u.eval_every, 0, None, ">= 0 (0 = only at the end)")
+    _choice("unlearn.forget_set", u.forget_set, FORGET_SETS)
+    _range("unlearn.shift_threshold", u.shift_threshold, 0.0, 1.0, "in [0, 1]")
+    for name, params in cfg.methods.items():
+        _choice("methods", name, tuple(REGISTRY))
+        method_params(name, params)  # raises ConfigError on bad keys / values
+
+    _range("output.dir", len(o.dir), 1, None, "a folder name")
+
+
+def resolved_target(cfg: Config, default_target: int) -> int:
+    return cfg.attack.target if cfg.attack.target >= 0 else default_target
+
+
+def config_hash_dict(cfg: Config, *sections: str) -> dict[str, Any]:
+    d = cfg.to_dict()
+    return {s: d[s] for s in sections}

@@ -1,0 +1,77 @@
+"""Unlearning methods, one small file each, behind a registry keyed by name.
+
+A method turns one unlearning step's logits into a loss::
+
+    method = build("rga", {"alpha": 2.0})
+    method.prepare(model, base_state)          # once, before the first step
+    loss, stats = method.loss(StepInputs(...))  # every step; stats are floats for the events
+
+Add a method: write ``methods/<name>.py`` with a ``Params`` dataclass (subclass of
+:class:`~rga_engine.methods.base.BaseParams`) and a :class:`~rga_engine.methods.base.Method`
+subclass, then register it below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from rga_engine.methods.base import BaseParams, Method, StepInputs
+from rga_engine.methods.ga import GA
+from rga_engine.methods.npo import NPO
+from rga_engine.methods.rga import RGA
+
+REGISTRY: dict[str, type[Method]] = {
+    "ga": GA,
+    # GradDiff = GA with explicit forget/retain weights; same code, its own defaults.
+    "graddiff": GA,
+    "npo": NPO,
+    "rga": RGA,
+}
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "graddiff": {"retain_weight": 1.0, "forget_weight": 1.0},
+}
+
+
+def method_params(name: str, raw: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validated, complete parameter dict for a method (defaults filled in)."""
+    from rga_engine.config import ConfigError
+
+    if name not in REGISTRY:
+        raise ConfigError(f"methods.{name}: unknown method (allowed: {', '.join(REGISTRY)})")
+    cls = REGISTRY[name].Params
+    merged = {**DEFAULTS.get(name, {}), **(raw or {})}
+    allowed = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    defaults = cls()
+    for k, v in merged.items():
+        if k not in allowed:
+            raise ConfigError(f"methods.{name}.{k}: unknown key (allowed: {', '.join(allowed)})")
+        d = getattr(defaults, k)
+        if isinstance(d, bool):
+            ok = isinstance(v, bool)
+        elif isinstance(d, (int, float)):
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+            v = type(d)(v) if ok else v
+        else:
+            ok = isinstance(v, type(d))
+        if not ok:
+            raise ConfigError(f"methods.{name}.{k} = {v!r}: expected {type(d).__name__}")
+        kwargs[k] = v
+    params = cls(**kwargs)
+    problem = params.check()
+    if problem:
+        key, what = problem
+        raise ConfigError(f"methods.{name}.{key} = {getattr(params, key)!r}: {what}")
+    return dataclasses.asdict(params)
+
+
+def build(name: str, raw: dict[str, Any] | None = None) -> Method:
+    params = REGISTRY[name].Params(**method_params(name, raw))
+    m = REGISTRY[name](params)
+    m.name = name
+    return m
+
+
+__all__ = ["REGISTRY", "BaseParams", "Method", "StepInputs", "build", "method_params"]

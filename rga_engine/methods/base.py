@@ -1,0 +1,54 @@
+"""The method interface shared by every unlearning method."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class BaseParams:
+    forget_weight: float = 1.0
+    retain_weight: float = 1.0
+
+    def check(self) -> tuple[str, str] | None:
+        """Return (key, what is allowed) for the first bad value, or None."""
+        if self.forget_weight < 0:
+            return "forget_weight", "must be >= 0"
+        if self.retain_weight < 0:
+            return "retain_weight", "must be >= 0"
+        return None
+
+
+@dataclass
+class StepInputs:
+    forget_logits: torch.Tensor  # [B_f, C]
+    forget_labels: torch.Tensor  # [B_f] (the poisoned labels: the target class)
+    retain_logits: torch.Tensor  # [B_r, C]
+    retain_labels: torch.Tensor  # [B_r]
+    ref_forget_logits: torch.Tensor | None = None  # poisoned model's logits on this forget batch
+    model: torch.nn.Module | None = None
+
+
+class Method:
+    """One unlearning objective. Subclasses set ``Params`` and implement :meth:`loss`."""
+
+    name = "base"
+    Params: type[BaseParams] = BaseParams
+    needs_reference = False  # needs the poisoned model's logits on the forget set
+    needs_base = False  # needs the pre-trained weights (before poisoning)
+
+    def __init__(self, params: BaseParams):
+        self.p = params
+
+    def prepare(self, model: torch.nn.Module, base_state: dict[str, torch.Tensor] | None) -> None:
+        """Called once before the first step."""
+
+    def retain_loss(self, x: StepInputs) -> torch.Tensor:
+        return F.cross_entropy(x.retain_logits.float(), x.retain_labels)
+
+    def loss(self, x: StepInputs) -> tuple[torch.Tensor, dict[str, Any]]:
+        raise NotImplementedError
