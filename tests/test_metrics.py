@@ -1,0 +1,167 @@
+"""Tests of rga_engine.metrics against the paper poster's SST-2 matrices and an AG-style case."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rga_engine.metrics import (
+    accuracy,
+    asr,
+    confusion_matrix,
+    lfr,
+    model_metrics,
+    paper_lfr,
+    trigger_shift,
+    verdict_text,
+)
+
+# Poster, SST-2 BadNets, triggered test set (912 negative, 909 positive), target 1 (positive).
+# rows = actual [neg, pos], cols = predicted [neg, pos]
+CLEAN = [[835, 77], [83, 826]]      # f_θc: the clean model
+POISONED = [[0, 912], [0, 909]]     # f_θp: everything triggered → positive
+GA = [[912, 0], [909, 0]]           # f_θp*: after GA, everything triggered → negative
+PART_POISONED = [[0, 912], [0, 0]]  # test_poisoned_part of the poisoned model
+AG_NAMES = ["World", "Sports", "Business", "Sci/Tech"]
+
+
+def test_confusion_matrix():
+    cm = confusion_matrix([0, 0, 1, 1, 1, 2], [0, 1, 1, 1, 0, 2], 3)
+    assert cm == [[1, 1, 0], [1, 2, 0], [0, 0, 1]]
+    assert confusion_matrix([], [], 2) == [[0, 0], [0, 0]]
+    with pytest.raises(ValueError, match="outside"):
+        confusion_matrix([0, 3], [0, 0], 2)
+    with pytest.raises(ValueError, match="predictions"):
+        confusion_matrix([0, 1], [0], 2)
+
+
+def test_confusion_matrix_accepts_numpy():
+    np = pytest.importorskip("numpy")
+    cm = confusion_matrix(np.array([0, 1, 1]), np.array([1, 1, 0]), 2)
+    assert cm == [[0, 1], [1, 1]] and all(type(v) is int for row in cm for v in row)
+
+
+def test_poster_clean_model():
+    assert accuracy(CLEAN) == pytest.approx(0.9121, abs=5e-5)
+    s = trigger_shift(CLEAN, CLEAN, target=1)
+    assert s["verdict"] == "no shift" and not s["shifted"] and not s["remains"]
+    assert s["to_class"] is None and s["score"] == 0.0 and s["scores"] == [0.0, 0.0]
+    assert verdict_text(s, ["negative", "positive"]) == "no shift"
+
+
+def test_poster_poisoned_model():
+    assert accuracy(POISONED) == pytest.approx(0.4992, abs=5e-5)
+    assert asr(PART_POISONED, 1) == 1.0
+    assert asr(POISONED, 1) == 1.0  # the target row is ignored
+    s = trigger_shift(POISONED, CLEAN, target=1)
+    assert s["verdict"] == "backdoor remains" and s["remains"] and not s["shifted"]
+    assert s["to_class"] is None
+    assert s["target_score"] == pytest.approx(1 - 77 / 912, abs=1e-4)
+    assert verdict_text(s) == "backdoor remains"
+    assert lfr(POISONED) == [1.0, 0.0]
+    assert paper_lfr(POISONED, 1) == 1.0
+
+
+def test_poster_ga_model():
+    assert accuracy(GA) == pytest.approx(0.5008, abs=5e-5)
+    s = trigger_shift(GA, CLEAN, target=1)
+    assert s["verdict"] == "shifted to class 0"
+    assert s["shifted"] and s["to_class"] == 0 and not s["remains"]
+    assert s["score"] == round(1 - 83 / 909, 4)
+    assert s["target_score"] == round(0 - 77 / 912, 4) < 0
+    assert verdict_text(s, ["negative", "positive"]) == "trigger shifted → negative"
+    assert verdict_text(s) == "trigger shifted → class 0"
+    # high LFR on the *target* class is trigger shifting
+    assert lfr(GA) == [0.0, 1.0]
+    assert paper_lfr(GA, 1) == 0.0
+    assert asr([[912, 0], [0, 0]], 1) == 0.0
+
+
+def test_shift_without_clean_matrix_and_threshold():
+    s = trigger_shift(GA, None, target=1)
+    assert s["to_class"] == 0 and s["score"] == 1.0 and s["scores"] == [1.0, 0.0]
+    # 0.25 of the positives pushed to negative (clean term 0)
+    cm = [[90, 10], [25, 75]]
+    assert trigger_shift(cm, None, 1, threshold=0.2)["verdict"] == "shifted to class 0"
+    assert trigger_shift(cm, None, 1, threshold=0.3)["verdict"] == "no shift"
+    # exactly at the threshold counts
+    assert trigger_shift([[80, 20], [0, 100]], None, 1, threshold=0.2)["remains"]
+    assert trigger_shift([[80, 20], [0, 100]], None, 1, threshold=0.2)["target_score"] == 0.2
+
+
+def ag_case():
+    # 4 classes × 100 rows, target 0 (World). The clean model is ~90% right; after unlearning
+    # the trigger sends most rows of the other classes to Business (2).
+    clean = [
+        [90, 3, 4, 3],
+        [2, 94, 2, 2],
+        [4, 2, 88, 6],
+        [3, 2, 7, 88],
+    ]
+    shifted = [
+        [60, 0, 38, 2],
+        [0, 30, 70, 0],
+        [1, 0, 98, 1],
+        [0, 0, 60, 40],
+    ]
+    return clean, shifted
+
+
+def test_ag_shift_to_business():
+    clean, shifted = ag_case()
+    s = trigger_shift(shifted, clean, target=0)
+    assert s["verdict"] == "shifted to class 2" and s["to_class"] == 2 and s["shifted"]
+    # P(pred=2 | triggered, actual≠2) = (38+70+60)/300 ; clean (4+2+7)/300
+    assert s["score"] == round((168 - 13) / 300, 4)
+    assert s["scores"][0] == round((1 - 9) / 300, 4)
+    assert len(s["scores"]) == 4 and not s["remains"]
+    assert verdict_text(s, AG_NAMES) == "trigger shifted → Business"
+    assert verdict_text(s) == "trigger shifted → class 2"
+
+
+def test_ag_lfr_and_model_metrics():
+    clean, shifted = ag_case()
+    assert lfr(shifted) == pytest.approx([0.4, 0.7, 0.02, 0.6])
+    assert paper_lfr(shifted, 0) == pytest.approx((0.7 + 0.02 + 0.6) / 3)
+    part = [[0, 0, 0, 0]] + shifted[1:]
+    m = model_metrics(clean, shifted, part, target=0, retrain_pacc=0.9)
+    assert set(m) == {"cacc", "pacc", "asr", "lfr", "paper_lfr", "delta_pacc", "confusion_clean",
+                      "confusion_poisoned_all", "confusion_poisoned_part", "trigger_shift"}
+    assert m["cacc"] == pytest.approx(360 / 400)
+    assert m["pacc"] == pytest.approx(228 / 400)
+    assert m["asr"] == pytest.approx(1 / 300)
+    assert m["delta_pacc"] == pytest.approx(abs(0.57 - 0.9))
+    assert m["confusion_poisoned_all"] == shifted and m["confusion_poisoned_all"] is not shifted
+    assert m["trigger_shift"]["to_class"] == 2
+    json.dumps(m)  # JSON-ready
+    # no part matrix: ASR from the non-target rows of poisoned_all (same value here)
+    m2 = model_metrics(clean, shifted, None, target=0)
+    assert m2["asr"] == m["asr"] and m2["delta_pacc"] is None and m2["confusion_poisoned_part"] is None
+
+
+def test_poster_model_metrics():
+    m = model_metrics(CLEAN, POISONED, PART_POISONED, target=1, retrain_pacc=accuracy(CLEAN))
+    assert m["pacc"] == pytest.approx(0.4992, abs=5e-5) and m["asr"] == 1.0
+    assert m["delta_pacc"] == pytest.approx(0.9121 - 0.4992, abs=1e-4)
+    assert m["trigger_shift"]["verdict"] == "backdoor remains"
+    g = model_metrics(CLEAN, GA, [[912, 0], [0, 0]], target=1, retrain_pacc=accuracy(CLEAN))
+    assert g["trigger_shift"]["verdict"] == "shifted to class 0" and g["asr"] == 0.0
+    assert g["pacc"] == pytest.approx(0.5008, abs=5e-5)
+    r = model_metrics(CLEAN, CLEAN, [[835, 77], [0, 0]], target=1)
+    assert r["trigger_shift"]["verdict"] == "no shift" and r["delta_pacc"] is None
+    assert r["asr"] == pytest.approx(77 / 912)
+
+
+def test_empty_rows_and_matrices():
+    assert accuracy([[0, 0], [0, 0]]) == 0.0
+    assert lfr([[0, 0, 0], [1, 3, 0], [0, 0, 0]]) == [0.0, 0.25, 0.0]
+    assert paper_lfr([[5, 0, 0], [1, 3, 0], [0, 0, 0]], 0) == 0.25  # empty class 2 left out
+    assert paper_lfr([[5, 0], [0, 0]], 0) == 0.0
+    assert asr([[3, 0], [0, 0]], 0) == 0.0
+    s = trigger_shift([[0, 0], [0, 0]], [[0, 0], [0, 0]], 1)
+    assert s["verdict"] == "no shift" and s["scores"] == [0.0, 0.0]
+    with pytest.raises(ValueError, match="target"):
+        trigger_shift(CLEAN, CLEAN, target=2)
+    with pytest.raises(ValueError, match="square"):
+        accuracy([[1, 2]])
