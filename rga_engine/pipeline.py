@@ -1,0 +1,337 @@
+"""The one entry point both front ends call: ``run(config, sink, should_stop) -> summary``.
+
+data → poison → Retrain → each unlearning method from the same poisoned weights → summary.
+
+The run folder (when ``run_dir`` is given) receives ``config.toml``, ``events.jsonl`` (one event
+per line, flushed), ``summary.json`` (rewritten atomically after every stage) and ``results.md``.
+The poisoned and Retrain weights are cached (``cache.py``) so that a second run with other
+unlearning settings skips straight to unlearning.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import platform
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from rga_engine import cache, metrics
+from rga_engine.attacks import PoisonedData, poison
+from rga_engine.config import Config
+from rga_engine.data import load_dataset
+from rga_engine.events import JsonlSink, MultiSink, NullSink, Sink, make_event
+from rga_engine.methods import build as build_method
+from rga_engine.models import build as build_model
+from rga_engine.train import Encoded, NonFiniteLoss, confusion, encode, finetune, predict_logits, unlearn
+
+EVAL_SPLITS = ("test_clean", "test_poisoned_all", "test_poisoned_part")
+LABEL_NAMES = {
+    "sst2": ["negative", "positive"],
+    "hsol": ["clean", "toxic"],
+    "agnews": ["World", "Sports", "Business", "Sci/Tech"],
+}
+
+
+def default_run_dir(cfg: Config) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(cfg.output.dir) / f"{cfg.name.replace('/', '-')}-{stamp}"
+
+
+def versions() -> dict[str, str]:
+    import accelerate
+    import transformers
+
+    import rga_engine
+
+    return {"rga_engine": rga_engine.__version__, "torch": torch.__version__, "transformers": transformers.__version__,
+            "accelerate": accelerate.__version__, "python": platform.python_version()}
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, allow_nan=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _make_accelerator(cfg: Config):
+    from accelerate import Accelerator
+
+    dev = cfg.train.device
+    use_cpu = dev == "cpu" or (dev == "auto" and not torch.cuda.is_available() and not torch.backends.mps.is_available())
+    if dev == "cuda" and not torch.cuda.is_available():
+        raise ValueError("train.device = 'cuda': no CUDA device is available here (use 'auto' or 'cpu')")
+    mp = "no"
+    if not use_cpu and torch.cuda.is_available() and cfg.model.dtype in ("auto", "bf16"):
+        mp = "bf16"
+    elif not use_cpu and cfg.model.dtype == "fp16":
+        mp = "fp16"
+    return Accelerator(cpu=use_cpu, mixed_precision=mp)
+
+
+class Run:
+    """State of one pipeline run; the methods below are the stages, in order."""
+
+    def __init__(self, cfg: Config, sink: Sink | None, should_stop: Callable[[], bool] | None, run_dir: Path | None):
+        self.cfg = cfg
+        self.should_stop = should_stop or (lambda: False)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.jsonl: JsonlSink | None = None
+        if self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.toml").write_text(cfg.to_toml(), encoding="utf-8")
+            self.jsonl = JsonlSink(self.run_dir / "events.jsonl")
+        self.sink = MultiSink(sink or NullSink(), self.jsonl) if self.jsonl else (sink or NullSink())
+        self.seed = cfg.train.seed
+        self.summary: dict[str, Any] = {}
+        self.accelerator = None
+        self.is_main = True
+
+    # ------------------------------------------------------------------ plumbing
+    def emit(self, type: str, **fields: Any) -> None:
+        if self.is_main:
+            self.sink.emit(make_event(type, **fields))
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.emit("log", level=level, message=message)
+
+    def save_summary(self) -> None:
+        if self.run_dir is not None and self.is_main:
+            write_json_atomic(self.run_dir / "summary.json", self.summary)
+
+    # ------------------------------------------------------------------ stages
+    def prepare_data(self) -> PoisonedData:
+        ds = load_dataset(self.cfg.data, self.seed)
+        data = poison(ds, self.cfg.attack, self.seed)
+        if not data.label_names or len(data.label_names) != data.num_labels:
+            data.label_names = LABEL_NAMES.get(data.dataset, [str(i) for i in range(data.num_labels)])
+        return data
+
+    def evaluate(self, model, stage: str, step: int, retrain_pacc: float | None) -> dict[str, Any]:
+        cms = {}
+        for split in EVAL_SPLITS:
+            logits = predict_logits(model, self.enc[split], self.cfg.train.eval_batch_size, self.pad_id, self.accelerator.device)
+            cms[split] = confusion(logits, self.enc[split].labels, self.data.num_labels)
+        m = metrics.model_metrics(cms["test_clean"], cms["test_poisoned_all"], cms["test_poisoned_part"], self.data.target,
+                                  retrain_pacc=retrain_pacc, threshold=self.cfg.unlearn.shift_threshold)
+        per_split = {
+            "test_clean": {"cacc": m["cacc"]},
+            "test_poisoned_all": {"pacc": m["pacc"], "lfr": m["lfr"], "paper_lfr": m["paper_lfr"],
+                                  "trigger_shift": m["trigger_shift"], "delta_pacc": m["delta_pacc"]},
+            "test_poisoned_part": {"asr": m["asr"]},
+        }
+        for split in EVAL_SPLITS:
+            self.emit("eval", stage=stage, step=step, split=split, confusion=cms[split], metrics=per_split[split])
+        return m
+
+    def model_entry(self, m: dict[str, Any], seconds: float, **extra: Any) -> dict[str, Any]:
+        keys = ("cacc", "pacc", "asr", "lfr", "paper_lfr", "delta_pacc", "confusion_clean",
+                "confusion_poisoned_all", "confusion_poisoned_part", "trigger_shift")
+        return {**{k: m[k] for k in keys}, "seconds": round(seconds, 2), **extra}
+
+    def cache_key(self, stage: str, split: str) -> str:
+        c = self.cfg
+        tc = {k: v for k, v in vars(c.train).items() if k not in ("device", "eval_batch_size", "retrain")}
+        enc = self.split_texts[split]
+        return cache.make_key({
+            "stage": stage, "data": cache.fingerprint_texts(*enc), "model": vars(c.model), "train": tc,
+            "tokenizer_data": self.tok_fingerprint, "engine": 1,
+        })
+
+    def fit(self, stage: str, split: str) -> tuple[torch.nn.Module | None, str]:
+        """Fine-tune a fresh copy of the pre-trained model on ``split`` (or load it from cache)."""
+        t0 = time.perf_counter()
+        model = copy.deepcopy(self.bundle.model)
+        key = self.cache_key(stage, split)
+        root = cache.cache_root(self.cfg.output.cache_dir)
+        if self.cfg.output.cache and cache.load(root, stage, key, model):
+            self.emit("stage_started", stage=stage, total_steps=0)
+            self.log(f"{stage}: loaded cached weights {cache.path_for(root, stage, key).name}")
+            return model.to(self.accelerator.device), "cached"
+        res = finetune(model, self.enc[split], self.cfg.train, stage=stage, accelerator=self.accelerator,
+                       pad_id=self.pad_id, emit=self.emit, should_stop=self.should_stop, seed=self.seed)
+        model = res["model"]
+        self.accelerator.free_memory()
+        if res["status"] == "finished" and self.cfg.output.cache and self.is_main:
+            cache.save(root, stage, key, model, {"stage": stage, "preset": self.cfg.name})
+        self.log(f"{stage}: {res['steps']} steps in {time.perf_counter() - t0:.1f} s")
+        return model, res["status"]
+
+    def finish_stage(self, name: str, stage: str, model, t0: float, retrain_pacc: float | None, **extra) -> dict:
+        m = self.evaluate(model, stage, -1, retrain_pacc)
+        entry = self.model_entry(m, time.perf_counter() - t0, **extra)
+        self.summary["models"][name] = entry
+        self.emit("stage_finished", stage=stage, metrics=entry, seconds=entry["seconds"])
+        self.save_summary()
+        return entry
+
+    def fail_stage(self, stage: str, message: str, t0: float) -> None:
+        self.summary["errors"][stage] = message
+        self.emit("error", stage=stage, message=message)
+        self.emit("stage_finished", stage=stage, metrics={"error": message}, seconds=round(time.perf_counter() - t0, 2))
+        self.save_summary()
+
+    def run_method(self, name: str, poisoned_state: dict[str, torch.Tensor], ref_logits: torch.Tensor | None,
+                   retrain_pacc: float | None) -> str:
+        stage = f"unlearn:{name}"
+        t0 = time.perf_counter()
+        method = build_method(name, self.cfg.methods.get(name, {}))
+        model = copy.deepcopy(self.bundle.model)
+        model.load_state_dict(poisoned_state)
+        model.to(self.accelerator.device)
+        # the encoder's pre-trained weights (before poisoning) are the RGA anchor θ_base
+        base = self.bundle.base_state if method.needs_base else None
+
+        def on_eval(m, epoch: int, step: int) -> None:
+            self.evaluate(m, stage, step, retrain_pacc)
+
+        try:
+            res = unlearn(model, method, self.forget, self.retain, ref_logits if method.needs_reference else None,
+                          self.cfg.unlearn, stage=stage, accelerator=self.accelerator, pad_id=self.pad_id,
+                          emit=self.emit, should_stop=self.should_stop, seed=self.seed,
+                          weight_decay=self.cfg.train.weight_decay, max_grad_norm=self.cfg.train.max_grad_norm,
+                          on_eval=on_eval, base_state=base)
+        except NonFiniteLoss as e:
+            self.accelerator.free_memory()
+            self.fail_stage(stage, str(e), t0)
+            return "error"
+        self.accelerator.free_memory()
+        if res["status"] == "cancelled":
+            self.summary["errors"][stage] = "cancelled"
+            self.emit("stage_finished", stage=stage, metrics={"cancelled": True}, seconds=round(time.perf_counter() - t0, 2))
+            self.save_summary()
+            return "cancelled"
+        self.finish_stage(name, stage, res["model"], t0, retrain_pacc, steps=res["steps"])
+        return "finished"
+
+    # ------------------------------------------------------------------ the whole run
+    def execute(self) -> dict[str, Any]:
+        cfg = self.cfg
+        self.accelerator = _make_accelerator(cfg)
+        self.is_main = self.accelerator.is_main_process
+        from accelerate.utils import set_seed
+
+        set_seed(self.seed)
+        self.emit("run_started", config=cfg.to_dict(), device=str(self.accelerator.device), versions=versions(),
+                  run_dir=str(self.run_dir) if self.run_dir else None)
+        self.data = data = self.prepare_data()
+        self.summary = {
+            "preset": cfg.name, "dataset": data.dataset, "attack": data.attack, "model": cfg.model.name,
+            "target": data.target, "num_labels": data.num_labels, "label_names": data.label_names,
+            "seed": self.seed, "methods": list(cfg.unlearn.methods), "status": "running", "errors": {}, "models": {},
+            "device": str(self.accelerator.device), "started": datetime.now().isoformat(timespec="seconds"),
+        }
+        self.save_summary()
+        self.log(f"{data.dataset}/{data.attack}: train_poisoned {len(data.splits['train_poisoned'])} rows "
+                 f"({sum(data.splits['train_poisoned'].poisoned)} poisoned), target {data.target}")
+
+        tc = data.splits["train_clean"]
+        self.tok_fingerprint = cache.fingerprint_texts(tc.texts, tc.labels) if cfg.model.name == "tiny" else cfg.model.name
+        self.bundle = build_model(cfg.model, data.num_labels, tc.texts, self.seed, use_cuda=self.accelerator.device.type == "cuda")
+        tok = self.bundle.tokenizer
+        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
+        self.enc: dict[str, Encoded] = {}
+        self.split_texts = {}
+        for name, split in data.splits.items():
+            self.enc[name] = encode(tok, split.texts, split.labels, split.poisoned, cfg.model.max_length)
+            self.split_texts[name] = (split.texts, split.labels)
+
+        status = self.stages()
+        self.summary["status"] = status
+        self.summary["finished"] = datetime.now().isoformat(timespec="seconds")
+        self.save_summary()
+        if self.run_dir is not None and self.is_main:
+            from rga_engine.report import results_markdown
+
+            (self.run_dir / "results.md").write_text(results_markdown([self.summary]), encoding="utf-8")
+        self.emit("run_finished", summary=self.summary)
+        return self.summary
+
+    def stages(self) -> str:
+        cfg = self.cfg
+        # 1. poison: fine-tune the pre-trained model on train_poisoned
+        t0 = time.perf_counter()
+        try:
+            poisoned, st = self.fit("poison", "train_poisoned")
+        except NonFiniteLoss as e:
+            self.fail_stage("poison", str(e), t0)
+            return "error"
+        if st == "cancelled":
+            self.emit("stage_finished", stage="poison", metrics={"cancelled": True}, seconds=round(time.perf_counter() - t0, 2))
+            return "cancelled"
+        self.finish_stage("poisoned", "poison", poisoned, t0, None, cached=st == "cached")
+        poisoned_state = {k: v.detach().clone() for k, v in poisoned.state_dict().items()}
+
+        # 2. Retrain: the same training on train_clean only (the golden baseline)
+        retrain_pacc = None
+        if cfg.train.retrain:
+            t0 = time.perf_counter()
+            try:
+                retrained, st = self.fit("retrain", "train_clean")
+            except NonFiniteLoss as e:
+                self.fail_stage("retrain", str(e), t0)
+                retrained, st = None, "error"
+            if st == "cancelled":
+                self.emit("stage_finished", stage="retrain", metrics={"cancelled": True}, seconds=round(time.perf_counter() - t0, 2))
+                return "cancelled"
+            if retrained is not None:
+                retrain_pacc = self.finish_stage("retrain", "retrain", retrained, t0, None, cached=st == "cached")["pacc"]
+                del retrained
+            # ΔPACC of the poisoned model, now that Retrain's PACC is known
+            p = self.summary["models"]["poisoned"]
+            if retrain_pacc is not None:
+                p["delta_pacc"] = abs(p["pacc"] - retrain_pacc)
+            self.save_summary()
+
+        # 3. unlearning: the forget set D_p and the retain set (clean rows of train_poisoned)
+        tp = self.enc["train_poisoned"]
+        if cfg.unlearn.forget_set == "oracle":
+            forget_idx = [i for i, f in enumerate(tp.poisoned.tolist()) if f]
+        else:  # pragma: no cover - the config validator only admits "oracle" today
+            raise ValueError(f"unlearn.forget_set = {cfg.unlearn.forget_set!r} is not implemented")
+        retain_idx = [i for i, f in enumerate(tp.poisoned.tolist()) if not f]
+        if not forget_idx:
+            self.log("the forget set is empty (attack 'none'?): unlearning skipped", "warning")
+            return "finished"
+        self.forget, self.retain = tp.subset(forget_idx), tp.subset(retain_idx)
+        ref_logits = None
+        if any(build_method(m, cfg.methods.get(m, {})).needs_reference for m in cfg.unlearn.methods):
+            # the poisoned model's logits on D_p, computed once before unlearning
+            ref_logits = predict_logits(poisoned, self.forget, cfg.train.eval_batch_size, self.pad_id, self.accelerator.device)
+        del poisoned
+        statuses = []
+        for name in cfg.unlearn.methods:
+            st = self.run_method(name, poisoned_state, ref_logits, retrain_pacc)
+            statuses.append(st)
+            if st == "cancelled":
+                return "cancelled"
+        return "finished" if all(s == "finished" for s in statuses) else "partial"
+
+
+def run(cfg: Config, sink: Sink | None = None, should_stop: Callable[[], bool] | None = None,
+        run_dir: Path | str | None = None) -> dict[str, Any]:
+    """Run a preset end to end; return the summary (also written to ``run_dir`` when given).
+
+    Bad input raises a ``ValueError`` subclass with a one-line message (``ConfigError``,
+    ``DataError``, ``AttackError``, ``ModelError``) before any training starts.
+    """
+    r = Run(cfg, sink, should_stop, Path(run_dir) if run_dir is not None else None)
+    try:
+        return r.execute()
+    except BaseException as e:
+        if r.summary:
+            r.summary["status"] = "cancelled" if isinstance(e, KeyboardInterrupt) else "error"
+            if not isinstance(e, KeyboardInterrupt):
+                r.summary["errors"]["run"] = f"{type(e).__name__}: {e}"
+            r.save_summary()
+        if not isinstance(e, KeyboardInterrupt):
+            r.emit("error", stage="run", message=f"{type(e).__name__}: {e}")
+        raise
+    finally:
+        if r.jsonl is not None:
+            r.jsonl.close()

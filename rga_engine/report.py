@@ -1,0 +1,392 @@
+"""Results tables from run summaries (``summary.json``), in the paper's layout.
+
+Pure Python (no rich, no torch): the command line, the TUI and the pipeline all use it.
+
+* :func:`summary_rows` -- one row per model of one run (name, CACC, ASR, PACC, LFR, ΔPACC, verdict).
+* :func:`results_markdown` -- the paper's "Results 1" table over one or more runs: one row per
+  (dataset, attack, model) group with Retrain (CACC, LFR, PACC), each unlearning method
+  (CACC, LFR, PACC, ΔPACC) and the Poisoned model (CACC, ASR), in percent with two decimals.
+  Runs of the same preset that differ only by seed are averaged: ``mean ± sample std``.
+  LFR is the paper's column (``paper_lfr``: label-flip rate of the non-target class(es) on
+  ``test_poisoned_all``).  A method that failed shows ``failed: <message>``.
+* :func:`load_summary`, :func:`write_results_md` -- run-folder input and output.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+__all__ = [
+    "ReportError",
+    "display_name",
+    "fmt_pct",
+    "load_summary",
+    "method_names",
+    "model_error",
+    "results_markdown",
+    "run_markdown",
+    "summary_rows",
+    "write_results_md",
+]
+
+BASELINES = ("poisoned", "retrain")
+
+DATASET_NAMES = {"sst2": "SST-2", "hsol": "HSOL", "agnews": "AG", "local": "local", "hub": "hub"}
+ATTACK_NAMES = {"badnets": "BadNets", "addsent": "AddSent", "hiddenkiller": "HiddenKiller", "none": "none"}
+MODEL_NAMES = {"poisoned": "Poisoned", "retrain": "Retrain", "ga": "GA", "npo": "NPO", "rga": "RGA"}
+
+# the stage names an error of each model can be filed under (DESIGN.md: poison, retrain, unlearn:<m>)
+_ERROR_KEYS = {"poisoned": ("poisoned", "poison"), "retrain": ("retrain",)}
+
+
+class ReportError(ValueError):
+    """A missing or unreadable run folder / summary (one-line, user-facing)."""
+
+
+# --------------------------------------------------------------------------- small helpers
+
+def display_name(model: str) -> str:
+    """"ga" -> "GA", "retrain" -> "Retrain"; unknown methods are upper-cased."""
+    return MODEL_NAMES.get(model, model.upper())
+
+
+def _num(x: Any) -> float | None:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def fmt_pct(x: Any, missing: str = "–") -> str:
+    """A fraction in [0, 1] as a percent with two decimals ("0.9164" -> "91.64")."""
+    v = _num(x)
+    return missing if v is None else f"{100.0 * v:.2f}"
+
+
+def _fmt_stats(values: Sequence[float], missing: str = "–") -> str:
+    """Percent values (already ×100): one -> "91.64", several -> "91.64 ± 0.37" (sample std)."""
+    if not values:
+        return missing
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def _one_line(text: Any, limit: int = 160) -> str:
+    s = " ".join(str(text).split())
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def _md(text: str) -> str:
+    """Safe inside a markdown table cell."""
+    return _one_line(text).replace("|", "\\|")
+
+
+def _errors(summary: dict) -> dict[str, str]:
+    errs = summary.get("errors") or {}
+    return {str(k): str(v) for k, v in errs.items()} if isinstance(errs, dict) else {}
+
+
+def _models(summary: dict) -> dict[str, dict]:
+    models = summary.get("models") or {}
+    return {k: v for k, v in models.items() if isinstance(v, dict)} if isinstance(models, dict) else {}
+
+
+def model_error(summary: dict, model: str) -> str | None:
+    """The error message filed for `model` ("ga" is filed under stage "unlearn:ga"), if any."""
+    errs = _errors(summary)
+    for key in _ERROR_KEYS.get(model, (f"unlearn:{model}", model)):
+        if key in errs:
+            return errs[key]
+    return None
+
+
+def method_names(summary: dict) -> list[str]:
+    """The unlearning methods of a run, in run order: the run's ``methods`` list when it has one,
+    then any other model with results, then failed ones."""
+    listed = summary.get("methods")
+    out = [str(m) for m in listed if str(m) not in BASELINES] if isinstance(listed, list) else []
+    out += [m for m in _models(summary) if m not in BASELINES and m not in out]
+    for stage in _errors(summary):
+        if stage.startswith("unlearn:"):
+            m = stage.split(":", 1)[1]
+            if m and m not in out:
+                out.append(m)
+    return out
+
+
+def _paper_lfr(entry: dict, target: Any) -> float | None:
+    v = _num(entry.get("paper_lfr"))
+    if v is not None:
+        return v
+    lfr = entry.get("lfr")
+    if not isinstance(lfr, list) or not lfr:
+        return None
+    vals = [_num(x) for i, x in enumerate(lfr) if i != target]
+    vals = [x for x in vals if x is not None]
+    return statistics.fmean(vals) if vals else None
+
+
+def _delta_pacc(entry: dict, summary: dict, model: str) -> float | None:
+    v = _num(entry.get("delta_pacc"))
+    if v is not None or model == "retrain":
+        return v
+    retrain = _models(summary).get("retrain") or {}
+    p, r = _num(entry.get("pacc")), _num(retrain.get("pacc"))
+    return abs(p - r) if p is not None and r is not None else None
+
+
+def _verdict(entry: dict, label_names: Any) -> str:
+    shift = entry.get("trigger_shift")
+    if not isinstance(shift, dict):
+        return ""
+    try:
+        from rga_engine.metrics import verdict_text
+
+        names = list(label_names) if isinstance(label_names, (list, tuple)) and label_names else None
+        return verdict_text(shift, names)
+    except Exception:  # noqa: BLE001 - a display string must never break a report
+        return str(shift.get("verdict") or "")
+
+
+# --------------------------------------------------------------------------- one run
+
+def summary_rows(summary: dict) -> list[dict]:
+    """One row per model of a run: poisoned, retrain, then the methods in run order.
+
+    Each row: ``name`` (key), ``label`` (display name), ``cacc``, ``asr``, ``pacc``, ``lfr``
+    (the paper's LFR, ``paper_lfr``), ``delta_pacc`` (fractions or None), ``verdict`` (text),
+    ``seconds`` and ``error`` (the failure message or None).  A model that failed before it had
+    results still gets a row (numbers None, ``error`` set).
+    """
+    models = _models(summary)
+    target = summary.get("target")
+    names = [m for m in BASELINES if m in models or model_error(summary, m)]
+    names += method_names(summary)
+    rows = []
+    for name in names:
+        entry = models.get(name) or {}
+        rows.append(
+            {
+                "name": name,
+                "label": display_name(name),
+                "cacc": _num(entry.get("cacc")),
+                "asr": _num(entry.get("asr")),
+                "pacc": _num(entry.get("pacc")),
+                "lfr": _paper_lfr(entry, target),
+                "delta_pacc": _delta_pacc(entry, summary, name),
+                "verdict": _verdict(entry, summary.get("label_names")),
+                "seconds": _num(entry.get("seconds")),
+                "error": model_error(summary, name),
+            }
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------- many runs
+
+def _group_key(s: dict) -> tuple[str, str, str, str]:
+    return (str(s.get("preset", "")), str(s.get("dataset", "")), str(s.get("attack", "")), str(s.get("model", "")))
+
+
+def _cell(runs: list[dict], model: str, metric: str) -> tuple[list[float], str | None]:
+    """Percent values of `metric` of `model` over `runs` (runs where it failed left out), and a
+    failure message when it failed in every run that ran it."""
+    values: list[float] = []
+    failures: list[str] = []
+    for s in runs:
+        entry = _models(s).get(model)
+        err = model_error(s, model)
+        if err is not None:  # a failed model shows its error, never its (partial) numbers
+            failures.append(err)
+            continue
+        if not entry:
+            continue
+        if metric == "lfr":
+            v = _paper_lfr(entry, s.get("target"))
+        elif metric == "delta_pacc":
+            v = _delta_pacc(entry, s, model)
+        else:
+            v = _num(entry.get(metric))
+        if v is not None:
+            values.append(100.0 * v)
+    if failures and not values:
+        return values, failures[0]
+    return values, None
+
+
+def results_markdown(summaries: Iterable[dict]) -> str:
+    """The paper's "Results 1" table (markdown) over run summaries; see the module docstring."""
+    summaries = [s for s in summaries if isinstance(s, dict)]
+    if not summaries:
+        return "_no runs_\n"
+
+    groups: dict[tuple[str, str, str, str], list[dict]] = {}
+    for s in summaries:
+        groups.setdefault(_group_key(s), []).append(s)
+
+    methods: list[str] = []
+    for s in summaries:
+        for m in method_names(s):
+            if m not in methods:
+                methods.append(m)
+
+    # a Preset column only when two groups would otherwise look the same
+    triples = [k[1:] for k in groups]
+    show_preset = len(set(triples)) < len(triples)
+
+    header = ["Model", "Dataset", "Attack"] + (["Preset"] if show_preset else []) + ["Seeds"]
+    header += ["Retrain CACC", "Retrain LFR", "Retrain PACC"]
+    for m in methods:
+        d = display_name(m)
+        header += [f"{d} CACC", f"{d} LFR", f"{d} PACC", f"{d} ΔPACC"]
+    header += ["Poisoned CACC", "Poisoned ASR"]
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    notes: list[str] = []
+
+    for (preset, dataset, attack, model), runs in groups.items():
+        seeds = sorted({str(s.get("seed")) for s in runs if s.get("seed") is not None}, key=_seed_key)
+        row = [_md(model or "?"), DATASET_NAMES.get(dataset, _md(dataset or "?")), ATTACK_NAMES.get(attack, _md(attack or "?"))]
+        if show_preset:
+            row.append(_md(preset))
+        row.append(", ".join(seeds) if seeds else "–")
+
+        def block(name: str, metrics: Sequence[str]) -> list[str]:
+            cells: list[str] = []
+            for i, metric in enumerate(metrics):
+                values, failed = _cell(runs, name, metric)
+                if failed is not None:
+                    cells.append(_failed_cell(failed) if i == 0 else "")
+                else:
+                    cells.append(_fmt_stats(values))
+            return cells
+
+        row += block("retrain", ("cacc", "lfr", "pacc"))
+        ranked: list[tuple[float, int]] = []
+        for m in methods:
+            cells = block(m, ("cacc", "lfr", "pacc", "delta_pacc"))
+            values, failed = _cell(runs, m, "delta_pacc")
+            if values and failed is None:
+                ranked.append((statistics.fmean(values), len(row) + 3))
+            row += cells
+        if len(ranked) >= 2:
+            _, at = min(ranked)
+            row[at] = f"**{row[at]}**"
+        row += block("poisoned", ("cacc", "asr"))
+        lines.append("| " + " | ".join(row) + " |")
+
+        label = f"{preset or model} seed {{}}"
+        for s in runs:
+            tag = label.format(s.get("seed", "?"))
+            status = s.get("status")
+            if status and status != "finished":
+                notes.append(f"{tag}: run {status}")
+            for stage, msg in _errors(s).items():
+                if msg.strip().lower() == "cancelled":
+                    notes.append(f"{tag}: {stage} cancelled")
+                else:
+                    notes.append(f"{tag}: {stage} failed: {_one_line(msg)}")
+
+    out = "\n".join(lines) + "\n"
+    multi = any(len(r) > 1 for r in groups.values())
+    foot = ["Percent; LFR = label-flip rate of the non-target class(es) on the triggered test set."]
+    if len(methods) >= 2:
+        foot.append("Lowest ΔPACC in bold.")
+    if multi:
+        foot.append("Several seeds: mean ± sample standard deviation.")
+    out += "\n" + " ".join(foot) + "\n"
+    if notes:
+        out += "\n" + "\n".join(f"- {_md(n)}" for n in notes) + "\n"
+    return out
+
+
+def _failed_cell(message: str) -> str:
+    """``failed: <message>``; a stage the user stopped is just ``cancelled``."""
+    return "cancelled" if message.strip().lower() == "cancelled" else f"failed: {_md(message)}"
+
+
+def _seed_key(s: str) -> tuple[int, Any]:
+    try:
+        return (0, int(s))
+    except ValueError:
+        return (1, s)
+
+
+# --------------------------------------------------------------------------- run folders
+
+def load_summary(run_dir: str | Path) -> dict:
+    """Read ``<run_dir>/summary.json`` (or a summary file given directly).
+
+    Raises :class:`ReportError` with one line for a missing folder, a folder without a summary,
+    invalid JSON or a JSON value that is not a run summary.
+    """
+    p = Path(run_dir)
+    if p.is_dir():
+        f = p / "summary.json"
+        if not f.is_file():
+            raise ReportError(f"{run_dir}: no summary.json (not a run folder, or no stage has finished yet)")
+    elif p.is_file():
+        f = p
+    else:
+        raise ReportError(f"{run_dir}: no such run folder")
+    try:
+        data = json.loads(f.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ReportError(f"{f}: not a text file") from None
+    except json.JSONDecodeError as e:
+        raise ReportError(f"{f}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    except OSError as e:
+        raise ReportError(f"{f}: cannot read ({e.strerror or e})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+        raise ReportError(f"{f}: not a run summary (no \"models\" object)")
+    return data
+
+
+def run_markdown(summary: dict) -> str:
+    """The whole ``results.md`` of one run: heading, the paper table, per-model details."""
+    name = summary.get("preset") or "run"
+    meta = [
+        f"dataset {DATASET_NAMES.get(str(summary.get('dataset')), summary.get('dataset'))}",
+        f"attack {ATTACK_NAMES.get(str(summary.get('attack')), summary.get('attack'))}",
+        f"model {summary.get('model')}",
+        f"target {summary.get('target')}",
+        f"seed {summary.get('seed')}",
+        f"status {summary.get('status', 'finished')}",
+    ]
+    out = [f"# Results: {name}", "", " · ".join(_md(m) for m in meta), "", results_markdown([summary]).rstrip(), ""]
+    out += ["## Per model", "", "| Model | CACC | ASR | PACC | LFR | ΔPACC | Verdict | Seconds |", "|---|---|---|---|---|---|---|---|"]
+    for r in summary_rows(summary):
+        if r["error"]:
+            cells = [_failed_cell(r["error"]), "", "", "", "", "", ""]
+        else:
+            secs = "–" if r["seconds"] is None else f"{r['seconds']:.1f}"
+            cells = [fmt_pct(r["cacc"]), fmt_pct(r["asr"]), fmt_pct(r["pacc"]), fmt_pct(r["lfr"]),
+                     fmt_pct(r["delta_pacc"]), _md(r["verdict"]) or "–", secs]
+        out.append("| " + " | ".join([r["label"]] + cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def write_results_md(run_dir: str | Path, summary: dict) -> Path:
+    """Write ``<run_dir>/results.md`` atomically (temp file + rename); returns its path."""
+    d = Path(run_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / "results.md"
+    fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".md.tmp", dir=d)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(run_markdown(summary))
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path

