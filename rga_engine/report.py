@@ -162,8 +162,9 @@ def summary_rows(summary: dict) -> list[dict]:
 
     Each row: ``name`` (key), ``label`` (display name), ``cacc``, ``asr``, ``pacc``, ``lfr``
     (the paper's LFR, ``paper_lfr``), ``delta_pacc`` (fractions or None), ``verdict`` (text),
-    ``seconds`` and ``error`` (the failure message or None).  A model that failed before it had
-    results still gets a row (numbers None, ``error`` set).
+    ``seconds``, ``error`` (the failure message or None) and ``status`` ("ok", "failed",
+    "cancelled" or "not run").  A model that failed, was cancelled or has not run yet still gets a
+    row (numbers None).
     """
     models = _models(summary)
     target = summary.get("target")
@@ -172,6 +173,11 @@ def summary_rows(summary: dict) -> list[dict]:
     rows = []
     for name in names:
         entry = models.get(name) or {}
+        err = model_error(summary, name)
+        if err is not None:
+            status = "cancelled" if err.strip().lower() == "cancelled" else "failed"
+        else:
+            status = "ok" if entry else "not run"
         rows.append(
             {
                 "name": name,
@@ -183,7 +189,8 @@ def summary_rows(summary: dict) -> list[dict]:
                 "delta_pacc": _delta_pacc(entry, summary, name),
                 "verdict": _verdict(entry, summary.get("label_names")),
                 "seconds": _num(entry.get("seconds")),
-                "error": model_error(summary, name),
+                "error": err,
+                "status": status,
             }
         )
     return rows
@@ -252,7 +259,11 @@ def results_markdown(summaries: Iterable[dict]) -> str:
     notes: list[str] = []
 
     for (preset, dataset, attack, model), runs in groups.items():
-        seeds = sorted({str(s.get("seed")) for s in runs if s.get("seed") is not None}, key=_seed_key)
+        counts: dict[str, int] = {}
+        for s in runs:
+            if s.get("seed") is not None:
+                counts[str(s.get("seed"))] = counts.get(str(s.get("seed")), 0) + 1
+        seeds = [f"{k} (×{counts[k]})" if counts[k] > 1 else k for k in sorted(counts, key=_seed_key)]
         row = [_md(model or "?"), DATASET_NAMES.get(dataset, _md(dataset or "?")), ATTACK_NAMES.get(attack, _md(attack or "?"))]
         if show_preset:
             row.append(_md(preset))
@@ -300,7 +311,7 @@ def results_markdown(summaries: Iterable[dict]) -> str:
     if len(methods) >= 2:
         foot.append("Lowest ΔPACC in bold.")
     if multi:
-        foot.append("Several seeds: mean ± sample standard deviation.")
+        foot.append("Several runs (seeds): mean ± sample standard deviation.")
     out += "\n" + " ".join(foot) + "\n"
     if notes:
         out += "\n" + "\n".join(f"- {_md(n)}" for n in notes) + "\n"
@@ -365,6 +376,8 @@ def run_markdown(summary: dict) -> str:
     for r in summary_rows(summary):
         if r["error"]:
             cells = [_failed_cell(r["error"]), "", "", "", "", "", ""]
+        elif r["status"] == "not run":
+            cells = ["not run", "", "", "", "", "", ""]
         else:
             secs = "–" if r["seconds"] is None else f"{r['seconds']:.1f}"
             cells = [fmt_pct(r["cacc"]), fmt_pct(r["asr"]), fmt_pct(r["pacc"]), fmt_pct(r["lfr"]),

@@ -1,0 +1,383 @@
+"""The ``rga-tui`` command line (typer).
+
+* ``rga-tui`` -- the interactive app (Textual, imported only here and in ``watch``).
+* ``rga-tui run PRESET.toml [--out RUN_DIR] [--set section.key=value ...] [--quiet]``
+* ``rga-tui presets [--presets DIR]``
+* ``rga-tui inspect PRESET.toml [--json] [--set ...]``
+* ``rga-tui watch RUN_DIR [--speed X] [--no-mouse]``
+* ``rga-tui table RUN_DIR ...``
+
+Bad input (a missing preset, a bad ``--set``, an unknown key, a missing run folder, a usage
+mistake) prints exactly one line ``error: <message>`` on stderr and exits 2 -- never a traceback.
+Headless commands never import textual.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, List, Optional, TypeVar
+
+import typer
+from typer.core import TyperGroup
+
+__all__ = ["app", "main"]
+
+EXIT_USAGE = 2
+
+# (module, class) of the one-line, user-facing errors; looked up only when something failed,
+# so that no engine module is imported just to be able to catch its error.
+_USER_ERRORS = (
+    ("rga_engine.config", "ConfigError"),
+    ("rga_engine.data", "DataError"),
+    ("rga_engine.data.loaders", "DataError"),
+    ("rga_engine.models", "ModelError"),
+    ("rga_engine.attacks", "AttackError"),
+    ("rga_engine.report", "ReportError"),
+    ("rga_tui.presets", "PresetDirError"),
+    ("rga_tui.headless", "RunDirError"),
+)
+
+
+def _one_line(text: Any) -> str:
+    return " ".join(str(text).split())
+
+
+def _is_user_error(e: BaseException) -> bool:
+    if isinstance(e, (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)):
+        return True
+    for mod, name in _USER_ERRORS:
+        module = sys.modules.get(mod)
+        cls = getattr(module, name, None) if module is not None else None
+        if isinstance(cls, type) and isinstance(e, cls):
+            return True
+    return False
+
+
+def _error_message(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror and e.filename:
+        return f"{e.filename}: {e.strerror.lower()}"
+    return _one_line(e) or type(e).__name__
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> "typer.Exit":
+    """Print ``error: <message>`` (one line) on stderr; returns the Exit to raise."""
+    typer.echo(f"error: {_one_line(message)}", err=True)
+    return typer.Exit(code)
+
+
+T = TypeVar("T")
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    """Run `fn`; a user-facing error becomes one line and exit 2."""
+    try:
+        return fn()
+    except typer.Exit:
+        raise
+    except Exception as e:
+        if _is_user_error(e):
+            raise fail(_error_message(e)) from None
+        raise
+
+
+def _click_errors(name: str) -> tuple[type[BaseException], ...]:
+    """`name` from click's exceptions -- typer >= 0.25 vendors click as ``typer._click``, older
+    versions use click itself; catch both."""
+    out = []
+    for mod in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            module = __import__(mod, fromlist=[name])
+        except ImportError:
+            continue
+        cls = getattr(module, name, None)
+        if isinstance(cls, type) and cls not in out:
+            out.append(cls)
+    return tuple(out)
+
+
+class _OneLineErrors(TyperGroup):
+    """Usage mistakes (unknown option, missing argument, bad value) as one ``error:`` line."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
+        try:
+            rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
+                              standalone_mode=False, **extra)
+        except _click_errors("UsageError") as e:
+            typer.echo(f"error: {_one_line(e.format_message())}", err=True)
+            rv = EXIT_USAGE
+        except _click_errors("ClickException") as e:
+            typer.echo(f"error: {_one_line(e.format_message())}", err=True)
+            rv = getattr(e, "exit_code", 1)
+        except _click_errors("Abort"):
+            typer.echo("error: aborted", err=True)
+            rv = 1
+        code = rv if isinstance(rv, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+app = typer.Typer(
+    cls=_OneLineErrors,
+    name="rga-tui",
+    help="Backdoor unlearning for text classifiers (GA / NPO / RGA) with a live terminal UI.",
+    add_completion=False,
+    invoke_without_command=True,
+    no_args_is_help=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _check_dirs(dirs: List[Path]) -> List[Path]:
+    for d in dirs:
+        if not Path(d).expanduser().is_dir():
+            raise fail(f"--presets {d}: no such folder")
+    return [Path(d).expanduser() for d in dirs]
+
+
+def _version(value: bool) -> None:
+    if value:
+        try:
+            from importlib.metadata import version
+
+            v = version("rga-tui")
+        except Exception:  # noqa: BLE001
+            from rga_tui import __version__ as v
+        typer.echo(f"rga-tui {v}")
+        raise typer.Exit(0)
+
+
+# --------------------------------------------------------------------------- interactive
+
+@app.callback()
+def interactive(
+    ctx: typer.Context,
+    presets: List[Path] = typer.Option([], "--presets", help="Another folder of presets (repeatable).",
+                                       metavar="DIR"),
+    out: Path = typer.Option(Path("runs"), "--out", help="Where new run folders go.", metavar="DIR"),
+    preset: Optional[Path] = typer.Option(None, "--preset", help="Open this preset directly.",
+                                          metavar="PRESET.toml"),
+    no_mouse: bool = typer.Option(False, "--no-mouse", help="Do not capture the mouse."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Without a command: the interactive app (preset picker -> live run screen)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    dirs = _check_dirs(presets)
+    if preset is not None:
+        from rga_tui.presets import resolve_preset
+
+        preset = resolve_preset(preset, dirs)
+        if not preset.is_file():
+            raise fail(f"preset: no such file: {preset}")
+    from rga_tui.app import RgaApp  # Textual: only for interactive commands
+
+    RgaApp(presets_dirs=dirs, out_dir=out, preset=preset).run(mouse=not no_mouse)
+
+
+# --------------------------------------------------------------------------- run
+
+_SET_HELP = "Override one preset value, e.g. --set unlearn.epochs=5 (repeatable)."
+
+
+@app.command()
+def run(
+    preset: str = typer.Argument(..., metavar="PRESET.toml",
+                                 help="A preset file (or a listed name such as demo/sst2-badnets)."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="RUN_DIR",
+                                       help="The run folder (default runs/<preset>-<timestamp>)."),
+    set_: List[str] = typer.Option([], "--set", metavar="section.key=value", help=_SET_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars; only the final table."),
+    presets: List[Path] = typer.Option([], "--presets", metavar="DIR", help="Extra presets folder for names."),
+) -> None:
+    """Run a preset headless: progress bars, then the results table; writes a run folder."""
+    from rga_tui.presets import resolve_preset
+
+    def go() -> int:
+        from rga_tui.headless import run_headless
+
+        return run_headless(resolve_preset(preset, _check_dirs(presets)), out, list(set_), quiet)
+
+    code = _guard(go)
+    raise typer.Exit(code)
+
+
+# --------------------------------------------------------------------------- presets
+
+@app.command("presets")
+def presets_cmd(
+    presets: List[Path] = typer.Option([], "--presets", metavar="DIR", help="Another folder of presets (repeatable)."),
+) -> None:
+    """List the presets, one line each: name, dataset, attack, model, methods, description."""
+    from rga_tui.presets import discover_presets
+
+    infos = _guard(lambda: discover_presets(presets, strict=True))
+    if not infos:
+        typer.echo("no presets found (looked in the packaged presets/ and ./presets)", err=True)
+        return
+    ok = [i for i in infos if not i.error]
+    widths = [max((len(x) for x in col), default=0) for col in zip(
+        *[(i.name, i.dataset, i.attack, i.model, ",".join(i.methods)) for i in ok]
+    )] if ok else [0] * 5
+    for i in infos:
+        if i.error:
+            typer.echo(f"{i.name.ljust(widths[0])}  error: {i.error}")
+            continue
+        cols = [i.name, i.dataset, i.attack, i.model, ",".join(i.methods)]
+        line = "  ".join(c.ljust(w) for c, w in zip(cols, widths))
+        typer.echo(f"{line}  {i.description}".rstrip())
+
+
+# --------------------------------------------------------------------------- inspect
+
+def inspect_data(preset: str | Path, overrides: List[str] | None = None) -> dict:
+    """Build a preset's five splits (no training) and describe them (the ``--json`` object)."""
+    from rga_engine import config
+
+    cfg = config.load(preset, list(overrides or []))
+    from rga_engine.attacks import poison
+    from rga_engine.data import load_dataset
+
+    ds = load_dataset(cfg.data, cfg.train.seed)
+    pd = poison(ds, cfg.attack, cfg.train.seed)
+    n = int(pd.num_labels)
+    splits = {}
+    for name, sp in pd.splits.items():
+        splits[name] = {
+            "rows": len(sp.labels),
+            "labels": {str(k): int(c) for k, c in enumerate(sp.label_counts(n))},
+            "poisoned": int(sum(1 for p in sp.poisoned if p)),
+        }
+    return {
+        "preset": cfg.name,
+        "dataset": pd.dataset,
+        "attack": pd.attack,
+        "target": int(pd.target),
+        "num_labels": n,
+        "label_names": list(pd.label_names),
+        "splits": splits,
+        "examples": [{"clean": c, "poisoned": p} for c, p in list(pd.examples)[:3]],
+    }
+
+
+def _highlight_insertions(clean: str, poisoned: str) -> Any:
+    """The poisoned text with the words that are not in the clean text in bold."""
+    import difflib
+
+    from rich.text import Text
+
+    a, b = clean.split(), poisoned.split()
+    text = Text()
+    for tag, _, _, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        chunk = " ".join(b[j1:j2])
+        if not chunk:
+            continue
+        if text:
+            text.append(" ")
+        text.append(chunk, style="bold red" if tag in ("insert", "replace") else "")
+    return text
+
+
+@app.command("inspect")
+def inspect_cmd(
+    preset: str = typer.Argument(..., metavar="PRESET.toml"),
+    json_: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    set_: List[str] = typer.Option([], "--set", metavar="section.key=value", help=_SET_HELP),
+    presets: List[Path] = typer.Option([], "--presets", metavar="DIR", help="Extra presets folder for names."),
+) -> None:
+    """Build a preset's data without training: rows, label counts, poisoned rows, examples."""
+    from rga_tui.presets import resolve_preset
+
+    info = _guard(lambda: inspect_data(resolve_preset(preset, _check_dirs(presets)), set_))
+    if json_:
+        typer.echo(json.dumps(info, ensure_ascii=False))
+        return
+
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(highlight=False)
+    names = info["label_names"] or [str(k) for k in range(info["num_labels"])]
+    table = Table(
+        title=f"{info['preset']} · {info['dataset']} · {info['attack']} · target {info['target']}"
+        f" ({names[info['target']] if 0 <= info['target'] < len(names) else '?'})",
+        title_justify="left",
+    )
+    table.add_column("Split")
+    table.add_column("Rows", justify="right")
+    for k in range(info["num_labels"]):
+        table.add_column(f"{k} {names[k]}" if k < len(names) else str(k), justify="right")
+    table.add_column("Poisoned", justify="right")
+    for split, s in info["splits"].items():
+        table.add_row(split, str(s["rows"]), *[str(s["labels"].get(str(k), 0)) for k in range(info["num_labels"])],
+                      str(s["poisoned"]))
+    console.print(table)
+    if info["examples"]:
+        console.print("\n[bold]Examples[/] (clean → poisoned)")
+        for ex in info["examples"]:
+            console.print(f"  clean:    {ex['clean']}", markup=False)
+            line = Text("  poisoned: ")
+            line.append_text(_highlight_insertions(ex["clean"], ex["poisoned"]))
+            console.print(line)
+            console.print()
+
+
+# --------------------------------------------------------------------------- watch
+
+@app.command()
+def watch(
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
+    speed: float = typer.Option(0.0, "--speed", help="Replay speed of a finished run (0 = the app's default)."),
+    no_mouse: bool = typer.Option(False, "--no-mouse", help="Do not capture the mouse."),
+) -> None:
+    """Open the live run screen on a run folder (follows a run being written; replays a finished one)."""
+    if not run_dir.is_dir():
+        raise fail(f"{run_dir}: no such run folder")
+    if not (run_dir / "events.jsonl").is_file():
+        raise fail(f"{run_dir}: no events.jsonl (not a run folder)")
+    if speed < 0:
+        raise fail(f"--speed {speed}: must be >= 0")
+    from rga_tui.app import RgaApp  # Textual: only for interactive commands
+
+    RgaApp(watch_dir=Path(run_dir), speed=speed).run(mouse=not no_mouse)
+
+
+# --------------------------------------------------------------------------- table
+
+def _expand_run_dirs(paths: List[Path]) -> List[Path]:
+    """Run folders as given; a folder of run folders (e.g. ``runs/``) stands for all of them."""
+    out: List[Path] = []
+    for p in paths:
+        if p.is_dir() and not (p / "summary.json").exists():
+            subs = sorted(d for d in p.iterdir() if (d / "summary.json").is_file())
+            if subs:
+                out.extend(subs)
+                continue
+        out.append(p)
+    return out
+
+
+@app.command()
+def table(
+    run_dirs: List[Path] = typer.Argument(..., metavar="RUN_DIR...",
+                                          help="Run folders (or a folder of run folders)."),
+) -> None:
+    """The paper-style results table (markdown) of one or more runs; seeds are averaged."""
+    from rga_engine import report
+
+    summaries = _guard(lambda: [report.load_summary(d) for d in _expand_run_dirs(run_dirs)])
+    typer.echo(report.results_markdown(summaries), nl=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

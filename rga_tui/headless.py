@@ -1,0 +1,416 @@
+"""``rga-tui run``: one preset, no Textual -- rich progress bars, eval lines, the results table.
+
+:func:`run_headless` loads the preset, picks the run folder, calls
+``rga_engine.pipeline.run(cfg, sink, should_stop, run_dir)`` and turns the events into a progress
+bar per stage (steps done/total, loss, λ, samples/s, elapsed, ETA), prints evaluations as they
+arrive and, at the end, the paper-style table with the trigger-shift verdicts and the run folder.
+
+Ctrl-C: the first one asks the engine to stop after the current step (``should_stop``), which then
+writes what exists; the second raises :class:`KeyboardInterrupt`.  Either way the exit code is 130.
+A failed stage gives exit 1 with a one-line reason; bad input (``ConfigError``, ``DataError``,
+``AttackError``, ...) propagates to the command line, which prints one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from rga_engine import report
+
+__all__ = ["HeadlessSink", "RunDirError", "StopFlag", "run_headless", "results_table"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+# metrics shown as percentages when an eval / stage_finished event carries them
+_PCT_KEYS = {
+    "cacc": "CACC",
+    "acc": "ACC",
+    "accuracy": "ACC",
+    "asr": "ASR",
+    "pacc": "PACC",
+    "paper_lfr": "LFR",
+    "delta_pacc": "ΔPACC",
+}
+
+
+class RunDirError(ValueError):
+    """``--out`` names a folder that already holds a run (one-line, user-facing)."""
+
+
+def _num(x: Any) -> float | None:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _short(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def format_metrics(metrics: Any, label_names: list[str] | None = None) -> str:
+    """``CACC 91.18  PACC 50.08  ASR 0.00 · trigger shifted → negative`` from a metrics dict."""
+    if not isinstance(metrics, dict):
+        return ""
+    parts = []
+    for key, label in _PCT_KEYS.items():
+        if key in metrics and label not in {p.split(" ")[0] for p in parts}:
+            v = _num(metrics.get(key))
+            if v is not None:
+                parts.append(f"{label} {100 * v:.2f}")
+    if "loss" in metrics and _num(metrics.get("loss")) is not None:
+        parts.append(f"loss {_short(_num(metrics['loss']))}")
+    text = "  ".join(parts)
+    shift = metrics.get("trigger_shift")
+    if isinstance(shift, dict):
+        try:
+            from rga_engine.metrics import verdict_text
+
+            verdict = verdict_text(shift, label_names or None)
+        except Exception:  # noqa: BLE001
+            verdict = str(shift.get("verdict") or "")
+        if verdict:
+            text = f"{text} · {verdict}" if text else verdict
+    return text
+
+
+class StopFlag:
+    """The SIGINT handler: the first Ctrl-C asks for a stop, the second raises KeyboardInterrupt."""
+
+    def __init__(self, notify: Callable[[str], None] | None = None) -> None:
+        self.requested = False
+        self.count = 0
+        self._notify = notify
+
+    def __call__(self, signum: int = signal.SIGINT, frame: Any = None) -> None:
+        self.count += 1
+        if self.count == 1:
+            self.requested = True
+            if self._notify is not None:
+                self._notify("stopping after this step… (Ctrl-C again to abort)")
+        else:
+            raise KeyboardInterrupt
+
+    def should_stop(self) -> bool:
+        return self.requested
+
+
+class HeadlessSink:
+    """Engine events -> rich progress bars and printed lines."""
+
+    def __init__(self, console: Console, quiet: bool = False) -> None:
+        self.console = console
+        self.quiet = quiet
+        self.progress = Progress(
+            TextColumn("[bold]{task.fields[stage]:<14}"),
+            BarColumn(bar_width=16),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(compact=True),
+            console=console,
+            disable=quiet,
+        )
+        self.tasks: dict[str, TaskID] = {}
+        self.errors: dict[str, str] = {}
+        self.summary: dict | None = None
+        self.label_names: list[str] | None = None
+        self.run_dir: str | None = None
+        self._pending_eval: tuple[tuple[Any, Any], dict] | None = None
+
+    # rich's Progress is a context manager; so is the sink
+    def __enter__(self) -> "HeadlessSink":
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self._flush_eval()
+        finally:
+            self.progress.__exit__(*exc)
+
+    def print(self, *args: Any, always: bool = False, **kw: Any) -> None:
+        if always or not self.quiet:
+            self.progress.console.print(*args, **kw)
+
+    def emit(self, event: dict) -> None:
+        try:
+            if event.get("type") != "eval":
+                self._flush_eval()
+            handler = getattr(self, "_on_" + str(event.get("type")), None)
+            if handler is not None:
+                handler(event)
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:  # noqa: BLE001 - displaying must never break a run
+            self.print(f"[dim](display: {type(e).__name__}: {escape(str(e))})[/]")
+
+    # ----------------------------------------------------------------------------- events
+    def _on_run_started(self, e: dict) -> None:
+        self.run_dir = e.get("run_dir") or self.run_dir
+        cfg = e.get("config") if isinstance(e.get("config"), dict) else {}
+        names = (cfg.get("data") or {}).get("label_names") if isinstance(cfg.get("data"), dict) else None
+        if names:
+            self.label_names = list(names)
+        bits = [f"device {e['device']}"] if e.get("device") else []
+        if self.run_dir:
+            bits.append(f"run folder {self.run_dir}")
+        if bits:
+            self.print("[dim]" + escape(" · ".join(str(b) for b in bits)) + "[/]")
+
+    def _task(self, stage: str, total: Any = None) -> TaskID:
+        if stage not in self.tasks:
+            t = _num(total)
+            self.tasks[stage] = self.progress.add_task(
+                stage, total=(t if t and t > 0 else None), stage=stage, info=""
+            )
+        return self.tasks[stage]
+
+    def _on_stage_started(self, e: dict) -> None:
+        stage = str(e.get("stage"))
+        if stage in self.tasks:
+            t = _num(e.get("total_steps"))
+            self.progress.update(self.tasks[stage], total=(t if t and t > 0 else None))
+        else:
+            self._task(stage, e.get("total_steps"))
+
+    def _on_step(self, e: dict) -> None:
+        stage = str(e.get("stage"))
+        task = self._task(stage)
+        info = []
+        loss = _num(e.get("loss"))
+        if loss is not None:
+            info.append(f"loss {_short(loss)}")
+        elif "loss" in e:  # NaN / inf arrive as null (strict JSON)
+            info.append("loss nan")
+        lam = _num(e.get("lambda"))
+        if lam is not None:
+            info.append(f"λ {lam:.3f}")
+        sps = _num(e.get("samples_per_s"))
+        if sps is not None:
+            info.append(f"{sps:.0f} samples/s")
+        step = _num(e.get("step"))
+        kwargs: dict[str, Any] = {"info": "  ".join(i for i in info if i)}
+        if step is not None:
+            kwargs["completed"] = step
+        self.progress.update(task, **kwargs)
+
+    # the engine evaluates three splits at a time (one eval event each): print them as one line
+    def _on_eval(self, e: dict) -> None:
+        key = (e.get("stage"), e.get("step"))
+        if self._pending_eval is not None and self._pending_eval[0] != key:
+            self._flush_eval()
+        if self._pending_eval is None:
+            self._pending_eval = (key, {})
+        metrics = e.get("metrics")
+        if isinstance(metrics, dict):
+            self._pending_eval[1].update(metrics)
+
+    def _flush_eval(self) -> None:
+        if self._pending_eval is None:
+            return
+        (stage, step), metrics = self._pending_eval
+        self._pending_eval = None
+        if isinstance(step, int) and step < 0:
+            return  # the final evaluation: stage_finished prints it
+        at = f" step {step}" if step is not None else ""
+        text = escape(format_metrics(metrics, self.label_names))
+        self.print(f"  [cyan]eval[/] {escape(str(stage))}{at}  {text}", soft_wrap=True)
+
+    def _on_stage_finished(self, e: dict) -> None:
+        stage = str(e.get("stage"))
+        task = self._task(stage)
+        t = next((t for t in self.progress.tasks if t.id == task), None)
+        metrics = e.get("metrics") if isinstance(e.get("metrics"), dict) else {}
+        if t is not None and not metrics.get("cancelled") and not metrics.get("error"):
+            done = max(t.completed, 1)
+            self.progress.update(task, total=t.total if t.total is not None else done,
+                                 completed=t.total if t.total is not None else done)
+        self.progress.stop_task(task)
+        secs = _num(e.get("seconds"))
+        took = f" ({secs:.1f} s)" if secs is not None else ""
+        if metrics.get("cancelled"):
+            self.print(f"[yellow]■ {escape(stage)} cancelled{took}[/]", always=True)
+        elif stage in self.errors or metrics.get("error"):
+            self.print(f"[red]✗ {escape(stage)} failed{took}[/]", always=True)
+        else:
+            cached = " [dim](cached)[/]" if metrics.get("cached") else ""
+            text = escape(format_metrics(metrics, self.label_names))
+            self.print(f"[green]✓[/] {escape(stage)}{took}{cached}  {text}", soft_wrap=True)
+
+    def _on_error(self, e: dict) -> None:
+        stage = str(e.get("stage"))
+        msg = " ".join(str(e.get("message", "")).split())
+        self.errors[stage] = msg
+        if stage in self.tasks:
+            self.progress.stop_task(self.tasks[stage])
+        self.print(f"[red]✗ {escape(stage)}: {escape(msg)}[/]", always=True, highlight=False)
+
+    def _on_log(self, e: dict) -> None:
+        level = str(e.get("level", "info")).lower()
+        msg = str(e.get("message", ""))
+        if level in ("warning", "warn", "error"):
+            self.print(f"[yellow]{level}: {escape(msg)}[/]", always=True, highlight=False)
+        else:
+            self.print(f"[dim]{escape(msg)}[/]", highlight=False)
+
+    def _on_run_finished(self, e: dict) -> None:
+        if isinstance(e.get("summary"), dict):
+            self.summary = e["summary"]
+
+
+def results_table(summary: dict) -> Table:
+    """The per-model results of one run as a rich Table (verdict column included)."""
+    title = " · ".join(
+        str(x)
+        for x in (
+            summary.get("preset"),
+            "/".join(str(summary.get(k, "?")) for k in ("dataset", "attack", "model")),
+            f"seed {summary.get('seed')}" if summary.get("seed") is not None else None,
+        )
+        if x
+    )
+    table = Table(title=escape(title) if title else None, title_justify="left")
+    table.add_column("Model", style="bold")
+    for name in ("CACC", "ASR", "PACC", "LFR", "ΔPACC"):
+        table.add_column(name, justify="right")
+    table.add_column("Verdict")
+    table.add_column("Time", justify="right")
+    for r in report.summary_rows(summary):
+        if r["status"] == "cancelled":
+            table.add_row(r["label"], *(["–"] * 5), "[yellow]cancelled[/]", "")
+            continue
+        if r["error"]:
+            table.add_row(r["label"], *(["–"] * 5), f"[red]failed: {escape(r['error'])}[/]", "")
+            continue
+        if r["status"] == "not run":
+            table.add_row(r["label"], *(["–"] * 5), "[dim]not run[/]", "")
+            continue
+        verdict = r["verdict"] or "–"
+        style = "red" if "shifted" in verdict else "yellow" if "remains" in verdict else ""
+        secs = "" if r["seconds"] is None else f"{r['seconds']:.1f}s"
+        table.add_row(
+            escape(r["label"]),
+            report.fmt_pct(r["cacc"]),
+            report.fmt_pct(r["asr"]),
+            report.fmt_pct(r["pacc"]),
+            report.fmt_pct(r["lfr"]),
+            report.fmt_pct(r["delta_pacc"]) if r["name"] != "retrain" else "–",
+            f"[{style}]{escape(verdict)}[/]" if style else escape(verdict),
+            secs,
+        )
+    return table
+
+
+def _failure_reason(summary: dict, errors: dict[str, str]) -> str | None:
+    errs = dict(errors)
+    if isinstance(summary.get("errors"), dict):
+        errs.update({str(k): " ".join(str(v).split()) for k, v in summary["errors"].items()})
+    if errs:
+        if len(errs) == 1:
+            (stage, msg), = errs.items()
+            return f"stage {stage} failed: {msg}"
+        return f"{len(errs)} stages failed: " + "; ".join(f"{s}: {m}" for s, m in errs.items())
+    if summary.get("status") == "error":
+        return "the run ended with status error"
+    return None
+
+
+def _install_sigint(handler: StopFlag) -> Callable[[], None]:
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    old = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, handler)
+    return lambda: signal.signal(signal.SIGINT, old)
+
+
+def run_headless(
+    preset: str | Path,
+    out: str | Path | None = None,
+    overrides: list[str] | None = None,
+    quiet: bool = False,
+    *,
+    console: Console | None = None,
+    err_console: Console | None = None,
+) -> int:
+    """Run one preset without the TUI; returns the exit code (0, 1 or 130).
+
+    Bad input raises (``ConfigError``, ``DataError``, ``AttackError``, :class:`RunDirError`).
+    """
+    from rga_engine import config
+
+    console = console or Console(highlight=False)
+    err_console = err_console or Console(stderr=True, highlight=False)
+
+    cfg = config.load(preset, list(overrides or []))
+    pipeline = importlib.import_module("rga_engine.pipeline")
+    run_dir = Path(out) if out else Path(pipeline.default_run_dir(cfg))
+    if (run_dir / "events.jsonl").exists():
+        raise RunDirError(f"--out {run_dir}: already holds a run (events.jsonl); choose a new folder")
+
+    sink = HeadlessSink(console, quiet=quiet)
+    sink.run_dir = str(run_dir)
+    names = list(cfg.data.label_names) or list(getattr(pipeline, "LABEL_NAMES", {}).get(cfg.data.dataset, []))
+    sink.label_names = names or None
+    stop = StopFlag(notify=lambda msg: sink.print(f"[yellow]{msg}[/]", always=True))
+    restore = _install_sigint(stop)
+    if not quiet:
+        console.print(
+            f"[bold]{escape(cfg.name)}[/] · "
+            + escape(f"{cfg.data.dataset}/{cfg.attack.name}/{cfg.model.name} · "
+                     f"methods {', '.join(cfg.unlearn.methods)} · seed {cfg.train.seed}")
+        )
+    summary: dict | None = None
+    try:
+        with sink:
+            summary = pipeline.run(cfg, sink, stop.should_stop, run_dir=run_dir)
+    except KeyboardInterrupt:
+        err_console.print(f"aborted; what was written is in {run_dir}", markup=False)
+        return EXIT_INTERRUPTED
+    finally:
+        restore()
+
+    if not isinstance(summary, dict):
+        summary = sink.summary
+    if not isinstance(summary, dict):
+        try:
+            summary = report.load_summary(run_dir)
+        except report.ReportError:
+            summary = None
+
+    if summary is not None:
+        console.print()
+        console.print(results_table(summary))
+    console.print(f"run folder: {run_dir}", markup=False, highlight=False, soft_wrap=True)
+
+    status = (summary or {}).get("status")
+    if stop.requested or status == "cancelled":
+        err_console.print("stopped: the run was cancelled; partial results are in the run folder")
+        return EXIT_INTERRUPTED
+    reason = _failure_reason(summary or {}, sink.errors) if summary is not None else "the run left no summary"
+    if reason:
+        print(f"error: {reason}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
