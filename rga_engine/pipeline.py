@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from accelerate.utils import set_seed
 
 from rga_engine import cache, metrics
 from rga_engine.attacks import PoisonedData, poison
@@ -153,6 +154,7 @@ class Run:
             self.emit("stage_started", stage=stage, total_steps=0)
             self.log(f"{stage}: loaded cached weights {cache.path_for(root, stage, key).name}")
             return model.to(self.accelerator.device), "cached"
+        set_seed(self.seed)  # every stage starts from the same RNG state, cached or not
         res = finetune(model, self.enc[split], self.cfg.train, stage=stage, accelerator=self.accelerator,
                        pad_id=self.pad_id, emit=self.emit, should_stop=self.should_stop, seed=self.seed)
         model = res["model"]
@@ -190,6 +192,7 @@ class Run:
         def on_eval(m, epoch: int, step: int) -> None:
             self.evaluate(m, stage, step, retrain_pacc)
 
+        set_seed(self.seed)
         try:
             res = unlearn(model, method, self.forget, self.retain, ref_logits if method.needs_reference else None,
                           self.cfg.unlearn, stage=stage, accelerator=self.accelerator, pad_id=self.pad_id,
@@ -214,8 +217,6 @@ class Run:
         cfg = self.cfg
         self.accelerator = _make_accelerator(cfg)
         self.is_main = self.accelerator.is_main_process
-        from accelerate.utils import set_seed
-
         set_seed(self.seed)
         self.emit("run_started", config=cfg.to_dict(), device=str(self.accelerator.device), versions=versions(),
                   run_dir=str(self.run_dir) if self.run_dir else None)
