@@ -55,22 +55,39 @@ def minilm_path() -> Path:
 # --------------------------------------------------------------------------- tiny
 
 def train_tiny_tokenizer(texts: list[str], vocab_size: int):
-    """A lower-cased WordPiece tokenizer trained on ``texts`` (deterministic, < 1 s)."""
+    """A lower-cased WordPiece tokenizer whose vocabulary comes from ``texts`` (< 1 s).
+
+    Deterministic by construction (``tokenizers``' own trainer is not: ties between equally
+    frequent pieces come out in a different order from run to run, which would scramble the
+    token ids of a cached model): the special tokens, every character seen (alone and as a
+    ``##`` continuation, so any word can be spelled out), then whole words by descending count
+    (ties alphabetical), seen at least twice, up to ``vocab_size``.
+    """
+    from collections import Counter
+
     from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
     from tokenizers.models import WordPiece
-    from tokenizers.trainers import WordPieceTrainer
     from transformers import PreTrainedTokenizerFast
 
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre = pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    for t in texts:
+        counts.update(w for w, _ in pre.pre_tokenize_str(normalizer.normalize_str(t)))
+    chars = sorted({c for w in counts for c in w})
+    pieces = special + chars + ["##" + c for c in chars]
+    seen = set(pieces)
+    words = [w for w, n in sorted(counts.items(), key=lambda x: (-x[1], x[0])) if n >= 2 and w not in seen]
+    pieces += words[: max(0, vocab_size - len(pieces))]
+    vocab = {p: i for i, p in enumerate(pieces)}
+    tok = Tokenizer(WordPiece(vocab=vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre
     tok.decoder = decoders.WordPiece()
-    trainer = WordPieceTrainer(vocab_size=vocab_size, special_tokens=special, min_frequency=2, show_progress=False)
-    tok.train_from_iterator(texts, trainer=trainer)
-    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
     )
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",

@@ -9,6 +9,7 @@ and home-160x50.svg (the preset picker, with that run listed) next to this file.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
@@ -54,7 +55,8 @@ async def home_screen(runs: Path, size: tuple[int, int], name: str) -> Path:
 async def main() -> None:
     sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory() as tmp:
-        runs = Path(tmp) / "runs"
+        os.chdir(tmp)  # so that the home screen lists the run folder as plain "runs"
+        runs = Path("runs")
         (runs / RUN_NAME).mkdir(parents=True)
         shutil.copy(FIXTURE, runs / RUN_NAME / "events.jsonl")
         made = [
@@ -62,6 +64,7 @@ async def main() -> None:
             await run_screen(runs, (80, 24), "run-80x24.svg"),
             await home_screen(runs, (160, 50), "home-160x50.svg"),
         ]
+        os.chdir(ROOT)
     for p in made:
         print(f"wrote {p.relative_to(ROOT)}")
 

@@ -1,0 +1,1 @@
+"""Screens of the app: home (preset picker), run (live / watch), help and confirm modals."""

@@ -1,0 +1,294 @@
+"""The run screen: stage strip, confusion matrices with verdicts, loss and λ curves, results, log.
+
+Fed either by an in-process pipeline run (thread worker + BufferSink drained ~4×/s) or by a run
+folder's ``events.jsonl`` (watch / replay).  All event logic lives in :class:`RunState`; this
+screen only drains events, applies them in a batch and asks the widgets to redraw.
+
+Layout: a grid when the terminal is at least ``WIDE`` columns, tabs (Matrices / Curves / Table /
+Log) below that; crossing the threshold recomposes the screen from the same state.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
+from textual.screen import Screen
+from textual.widgets import Footer, Static, TabbedContent, TabPane
+
+from rga_tui.screens.modals import ConfirmScreen, HelpScreen
+from rga_tui.screens.sources import FileSource, PipelineSource
+from rga_tui.state import RunState, fmt_duration
+from rga_tui.widgets import ErrorPanel, EventLog, LambdaChart, LossChart, MatrixBoard, ResultsTable, StageStrip
+
+WIDE = 140
+TICK = 0.25
+TABS = ("tab-matrices", "tab-curves", "tab-table", "tab-log")
+
+
+class RunScreen(Screen):
+    BINDINGS = [
+        Binding("m", "toggle_matrices", "Clean/triggered"),
+        Binding("c", "cancel_run", "Cancel"),
+        Binding("s", "screenshot", "Screenshot"),
+        Binding("question_mark", "help", "Help"),
+        Binding("escape", "back", "Back"),
+        Binding("q", "quit_app", "Quit"),
+        Binding("1", "tab(0)", show=False),
+        Binding("2", "tab(1)", show=False),
+        Binding("3", "tab(2)", show=False),
+        Binding("4", "tab(3)", show=False),
+    ]
+
+    def __init__(self, source: FileSource | PipelineSource, *, tick: float = TICK) -> None:
+        super().__init__()
+        self.source = source
+        self.state = RunState()
+        if source.run_dir is not None:
+            self.state.run_dir = str(source.run_dir)
+        self.split = "test_poisoned_all"
+        self.wide: bool | None = None
+        self.tick_s = tick
+        self._aborted = False
+        self._timer = None
+        self._shots = 0
+        self._revs: tuple = ()
+
+    # ------------------------------------------------------------------ layout
+    def _is_wide(self) -> bool:
+        return self.app.size.width >= WIDE
+
+    def compose(self) -> ComposeResult:
+        if self.wide is None:
+            self.wide = self._is_wide()
+        st = self.state
+        yield Static("", id="status")
+        yield StageStrip(st, self.now, id="stages")
+        yield ErrorPanel(st, id="error-panel")
+        if self.wide:
+            with Vertical(id="wide"):
+                with VerticalScroll(id="matrix-box"):
+                    yield MatrixBoard(st, id="matrices")
+                with Horizontal(id="charts"):
+                    yield LossChart(st, id="loss-chart")
+                    yield LambdaChart(st, id="lambda-chart")
+                with Horizontal(id="bottom"):
+                    yield ResultsTable(st, id="results")
+                    yield EventLog(st, id="log")
+        else:
+            with TabbedContent(id="tabs", initial="tab-matrices"):
+                with TabPane("Matrices", id="tab-matrices"):
+                    with VerticalScroll(id="matrix-box"):
+                        yield MatrixBoard(st, id="matrices")
+                with TabPane("Curves", id="tab-curves"):
+                    with Vertical(id="charts"):
+                        yield LossChart(st, id="loss-chart")
+                        yield LambdaChart(st, id="lambda-chart")
+                with TabPane("Table", id="tab-table"):
+                    yield ResultsTable(st, id="results")
+                with TabPane("Log", id="tab-log"):
+                    yield EventLog(st, id="log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.set_class(bool(self.wide), "-wide")
+        self.query_one(MatrixBoard).set_split(self.split)
+        self._timer = self.set_interval(self.tick_s, self.tick)
+        if isinstance(self.source, PipelineSource):
+            self.run_worker(self.source.work, thread=True, exit_on_error=False, name="pipeline",
+                            group="pipeline", exclusive=True)
+        self.tick()
+
+    async def on_resize(self, event: events.Resize) -> None:
+        wide = self._is_wide()
+        if self.wide is not None and wide != self.wide:
+            self.wide = wide
+            self.set_class(wide, "-wide")
+            await self.recompose()
+            self.query_one(MatrixBoard).set_split(self.split)
+            self.refresh_widgets(force=True)
+
+    # ------------------------------------------------------------------ clock
+    def now(self) -> float | None:
+        """Event time for replays (deterministic); the wall clock only for a live in-process run."""
+        if isinstance(self.source, PipelineSource) and not self.state.finished:
+            return max(time.time(), self.state.last_time or 0.0)
+        return self.state.last_time
+
+    # ------------------------------------------------------------------ events in
+    def tick(self) -> None:
+        try:
+            events_ = self.source.poll()
+        except Exception as e:  # noqa: BLE001 - a bad file must not kill the screen
+            events_ = []
+            self.state._log(self.state.last_time, "error", f"reading events: {e}")
+        if events_:
+            self.state.apply_many(events_)
+        src = self.source
+        if isinstance(src, PipelineSource) and src.done and not self._aborted:
+            rest = src.poll()
+            if rest:
+                self.state.apply_many(rest)
+            self._aborted = True
+            if src.error and not self.state.finished:
+                if src.traceback:
+                    self.state._log(self.state.last_time, "error", src.traceback.rstrip())
+                self.state.mark_aborted(src.error, cancelled=src.stop.is_set())
+            elif src.error:
+                self.state._on_error({"stage": "run", "message": src.error}, self.state.last_time)
+            elif not self.state.finished:
+                self.state.mark_aborted(None, cancelled=True)
+            if src.error:
+                self.notify(f"The run failed: {src.error}", severity="error", timeout=8)
+            else:
+                where = f" · {src.run_dir}" if src.run_dir is not None else ""
+                self.notify(f"Run {'cancelled' if src.stop.is_set() else 'finished'}{where}", timeout=6)
+        self.refresh_widgets()
+
+    def refresh_widgets(self, force: bool = False) -> None:
+        self._update_status()
+        revs = (self.state.rev["stages"], self.state.rev["matrices"])
+        live = isinstance(self.source, PipelineSource) and not self.state.finished
+        if force or live or revs != self._revs:
+            for strip in self.query(StageStrip):
+                strip.refresh()
+        if force or revs != self._revs:
+            for board in self.query(MatrixBoard):
+                board.refresh(layout=True)
+        self._revs = revs
+        for chart in self.query(LossChart):
+            chart.redraw(force)
+        for chart in self.query(LambdaChart):
+            chart.redraw(force)
+        for t in self.query(ResultsTable):
+            t.sync(force)
+        for log in self.query(EventLog):
+            log.sync()
+        for panel in self.query(ErrorPanel):
+            panel.sync(force)
+
+    def _update_status(self) -> None:
+        st = self.state
+        src = self.source
+        parts = [Text("rga-tui", style="bold #bd93f9")]
+        if st.name:
+            parts.append(Text(st.name, style="bold"))
+        if src.waiting and not st.n_events:
+            state = Text(f"waiting for {getattr(src, 'path', 'events')}…", style="#ffb86c")
+        elif st.cancel_requested and not st.finished:
+            state = Text("cancelling…", style="bold #ff9f1a")
+        elif st.finished:
+            total = (st.last_time - st.first_time) if st.first_time is not None and st.last_time is not None else None
+            if st.errors:
+                state = Text("failed", style="bold #ff5555")
+            elif any(s.status == "cancelled" for s in st.stages.values()):
+                state = Text("cancelled", style="bold #ff9f1a")
+            else:
+                state = Text("finished", style="bold #50fa7b")
+            if total is not None:
+                state.append(f" in {fmt_duration(total)}", style="dim")
+        elif st.started:
+            cur = st.stages.get(st.current_stage) if st.current_stage else None
+            state = Text("running" + (f" {cur.label}" if cur else ""), style="bold #8be9fd")
+            if isinstance(src, FileSource) and not src.speed:
+                state.append(" (following)", style="dim")
+        else:
+            state = Text("starting…", style="dim")
+        parts.append(state)
+        split = "triggered" if self.split == "test_poisoned_all" else "clean"
+        parts.append(Text(f"matrices: {split} (m)", style="dim"))
+        parts.append(Text(src.describe(), style="dim"))
+        if st.device:
+            parts.append(Text(st.device, style="dim"))
+        out = Text(" · ", style="dim").join(parts)
+        try:
+            self.query_one("#status", Static).update(out)
+        except NoMatches:
+            pass
+
+    # ------------------------------------------------------------------ actions
+    def action_toggle_matrices(self) -> None:
+        self.split = "test_clean" if self.split == "test_poisoned_all" else "test_poisoned_all"
+        for board in self.query(MatrixBoard):
+            board.set_split(self.split)
+        self._update_status()
+
+    def action_cancel_run(self) -> None:
+        src = self.source
+        if not isinstance(src, PipelineSource):
+            self.notify("Watching a run folder: there is no run here to cancel.", severity="warning")
+            return
+        if self.state.finished or src.done:
+            self.notify("The run has already ended.")
+            return
+        src.stop.set()
+        self.state.cancel_requested = True
+        self.notify("Cancelling… (the current step finishes first)", severity="warning")
+        self._update_status()
+
+    def action_screenshot(self) -> None:
+        folder = self.source.run_dir if self.source.run_dir is not None else Path.cwd()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._shots += 1
+            name = f"screenshot-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{self._shots}.svg"
+            path = self.app.save_screenshot(filename=name, path=str(folder))
+        except OSError as e:
+            self.notify(f"Could not save the screenshot: {e}", severity="error")
+            return
+        self.notify(f"Saved {path}")
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())
+
+    def action_tab(self, index: int) -> None:
+        try:
+            tabs = self.query_one("#tabs", TabbedContent)
+        except NoMatches:
+            return
+        tabs.active = TABS[index]
+
+    @property
+    def run_going(self) -> bool:
+        return isinstance(self.source, PipelineSource) and not self.source.done
+
+    def action_quit_app(self) -> None:
+        if not self.run_going:
+            self.app.exit()
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                if isinstance(self.source, PipelineSource):
+                    self.source.stop.set()
+                self.app.exit()
+
+        self.app.push_screen(ConfirmScreen("A run is going. Cancel it and quit?"), answer)
+
+    def action_back(self) -> None:
+        if self.run_going:
+            self.notify("A run is going: c cancels it, q quits.", severity="warning")
+            return
+        self.stop_timer()
+        go_home = getattr(self.app, "go_home", None)
+        if go_home is not None:
+            go_home()
+        elif len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+    def stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+
+    def on_unmount(self) -> None:
+        self.stop_timer()
+        if isinstance(self.source, PipelineSource):
+            self.source.stop.set()

@@ -1,0 +1,724 @@
+"""The run screen's model: events in, display-ready state out.
+
+Pure Python (no Textual, no Rich): :class:`RunState` folds the engine's events
+(``rga_engine/events.py``) into per-stage progress, loss / λ series, the latest confusion matrix of
+every stage and split, the trigger-shift verdicts and the results-table rows.  Widgets only read
+from it, so everything here is unit-tested without a terminal.
+
+Clocks: elapsed times and ETAs are computed from the events' ``"time"`` fields, never from the
+wall clock, unless a caller passes ``now`` (the live in-process run does), so a replayed run and
+its screenshots are deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+STAGE_STATES = ("pending", "running", "done", "failed", "cancelled")
+SPLITS = ("test_poisoned_all", "test_clean", "test_poisoned_part")
+SERIES_KEYS = ("loss", "forget_loss", "retain_loss", "lambda", "kl", "lr")
+
+DEFAULT_LABELS: dict[str, list[str]] = {
+    "sst2": ["negative", "positive"],
+    "hsol": ["clean", "toxic"],
+    "agnews": ["World", "Sports", "Business", "Sci/Tech"],
+}
+DEFAULT_TARGET: dict[str, int] = {"sst2": 1, "hsol": 0, "agnews": 0}
+METHOD_LABELS: dict[str, str] = {"ga": "GA", "npo": "NPO", "rga": "RGA", "graddiff": "GradDiff"}
+
+
+# --------------------------------------------------------------------------- small helpers
+
+def stage_label(stage: str) -> str:
+    """Display name of a stage: ``poison`` → Poisoned, ``unlearn:rga`` → RGA."""
+    if stage == "poison":
+        return "Poisoned"
+    if stage == "retrain":
+        return "Retrain"
+    if stage.startswith("unlearn:"):
+        m = stage.split(":", 1)[1]
+        return METHOD_LABELS.get(m, m.upper())
+    return stage
+
+
+def model_key(stage: str) -> str:
+    """The ``summary.json`` model key of a stage: ``poison`` → poisoned, ``unlearn:ga`` → ga."""
+    if stage == "poison":
+        return "poisoned"
+    if stage.startswith("unlearn:"):
+        return stage.split(":", 1)[1]
+    return stage
+
+
+def is_stage_name(stage: Any) -> bool:
+    """``poison``, ``retrain`` or ``unlearn:<method>`` (``run`` and the like are run-level)."""
+    return isinstance(stage, str) and (stage in ("poison", "retrain") or
+                                       (stage.startswith("unlearn:") and len(stage) > 8))
+
+
+def stage_of_model(key: str) -> str:
+    if key == "poisoned":
+        return "poison"
+    if key == "retrain":
+        return "retrain"
+    return f"unlearn:{key}"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """``75`` → ``1:15``; ``3725`` → ``1:02:05``; None → ``--:--``."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "--:--"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def fmt_pct(x: Any) -> str:
+    """Fraction → paper-style percent with two decimals; missing → ``—``."""
+    if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x):
+        return f"{100.0 * x:.2f}"
+    return "—"
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _matrix(v: Any) -> list[list[int]] | None:
+    if not isinstance(v, list) or not v or not all(isinstance(r, list) for r in v):
+        return None
+    try:
+        return [[int(x) for x in row] for row in v]
+    except (TypeError, ValueError):
+        return None
+
+
+def split_overrides(text: str) -> list[str]:
+    """Split the overrides box into ``section.key=value`` items.
+
+    Items are separated by whitespace or newlines, except inside quotes or brackets, so
+    ``attack.sentence="I watch this" unlearn.methods = ["ga", "rga"]`` gives two items.  Spaces
+    around ``=`` are allowed.
+    """
+    items: list[str] = []
+    buf: list[str] = []
+    quote: str | None = None
+    depth = 0
+    for ch in text:
+        if quote:
+            buf.append(ch)
+            if ch == quote:
+                quote = None
+            continue
+        if ch in "\"'":
+            quote = ch
+            buf.append(ch)
+        elif ch in "[{":
+            depth += 1
+            buf.append(ch)
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+            buf.append(ch)
+        elif ch.isspace() and depth == 0:
+            if buf:
+                items.append("".join(buf))
+                buf = []
+        else:
+            buf.append(ch)
+    if buf:
+        items.append("".join(buf))
+    # glue "key = value" / "key= value" / "key =value" back together
+    out: list[str] = []
+    i = 0
+    while i < len(items):
+        cur = items[i]
+        while i + 1 < len(items) and (cur.endswith("=") or items[i + 1].startswith("=")):
+            cur += items[i + 1]
+            i += 1
+        out.append(cur)
+        i += 1
+    return out
+
+
+def downsample(xs: Sequence[float], ys: Sequence[float], n: int) -> tuple[list[float], list[float]]:
+    """At most ``n`` points: consecutive buckets averaged (first and last point kept exactly)."""
+    m = len(xs)
+    if n <= 0 or m == 0:
+        return [], []
+    if m <= n:
+        return list(xs), list(ys)
+    if n == 1:
+        return [xs[-1]], [ys[-1]]
+    ox, oy = [float(xs[0])], [float(ys[0])]
+    inner = n - 2
+    lo_all, hi_all = 1, m - 1  # exclusive of the last point
+    span = hi_all - lo_all
+    for b in range(inner):
+        lo = lo_all + (span * b) // inner
+        hi = lo_all + (span * (b + 1)) // inner
+        if hi <= lo:
+            continue
+        ox.append(sum(xs[lo:hi]) / (hi - lo))
+        oy.append(sum(ys[lo:hi]) / (hi - lo))
+    ox.append(float(xs[-1]))
+    oy.append(float(ys[-1]))
+    return ox, oy
+
+
+class Series:
+    """An (x, y) series; past ``cap`` points, pairs are merged (memory stays bounded)."""
+
+    def __init__(self, cap: int = 20000) -> None:
+        self.xs: list[float] = []
+        self.ys: list[float] = []
+        self.cap = cap
+
+    def add(self, x: Any, y: Any) -> None:
+        xv, yv = _num(x), _num(y)
+        if xv is None or yv is None:
+            return
+        self.xs.append(xv)
+        self.ys.append(yv)
+        if len(self.xs) > self.cap:
+            self.xs = [(a + b) / 2 for a, b in zip(self.xs[0::2], self.xs[1::2])] + (
+                [self.xs[-1]] if len(self.xs) % 2 else [])
+            self.ys = [(a + b) / 2 for a, b in zip(self.ys[0::2], self.ys[1::2])] + (
+                [self.ys[-1]] if len(self.ys) % 2 else [])
+
+    def __len__(self) -> int:
+        return len(self.xs)
+
+    @property
+    def last(self) -> float | None:
+        return self.ys[-1] if self.ys else None
+
+    def downsampled(self, n: int) -> tuple[list[float], list[float]]:
+        return downsample(self.xs, self.ys, n)
+
+
+# --------------------------------------------------------------------------- verdicts
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: str  # "remains" | "shifted" | "none"
+    text: str  # "backdoor remains" / "trigger shifted → negative" / "no shift"
+    score: float | None = None
+
+
+def verdict_from_shift(shift: dict | None, label_names: Sequence[str] | None) -> Verdict | None:
+    if not isinstance(shift, dict):
+        return None
+    try:
+        from rga_engine.metrics import verdict_text
+        text = verdict_text(shift, list(label_names) if label_names else None)
+    except Exception:  # the engine's helper missing or older: fall back to its own string
+        text = None
+    if shift.get("remains") or (shift.get("verdict") == "backdoor remains"):
+        kind = "remains"
+    elif shift.get("shifted"):
+        kind = "shifted"
+    else:
+        kind = "none"
+    if not text:
+        if kind == "remains":
+            text = "backdoor remains"
+        elif kind == "shifted":
+            k = shift.get("to_class")
+            name = label_names[k] if label_names and isinstance(k, int) and 0 <= k < len(label_names) else None
+            text = f"trigger shifted → {name}" if name else str(shift.get("verdict") or f"trigger shifted → class {k}")
+        else:
+            text = "no shift"
+    return Verdict(kind, text, _num(shift.get("score")))
+
+
+def _compute_shift(cm_pa: list[list[int]], cm_clean: list[list[int]] | None, target: int,
+                   threshold: float) -> dict | None:
+    try:
+        from rga_engine.metrics import trigger_shift
+    except Exception:
+        return None
+    try:
+        if cm_clean is not None and len(cm_clean) != len(cm_pa):
+            cm_clean = None
+        return trigger_shift(cm_pa, cm_clean, target, threshold)
+    except Exception:
+        return None
+
+
+# --------------------------------------------------------------------------- stage / run state
+
+@dataclass
+class LogLine:
+    time: float | None
+    level: str
+    message: str
+    stage: str | None = None
+
+
+@dataclass
+class StageState:
+    name: str
+    status: str = "pending"
+    total_steps: int = 0
+    step: int = 0
+    epoch: float | None = None
+    started: float | None = None  # event time of stage_started
+    last_step_time: float | None = None
+    finished: float | None = None
+    seconds: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)  # stage_finished metrics
+    matrices: dict[str, list[list[int]]] = field(default_factory=dict)  # split -> latest matrix
+    eval_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # split -> latest metrics
+    eval_step: dict[str, int] = field(default_factory=dict)
+    shift: dict[str, Any] | None = None  # latest trigger_shift on test_poisoned_all
+    series: dict[str, Series] = field(default_factory=lambda: {k: Series() for k in SERIES_KEYS})
+    error: str | None = None
+
+    @property
+    def label(self) -> str:
+        return stage_label(self.name)
+
+    @property
+    def method(self) -> str | None:
+        return self.name.split(":", 1)[1] if self.name.startswith("unlearn:") else None
+
+    @property
+    def progress(self) -> float:
+        if self.status == "done":
+            return 1.0
+        if self.total_steps > 0:
+            return max(0.0, min(1.0, self.step / self.total_steps))
+        return 0.0
+
+    def elapsed(self, now: float | None) -> float | None:
+        if self.status in ("done", "failed", "cancelled"):
+            if self.seconds is not None:
+                return self.seconds
+            if self.started is not None and self.finished is not None:
+                return max(0.0, self.finished - self.started)
+            return None
+        if self.started is None or now is None:
+            return None
+        return max(0.0, now - self.started)
+
+    def eta(self, now: float | None) -> float | None:
+        """Seconds left, from the mean time per step so far (None until a step is timed)."""
+        if self.status == "done":
+            return 0.0
+        if self.status != "running" or self.total_steps <= 0 or self.step <= 0:
+            return None
+        if self.started is None or self.last_step_time is None:
+            return None
+        per_step = (self.last_step_time - self.started) / self.step
+        if per_step <= 0:
+            return None
+        left = (self.total_steps - self.step) * per_step
+        if now is not None and now > self.last_step_time:
+            left -= now - self.last_step_time
+        return max(0.0, left)
+
+
+@dataclass
+class ResultRow:
+    stage: str
+    label: str
+    cacc: float | None
+    asr: float | None
+    lfr: float | None
+    pacc: float | None
+    delta_pacc: float | None
+    verdict: Verdict | None
+    status: str
+
+
+class RunState:
+    """Everything the run screen shows, built from events by :meth:`apply`."""
+
+    def __init__(self) -> None:
+        self.config: dict[str, Any] = {}
+        self.device: str | None = None
+        self.versions: dict[str, Any] = {}
+        self.run_dir: str | None = None
+        self.stages: dict[str, StageState] = {}
+        self.logs: list[LogLine] = []
+        self.errors: list[LogLine] = []
+        self.summary: dict[str, Any] | None = None
+        self.started: bool = False
+        self.finished: bool = False
+        self.cancel_requested: bool = False
+        self.first_time: float | None = None
+        self.last_time: float | None = None
+        self.current_stage: str | None = None
+        self.n_events = 0
+        # change counters, so widgets redraw only what changed
+        self.rev = {"stages": 0, "series": 0, "matrices": 0, "results": 0, "logs": 0, "errors": 0}
+
+    # ------------------------------------------------------------------ derived config values
+    def _cfg(self, section: str, key: str, default: Any = None) -> Any:
+        sec = self.config.get(section)
+        if isinstance(sec, dict):
+            return sec.get(key, default)
+        return default
+
+    @property
+    def dataset(self) -> str:
+        return str(self._cfg("data", "dataset", "") or (self.summary or {}).get("dataset") or "")
+
+    @property
+    def name(self) -> str:
+        return str(self.config.get("name") or (self.summary or {}).get("preset") or "")
+
+    @property
+    def num_labels(self) -> int | None:
+        for st in self.stages.values():
+            for cm in st.matrices.values():
+                return len(cm)
+        n = (self.summary or {}).get("num_labels")
+        return n if isinstance(n, int) else None
+
+    @property
+    def label_names(self) -> list[str]:
+        names = self._cfg("data", "label_names") or []
+        if not names and self.summary:
+            names = self.summary.get("label_names") or []
+        if not names:
+            names = DEFAULT_LABELS.get(self.dataset, [])
+        n = self.num_labels
+        names = [str(x) for x in names]
+        if n is not None and len(names) != n:
+            names = (names + [str(i) for i in range(len(names), n)])[:n]
+        return names
+
+    @property
+    def target(self) -> int:
+        if self.summary and isinstance(self.summary.get("target"), int):
+            return self.summary["target"]
+        t = self._cfg("attack", "target", -1)
+        if isinstance(t, int) and t >= 0:
+            return t
+        return DEFAULT_TARGET.get(self.dataset, 0)
+
+    @property
+    def threshold(self) -> float:
+        v = _num(self._cfg("unlearn", "shift_threshold"))
+        return v if v is not None else 0.2
+
+    @property
+    def is_running(self) -> bool:
+        return self.started and not self.finished
+
+    # ------------------------------------------------------------------ stages
+    def _plan(self) -> None:
+        """Pending stages from the config: poison, retrain (when enabled), one per method."""
+        planned = ["poison"]
+        if self._cfg("train", "retrain", True) is not False:
+            planned.append("retrain")
+        methods = self._cfg("unlearn", "methods") or []
+        planned += [f"unlearn:{m}" for m in methods if isinstance(m, str)]
+        for s in planned:
+            self._stage(s)
+
+    def _stage(self, name: str) -> StageState:
+        st = self.stages.get(name)
+        if st is None:
+            st = self.stages[name] = StageState(name)
+            self.rev["stages"] += 1
+        return st
+
+    @property
+    def board_stages(self) -> list[StageState]:
+        """Stages in the matrix-board order: Retrain, Poisoned, then the methods."""
+        order = [s for s in ("retrain", "poison") if s in self.stages]
+        order += [s for s in self.stages if s not in ("retrain", "poison")]
+        return [self.stages[s] for s in order]
+
+    @property
+    def unlearn_stages(self) -> list[StageState]:
+        return [s for s in self.stages.values() if s.method]
+
+    # ------------------------------------------------------------------ events
+    def apply_many(self, events: Iterable[dict[str, Any]]) -> int:
+        n = 0
+        for e in events:
+            self.apply(e)
+            n += 1
+        return n
+
+    def apply(self, event: dict[str, Any]) -> None:
+        if not isinstance(event, dict):
+            return
+        etype = event.get("type")
+        t = _num(event.get("time"))
+        if t is not None:
+            if self.first_time is None:
+                self.first_time = t
+            self.last_time = t if self.last_time is None else max(self.last_time, t)
+        self.n_events += 1
+        handler = getattr(self, f"_on_{etype}", None)
+        if handler is not None:
+            try:
+                handler(event, t)
+            except Exception as exc:  # a malformed event never breaks the screen
+                self._log(t, "warning", f"ignored a malformed {etype} event: {exc!r}")
+
+    def _log(self, t: float | None, level: str, message: str, stage: str | None = None) -> None:
+        self.logs.append(LogLine(t, level, message, stage))
+        self.rev["logs"] += 1
+
+    def _on_run_started(self, e: dict, t: float | None) -> None:
+        cfg = e.get("config")
+        self.config = cfg if isinstance(cfg, dict) else {}
+        self.device = e.get("device")
+        self.versions = e.get("versions") or {}
+        self.run_dir = e.get("run_dir") or self.run_dir
+        self.started = True
+        self._plan()
+        self.rev["results"] += 1
+        where = f" on {self.device}" if self.device else ""
+        self._log(t, "info", f"run started: {self.name or 'preset'}{where}")
+
+    def _on_stage_started(self, e: dict, t: float | None) -> None:
+        self.started = True
+        st = self._stage(str(e["stage"]))
+        st.status = "running"
+        st.total_steps = int(e.get("total_steps") or 0)
+        st.step = 0
+        st.started = t
+        st.last_step_time = t
+        st.finished = None
+        self.current_stage = st.name
+        self.rev["stages"] += 1
+        self._log(t, "info", f"{st.label}: started ({st.total_steps} steps)", st.name)
+
+    def _on_step(self, e: dict, t: float | None) -> None:
+        st = self._stage(str(e["stage"]))
+        if st.status == "pending":
+            st.status = "running"
+            st.started = st.started if st.started is not None else t
+        step = _num(e.get("step"))
+        if step is not None:
+            st.step = int(step)
+            if st.total_steps and st.step > st.total_steps:
+                st.total_steps = st.step
+        st.epoch = _num(e.get("epoch"))
+        st.last_step_time = t if t is not None else st.last_step_time
+        x = step if step is not None else len(st.series["loss"])
+        for k in SERIES_KEYS:
+            if k in e:
+                st.series[k].add(x, e.get(k))
+        self.rev["stages"] += 1
+        self.rev["series"] += 1
+
+    def _on_eval(self, e: dict, t: float | None) -> None:
+        st = self._stage(str(e["stage"]))
+        split = str(e["split"])
+        cm = _matrix(e.get("confusion"))
+        if cm is not None:
+            st.matrices[split] = cm
+        metrics = e.get("metrics") if isinstance(e.get("metrics"), dict) else {}
+        st.eval_metrics[split] = metrics
+        step = _num(e.get("step"))
+        st.eval_step[split] = int(step) if step is not None else st.step
+        if split == "test_poisoned_all":
+            shift = metrics.get("trigger_shift")
+            if not isinstance(shift, dict) and cm is not None:
+                shift = _compute_shift(cm, st.matrices.get("test_clean"), self.target, self.threshold)
+            st.shift = shift if isinstance(shift, dict) else None
+        self.rev["matrices"] += 1
+
+    def _on_stage_finished(self, e: dict, t: float | None) -> None:
+        st = self._stage(str(e["stage"]))
+        metrics = e.get("metrics") if isinstance(e.get("metrics"), dict) else {}
+        st.metrics = metrics
+        st.seconds = _num(e.get("seconds"))
+        st.finished = t
+        if st.status != "failed":
+            st.status = "cancelled" if metrics.get("cancelled") else "done"
+        if st.total_steps and st.status == "done":
+            st.step = max(st.step, st.total_steps)
+        for split, key in (("test_clean", "confusion_clean"), ("test_poisoned_all", "confusion_poisoned_all"),
+                           ("test_poisoned_part", "confusion_poisoned_part")):
+            cm = _matrix(metrics.get(key))
+            if cm is not None:
+                st.matrices[split] = cm
+        if isinstance(metrics.get("trigger_shift"), dict):
+            st.shift = metrics["trigger_shift"]
+        elif "test_poisoned_all" in st.matrices and st.shift is None:
+            st.shift = _compute_shift(st.matrices["test_poisoned_all"], st.matrices.get("test_clean"),
+                                      self.target, self.threshold)
+        if self.current_stage == st.name:
+            self.current_stage = None
+        self.rev["stages"] += 1
+        self.rev["matrices"] += 1
+        self.rev["results"] += 1
+        self._log(t, "info", f"{st.label}: {st.status} in {fmt_duration(self.stage_seconds(st))}", st.name)
+
+    def stage_seconds(self, st: StageState) -> float | None:
+        return st.elapsed(self.last_time)
+
+    def _on_run_finished(self, e: dict, t: float | None) -> None:
+        summary = e.get("summary")
+        self.summary = summary if isinstance(summary, dict) else {}
+        self.finished = True
+        cancelled = (bool(self.summary.get("cancelled")) or self.summary.get("status") == "cancelled"
+                     or self.cancel_requested)
+        models = self.summary.get("models") if isinstance(self.summary.get("models"), dict) else {}
+        for key, entry in models.items():
+            if not isinstance(entry, dict):
+                continue
+            st = self.stages.get(stage_of_model(key))
+            if st is None:
+                continue
+            merged = dict(entry)
+            merged.update({k: v for k, v in st.metrics.items() if k not in merged})
+            st.metrics = merged
+            for split, k in (("test_clean", "confusion_clean"), ("test_poisoned_all", "confusion_poisoned_all")):
+                cm = _matrix(entry.get(k))
+                if cm is not None and split not in st.matrices:
+                    st.matrices[split] = cm
+            if st.shift is None and isinstance(entry.get("trigger_shift"), dict):
+                st.shift = entry["trigger_shift"]
+            if st.status in ("pending", "running"):
+                st.status = "done"
+        for st in self.stages.values():
+            if st.status == "running":
+                st.status = "cancelled" if cancelled or not self.errors else "failed"
+                st.finished = t
+            elif st.status == "pending" and (cancelled or self.errors):
+                st.status = "cancelled"
+        self.current_stage = None
+        self.rev["stages"] += 1
+        self.rev["matrices"] += 1
+        self.rev["results"] += 1
+        self._log(t, "info", "run cancelled" if cancelled else "run finished")
+
+    def _on_error(self, e: dict, t: float | None) -> None:
+        stage = e.get("stage")
+        msg = str(e.get("message") or "unknown error")
+        if is_stage_name(stage):
+            st = self._stage(stage)
+            st.status = "failed"
+            st.error = msg
+            st.finished = t
+            self.rev["stages"] += 1
+        line = LogLine(t, "error", msg, stage if isinstance(stage, str) else None)
+        if any(x.message == msg for x in self.errors):
+            return  # the same failure reported twice (engine event + worker exception)
+        self.errors.append(line)
+        self.rev["errors"] += 1
+        self.logs.append(line)
+        self.rev["logs"] += 1
+
+    def _on_log(self, e: dict, t: float | None) -> None:
+        self._log(t, str(e.get("level") or "info").lower(), str(e.get("message") or ""), e.get("stage"))
+
+    def mark_aborted(self, message: str | None = None, *, cancelled: bool = False) -> None:
+        """The run ended without ``run_finished`` (the worker raised or was stopped)."""
+        if message:
+            self._on_error({"stage": "run", "message": message}, self.last_time)
+        for st in self.stages.values():
+            if st.status == "running":
+                st.status = "cancelled" if cancelled else "failed"
+            elif st.status == "pending":
+                st.status = "cancelled"
+        self.finished = True
+        self.current_stage = None
+        self.rev["stages"] += 1
+        self.rev["results"] += 1
+
+    # ------------------------------------------------------------------ views
+    def matrix(self, stage: str, split: str = "test_poisoned_all") -> list[list[int]] | None:
+        st = self.stages.get(stage)
+        return st.matrices.get(split) if st else None
+
+    def verdict(self, stage: str) -> Verdict | None:
+        st = self.stages.get(stage)
+        if st is None:
+            return None
+        return verdict_from_shift(st.shift, self.label_names)
+
+    def series(self, stage: str, key: str) -> Series | None:
+        st = self.stages.get(stage)
+        return st.series.get(key) if st else None
+
+    def results_rows(self) -> list[ResultRow]:
+        """One row per model, paper order (Poisoned, Retrain, methods); values None until known."""
+        rows = []
+        order = [s for s in ("poison", "retrain") if s in self.stages]
+        order += [s for s in self.stages if s not in ("poison", "retrain")]
+        retrain_pacc = _num(self.stages["retrain"].metrics.get("pacc")) if "retrain" in self.stages else None
+        for name in order:
+            st = self.stages[name]
+            m = st.metrics
+            pacc = _num(m.get("pacc"))
+            lfr = _num(m.get("paper_lfr"))
+            if lfr is None:
+                raw = m.get("lfr")
+                if isinstance(raw, list):
+                    vals = [_num(v) for i, v in enumerate(raw) if i != self.target]
+                    vals = [v for v in vals if v is not None]
+                    lfr = sum(vals) / len(vals) if vals else None
+                else:
+                    lfr = _num(raw)
+            dp = _num(m.get("delta_pacc"))
+            if dp is None and name != "retrain" and pacc is not None and retrain_pacc is not None:
+                dp = abs(pacc - retrain_pacc)
+            verdict = verdict_from_shift(m.get("trigger_shift"), self.label_names) if m else None
+            rows.append(ResultRow(name, st.label, _num(m.get("cacc")), _num(m.get("asr")), lfr, pacc,
+                                  dp, verdict, st.status))
+        return rows
+
+    def overall_progress(self) -> float:
+        if not self.stages:
+            return 0.0
+        return sum(s.progress for s in self.stages.values()) / len(self.stages)
+
+
+# --------------------------------------------------------------------------- replay pacing
+
+class EventPacer:
+    """Releases events paced by their ``"time"`` deltas divided by ``speed``.
+
+    ``speed <= 0`` releases everything at once.  ``due(elapsed)`` gives the events whose
+    (time − first time) / speed ≤ ``elapsed`` wall seconds since the replay started; long gaps in
+    the recording (over ``max_gap`` seconds of event time) are shortened to ``max_gap``.
+    """
+
+    def __init__(self, speed: float = 0.0, max_gap: float = 5.0) -> None:
+        self.speed = float(speed)
+        self.max_gap = max_gap
+        self._pending: list[tuple[float, dict]] = []
+        self._last_t: float | None = None
+        self._clock = 0.0  # cumulative (gap-clamped) event time
+
+    def feed(self, events: Iterable[dict]) -> None:
+        for e in events:
+            t = _num(e.get("time")) if isinstance(e, dict) else None
+            if t is not None:
+                if self._last_t is not None:
+                    self._clock += min(max(0.0, t - self._last_t), self.max_gap)
+                self._last_t = t
+            self._pending.append((self._clock, e))
+
+    def due(self, elapsed: float) -> list[dict]:
+        if self.speed <= 0:
+            out = [e for _, e in self._pending]
+            self._pending.clear()
+            return out
+        limit = elapsed * self.speed
+        i = 0
+        while i < len(self._pending) and self._pending[i][0] <= limit:
+            i += 1
+        out = [e for _, e in self._pending[:i]]
+        del self._pending[:i]
+        return out
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)

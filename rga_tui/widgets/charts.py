@@ -1,0 +1,111 @@
+"""Loss curves (forget / retain per method) and RGA's λ = exp(−KL)^α, drawn with plotext."""
+
+from __future__ import annotations
+
+from textual_plotext import PlotextPlot
+
+from rga_tui.state import RunState
+
+METHOD_COLOURS = {"ga": "red", "npo": "orange", "rga": "green", "graddiff": "magenta"}
+OTHER_COLOURS = ["cyan", "blue", "magenta", "yellow"]
+TRAIN_COLOURS = {"poison": "red", "retrain": "cyan"}
+
+
+def _points(width: int) -> int:
+    # plotext's braille marker packs 2 points per column; the axes take about 10 columns
+    return max(8, 2 * (width - 10))
+
+
+class LossChart(PlotextPlot):
+    """Forget loss (solid) and retain loss (dots) of each unlearning method over its steps.
+
+    Before unlearning starts it shows the training loss of the poison and Retrain stages.
+    """
+
+    def __init__(self, state: RunState, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state = state
+        self._drawn: tuple | None = None
+
+    def on_mount(self) -> None:
+        self.border_title = "Loss · forget ━ retain •"
+        self.redraw()
+
+    def on_resize(self) -> None:
+        self.redraw()
+
+    def redraw(self, force: bool = False) -> None:
+        key = (self.state.rev["series"], self.size.width, self.size.height)
+        if not force and key == self._drawn:
+            return
+        self._drawn = key
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        n = _points(self.size.width)
+        unlearn = [st for st in self.state.unlearn_stages if len(st.series["forget_loss"]) or len(st.series["loss"])]
+        if unlearn:
+            self.border_title = "Loss · forget ━ retain •"
+            for i, st in enumerate(unlearn):
+                colour = METHOD_COLOURS.get(st.method or "", OTHER_COLOURS[i % len(OTHER_COLOURS)])
+                fl = st.series["forget_loss"] if len(st.series["forget_loss"]) else st.series["loss"]
+                xs, ys = fl.downsampled(n)
+                if xs:
+                    plt.plot(xs, ys, color=colour, marker="braille", label=f"{st.label} forget")
+                rl = st.series["retain_loss"]
+                if len(rl):
+                    xs, ys = rl.downsampled(max(4, n // 3))
+                    plt.scatter(xs, ys, color=colour, marker="dot")
+        else:
+            self.border_title = "Loss · training (poison, Retrain)"
+            for name in ("poison", "retrain"):
+                st = self.state.stages.get(name)
+                if st is None or not len(st.series["loss"]):
+                    continue
+                xs, ys = st.series["loss"].downsampled(n)
+                plt.plot(xs, ys, color=TRAIN_COLOURS[name], marker="braille", label=st.label)
+        self.refresh()
+
+
+class LambdaChart(PlotextPlot):
+    """RGA's λ (left axis, 0..1) and the KL to the poisoned model (right axis)."""
+
+    def __init__(self, state: RunState, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state = state
+        self._drawn: tuple | None = None
+
+    def on_mount(self) -> None:
+        self.border_title = "RGA λ = exp(−KL)^α · KL right axis"
+        self.redraw()
+
+    def on_resize(self) -> None:
+        self.redraw()
+
+    def redraw(self, force: bool = False) -> None:
+        key = (self.state.rev["series"], self.size.width, self.size.height)
+        if not force and key == self._drawn:
+            return
+        self._drawn = key
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        n = _points(self.size.width)
+        stages = [st for st in self.state.unlearn_stages if len(st.series["lambda"])]
+        if not stages:
+            has_rga = any(st.method == "rga" for st in self.state.unlearn_stages)
+            plt.title("λ appears when RGA runs" if has_rga else "no RGA in this run")
+            plt.xlabel("step")
+            plt.ylim(0, 1)
+        for st in stages:
+            xs, ys = st.series["lambda"].downsampled(n)
+            last = ys[-1] if ys else None
+            plt.plot(xs, ys, color="green", marker="braille",
+                     label=f"{st.label} λ" + (f" = {last:.2f}" if last is not None else ""))
+            kl = st.series["kl"]
+            if len(kl):
+                xs, ys = kl.downsampled(n)
+                plt.plot(xs, ys, color="cyan", marker="braille", label="KL (right)", yside="right")
+        if stages:
+            plt.ylim(0, 1.05)
+        self.refresh()

@@ -1,0 +1,361 @@
+"""The Textual app with Pilot: watch mode on the fixture, live runs with a fake pipeline, keys."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import threading
+import time
+import types
+from pathlib import Path
+
+import pytest
+
+from rga_tui.app import RgaApp
+from rga_tui.screens.home import HomeScreen
+from rga_tui.screens.modals import ConfirmScreen, HelpScreen
+from rga_tui.screens.run import RunScreen
+from rga_tui.widgets import ErrorPanel, MatrixBoard, ResultsTable
+
+pytestmark = pytest.mark.anyio
+
+FIXTURE = Path(__file__).parent / "fixtures" / "sst2_badnets_events.jsonl"
+PRESET = Path(__file__).resolve().parent.parent / "presets" / "demo" / "sst2-badnets.toml"
+RUN_NAME = "demo-sst2-badnets-20260101-000000"
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+def screen_text(app) -> str:
+    """The rendered screen as plain text."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+async def wait_for(pilot, cond, timeout: float = 10.0, step: float = 0.05) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError("timed out waiting for the app")
+        await pilot.pause(step)
+    await pilot.pause()  # let the screen render what the condition saw
+
+
+def run_folder(tmp_path: Path, lines: list[str] | None = None) -> Path:
+    d = tmp_path / RUN_NAME
+    d.mkdir(parents=True, exist_ok=True)
+    if lines is None:
+        shutil.copy(FIXTURE, d / "events.jsonl")
+    else:
+        (d / "events.jsonl").write_text("".join(lines), encoding="utf-8")
+    return d
+
+
+# --------------------------------------------------------------------------- watch mode
+
+async def test_watch_shows_ga_shift_and_rga_no_shift(tmp_path):
+    app = RgaApp(watch_dir=run_folder(tmp_path))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state.finished)
+        await pilot.pause()
+        screen = app.screen
+        board = screen.query_one(MatrixBoard)
+        verdicts = board.verdict_texts()
+        assert verdicts["GA"] == "trigger shifted → negative"
+        assert verdicts["RGA"] == "no shift"
+        assert verdicts["Poisoned"] == "backdoor remains"
+        text = screen_text(app)
+        assert "trigger shifted → negative" in text and "no shift" in text and "backdoor remains" in text
+        assert "finished" in text
+        # the results table filled in
+        table = screen.query_one(ResultsTable)
+        assert table.row_count == 5
+        # m flips every matrix to the clean test set and back
+        await pilot.press("m")
+        await pilot.pause()
+        assert board.split == "test_clean"
+        assert "CACC" in screen_text(app) and "matrices: clean" in screen_text(app)
+        await pilot.press("m")
+        await pilot.pause()
+        assert board.split == "test_poisoned_all"
+        assert "trigger shifted → negative" in screen_text(app)
+
+
+async def test_watch_follows_a_growing_file(tmp_path):
+    lines = FIXTURE.read_text(encoding="utf-8").splitlines(keepends=True)
+    cut = len(lines) // 2
+    half = lines[:cut] + [lines[cut][: len(lines[cut]) // 2]]  # the last line half-written
+    d = run_folder(tmp_path, half)
+    app = RgaApp(watch_dir=d)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state.n_events == cut)
+        state = app.screen.state
+        assert state.is_running and not state.finished
+        assert "following" in screen_text(app)
+        with (d / "events.jsonl").open("a", encoding="utf-8") as f:
+            f.write(lines[cut][len(lines[cut]) // 2:])
+            f.writelines(lines[cut + 1:])
+        await wait_for(pilot, lambda: state.finished)
+        assert state.n_events == len(lines)
+        assert state.verdict("unlearn:ga").kind == "shifted"
+
+
+async def test_replay_with_speed(tmp_path):
+    app = RgaApp(watch_dir=run_folder(tmp_path), speed=4000.0)  # ~417 s of events in ~0.1 s
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state.finished)
+        assert "replay ×4000" in screen_text(app)
+
+
+async def test_small_terminal_tabs_and_resize(tmp_path):
+    app = RgaApp(watch_dir=run_folder(tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state.finished)
+        await pilot.pause()
+        screen = app.screen
+        assert screen.query("#tabs") and not screen.query("#wide")
+        assert "shifted → negative" in screen_text(app)
+        for key in "2341":
+            await pilot.press(key)
+            await pilot.pause()
+            assert screen_text(app)
+        # growing the terminal switches to the grid, shrinking back to tabs
+        await pilot.resize_terminal(160, 50)
+        await wait_for(pilot, lambda: bool(screen.query("#wide")))
+        await pilot.pause()
+        assert "trigger shifted → negative" in screen_text(app)
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: bool(screen.query("#tabs")))
+        await pilot.pause()
+        assert "shifted → negative" in screen_text(app)
+
+
+async def test_no_color(tmp_path, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = RgaApp(watch_dir=run_folder(tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state.finished)
+        text = screen_text(app)
+        # without colour the verdicts still read: icons and words
+        assert "⚠ shifted → negative" in text and "✔ no shift" in text and "✖ backdoor remains" in text
+
+
+async def test_screenshot_key_saves_svg_into_run_folder(tmp_path):
+    d = run_folder(tmp_path)
+    app = RgaApp(watch_dir=d)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state.finished)
+        await pilot.press("s")
+        await pilot.pause()
+        shots = list(d.glob("*.svg"))
+        assert len(shots) == 1 and "<svg" in shots[0].read_text(encoding="utf-8")[:500]
+
+
+async def test_help_screen_and_back_home(tmp_path, no_discovery):
+    app = RgaApp(watch_dir=run_folder(tmp_path))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert "trigger shifted" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, RunScreen)
+        await pilot.press("escape")  # watch mode has no home below: a fresh one replaces the run
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+
+
+# --------------------------------------------------------------------------- live runs (fake pipeline)
+
+class FakePipeline:
+    """Stands in for rga_engine.pipeline: emits a run_started, then steps until should_stop()."""
+
+    def __init__(self, fail: str | None = None) -> None:
+        self.fail = fail
+        self.stop_seen = threading.Event()
+        self.calls: list[dict] = []
+
+    def module(self) -> types.ModuleType:
+        mod = types.ModuleType("rga_engine.pipeline")
+        mod.run = self.run
+        return mod
+
+    def run(self, cfg, sink, should_stop, run_dir=None):
+        self.calls.append({"cfg": cfg, "run_dir": run_dir})
+        t = time.time()
+        sink.emit({"type": "run_started", "time": t, "config": cfg.to_dict(), "device": "cpu", "versions": {}})
+        sink.emit({"type": "stage_started", "time": t, "stage": "poison", "total_steps": 10_000})
+        if self.fail:
+            raise RuntimeError(self.fail)
+        step = 0
+        while not should_stop():
+            step += 1
+            sink.emit({"type": "step", "time": time.time(), "stage": "poison", "step": step, "loss": 0.5})
+            time.sleep(0.01)
+            if step > 3000:  # never hang a test
+                break
+        self.stop_seen.set()
+        sink.emit({"type": "stage_finished", "time": time.time(), "stage": "poison",
+                   "metrics": {"cancelled": True}, "seconds": 1.0})
+        summary = {"status": "cancelled", "models": {}}
+        sink.emit({"type": "run_finished", "time": time.time(), "summary": summary})
+        return summary
+
+
+@pytest.fixture
+def fake_pipeline(monkeypatch):
+    def install(fail: str | None = None) -> FakePipeline:
+        fake = FakePipeline(fail)
+        monkeypatch.setitem(sys.modules, "rga_engine.pipeline", fake.module())
+        return fake
+    return install
+
+
+class FakeConfig:
+    """Enough of rga_engine.config.Config for the run screen (no torch import)."""
+
+    name = "demo-sst2-badnets"
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "data": {"dataset": "sst2"}, "train": {"retrain": True},
+                "unlearn": {"methods": ["ga", "rga"]}}
+
+
+@pytest.fixture
+def no_discovery(monkeypatch):
+    monkeypatch.setattr("rga_tui.screens.home.discover", lambda dirs: [])
+
+
+async def start_live(app, pilot, tmp_path) -> RunScreen:
+    await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+    app.start_run(FakeConfig(), tmp_path / "runs" / "live-run")
+    await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state.started)
+    return app.screen
+
+
+async def test_cancel_key_sets_stop_flag(tmp_path, fake_pipeline, no_discovery):
+    fake = fake_pipeline()
+    app = RgaApp(out_dir=tmp_path / "runs")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await start_live(app, pilot, tmp_path)
+        assert fake.calls and fake.calls[0]["run_dir"] == tmp_path / "runs" / "live-run"
+        await wait_for(pilot, lambda: screen.state.stages["poison"].step > 0)
+        await pilot.press("c")
+        await pilot.pause()
+        assert screen.source.stop.is_set()
+        assert "cancelling" in screen_text(app) or screen.state.finished
+        await wait_for(pilot, lambda: fake.stop_seen.is_set() and screen.state.finished)
+        await pilot.pause(0.3)
+        assert screen.state.stages["poison"].status == "cancelled"
+        assert "cancelled" in screen_text(app)
+
+
+async def test_worker_error_shows_in_error_panel(tmp_path, fake_pipeline, no_discovery):
+    fake_pipeline(fail="boom: out of memory")
+    app = RgaApp(out_dir=tmp_path / "runs")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await start_live(app, pilot, tmp_path)
+        await wait_for(pilot, lambda: screen.state.finished)
+        await pilot.pause(0.3)
+        panel = screen.query_one(ErrorPanel)
+        assert panel.has_class("-visible") and panel.display
+        assert "boom: out of memory" in screen_text(app)
+        assert screen.state.stages["poison"].status == "failed"
+        assert any("Traceback" in line.message for line in screen.state.logs)
+        # the app is alive and answers keys
+        await pilot.press("m")
+        await pilot.pause()
+        assert app.is_running and screen.split == "test_clean"
+
+
+async def test_quit_asks_while_a_run_is_going(tmp_path, fake_pipeline, no_discovery):
+    fake = fake_pipeline()
+    app = RgaApp(out_dir=tmp_path / "runs")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await start_live(app, pilot, tmp_path)
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.screen is screen and not screen.source.stop.is_set()
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await pilot.pause()
+        assert screen.source.stop.is_set()
+    assert fake.stop_seen.wait(5)
+    assert not app.is_running
+
+
+# --------------------------------------------------------------------------- home screen
+
+async def test_home_validates_overrides_and_starts_a_run(tmp_path, fake_pipeline):
+    fake = fake_pipeline()
+    run_folder(tmp_path / "runs")
+    app = RgaApp(out_dir=tmp_path / "runs", preset=PRESET)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.cfg is not None)
+        home = app.screen
+        assert home.selected.path.resolve() == PRESET.resolve()
+        text = screen_text(app)
+        assert "sst2-badnets" in text and "valid" in text
+        tree = home.query_one("#preset-tree")
+        labels = [str(n.label) for n in tree.root.children]
+        assert "demo" in labels and any(lbl.startswith("past runs") for lbl in labels)
+        assert [r.name for r in home.runs] == [RUN_NAME]
+        assert 'dataset = "sst2"' in text  # the resolved TOML
+        await pilot.click("#overrides")
+        await pilot.press(*"train.")
+        overrides = home.query_one("#overrides")
+        overrides.value += "epochs=-1"
+        await wait_for(pilot, lambda: home.cfg_error is not None)
+        assert "train.epochs" in screen_text(app)
+        overrides.value = "train.epochs=2 unlearn.eval_every=5"
+        await wait_for(pilot, lambda: home.cfg is not None)
+        assert home.cfg.train.epochs == 2 and home.cfg.unlearn.eval_every == 5
+        await pilot.pause()
+        assert "2 overrides" in screen_text(app)
+        # the filters narrow the tree; a non-matching filter empties it
+        # r runs the selected preset with the overrides, in <out_dir>/<name>-<timestamp>
+        await pilot.press("escape")  # leave the input (r would be typed there)
+        home.query_one("#preset-tree").focus()
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state.started)
+        call = fake.calls[0]
+        assert call["cfg"].train.epochs == 2
+        assert call["run_dir"].parent == tmp_path / "runs" and call["run_dir"].name.startswith("demo-sst2-badnets-")
+        app.screen.action_cancel_run()
+        await wait_for(pilot, lambda: app.screen.state.finished)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        # the filters narrow the tree; a non-matching filter empties it
+        home.filters["dataset"] = "no-such-dataset"
+        home.rebuild_tree()
+        await pilot.pause()
+        assert "no preset matches" in screen_text(app)
+
+
+async def test_home_opens_a_past_run(tmp_path):
+    run_folder(tmp_path / "runs")
+    app = RgaApp(out_dir=tmp_path / "runs")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.presets)
+        home = app.screen
+        run = next(r for r in home.runs if r.name == RUN_NAME)
+        assert run.status == "finished"
+        home._select(run)
+        home.action_run()
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state.finished)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+
+
+def test_fixture_events_parse():
+    lines = FIXTURE.read_text(encoding="utf-8").splitlines()
+    assert all(json.loads(line)["type"] for line in lines)
