@@ -141,7 +141,7 @@ class Run:
         enc = self.split_texts[split]
         return cache.make_key({
             "stage": stage, "data": cache.fingerprint_texts(*enc), "model": vars(c.model), "train": tc,
-            "tokenizer_data": self.tok_fingerprint, "engine": 2,
+            "tokenizer_data": self.tok_fingerprint, "engine": 3,
         })
 
     def fit(self, stage: str, split: str) -> tuple[torch.nn.Module | None, str]:
