@@ -622,11 +622,11 @@ def parse_args(argv=None):
                    help="also run a diagnostic fine-tune contender: ours with AdamW(fused=True)")
     a = p.parse_args(argv)
     q = a.quick
-    a.repeats = a.repeats or (3 if q else 5)
-    a.tiny_steps = a.tiny_steps or (30 if q else 100)
-    a.tiny_unlearn_steps = a.tiny_unlearn_steps or (30 if q else 100)
-    a.bert_steps = a.bert_steps or (4 if q else 20)
-    a.bert_unlearn_steps = a.bert_unlearn_steps or (3 if q else 10)
+    a.repeats = a.repeats or (2 if q else 5)
+    a.tiny_steps = a.tiny_steps or (20 if q else 100)
+    a.tiny_unlearn_steps = a.tiny_unlearn_steps or (20 if q else 100)
+    a.bert_steps = a.bert_steps or (2 if q else 20)
+    a.bert_unlearn_steps = a.bert_unlearn_steps or (1 if q else 10)
     a.bert_batch = a.bert_batch or (8 if q else 32)
     a.opt_repeats = 3 if q else 5
     if a.dtype is None:
