@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
@@ -27,51 +27,9 @@ FILTERS = ("dataset", "attack", "model", "methods")
 
 # --------------------------------------------------------------------------- data
 
-@dataclass
-class _Preset:  # the shape of rga_tui.presets.PresetInfo (fallback when that module is missing)
-    name: str
-    group: str
-    path: Path
-    dataset: str = ""
-    attack: str = ""
-    model: str = ""
-    methods: list[str] = field(default_factory=list)
-    description: str = ""
-    error: str = ""
-
-
-def _fallback_discover(extra_dirs: list[Path]) -> list[Any]:
-    root = Path(__file__).resolve().parents[2] / "presets"
-    out = []
-    seen: set[Path] = set()
-    for d in [root, *extra_dirs]:
-        d = Path(d)
-        if not d.is_dir():
-            continue
-        for f in sorted(d.rglob("*.toml")):
-            rel = f.relative_to(d)
-            if f.name.startswith("_") or f.resolve() in seen:
-                continue
-            seen.add(f.resolve())
-            name = rel.with_suffix("").as_posix()
-            info = _Preset(name, name.split("/", 1)[0] if "/" in name else "", f)
-            try:
-                from rga_engine import config
-
-                cfg = config.load(f)
-                info.dataset, info.attack, info.model = cfg.data.dataset, cfg.attack.name, cfg.model.name
-                info.methods, info.description = list(cfg.unlearn.methods), cfg.description
-            except Exception as e:  # noqa: BLE001
-                info.error = str(e).splitlines()[0] if str(e) else type(e).__name__
-            out.append(info)
-    return out
-
-
 def discover(extra_dirs: list[Path]) -> list[Any]:
-    try:
-        from rga_tui.presets import discover_presets
-    except ImportError:
-        return _fallback_discover(extra_dirs)
+    from rga_tui.presets import discover_presets
+
     return discover_presets(extra_dirs)
 
 
@@ -240,16 +198,10 @@ class HomeScreen(Screen):
         if self.initial is not None:
             real = self.initial.resolve()
             if not any(Path(p.path).resolve() == real for p in presets):
-                info = _Preset(self.initial.stem, "file", self.initial)
-                try:
-                    from rga_engine import config
+                from rga_tui.presets import load_info
 
-                    cfg = config.load(self.initial)
-                    info.name = cfg.name
-                    info.dataset, info.attack, info.model = cfg.data.dataset, cfg.attack.name, cfg.model.name
-                    info.methods, info.description = list(cfg.unlearn.methods), cfg.description
-                except Exception as e:  # noqa: BLE001
-                    info.error = str(e).splitlines()[0] if str(e) else type(e).__name__
+                info = load_info(self.initial, self.initial.stem)
+                info.group = "file"
                 presets = [info, *presets]
         runs = list_runs(self.out_dir)
         self.app.call_from_thread(self._loaded, presets, runs, error)

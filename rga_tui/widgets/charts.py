@@ -16,29 +16,41 @@ def _points(width: int) -> int:
     return max(8, 2 * (width - 10))
 
 
-class LossChart(PlotextPlot):
-    """Forget loss (solid) and retain loss (dots) of each unlearning method over its steps.
-
-    Before unlearning starts it shows the training loss of the poison and Retrain stages.
-    """
+class _StateChart(PlotextPlot):
+    """A plot drawn from a RunState; redrawn only when its series or its size changed."""
 
     def __init__(self, state: RunState, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.state = state
         self._drawn: tuple | None = None
 
+    def on_resize(self) -> None:
+        self.redraw()
+
+    def _stale(self, force: bool) -> bool:
+        key = (self.state.rev["series"], self.size.width, self.size.height)
+        if not force and key == self._drawn:
+            return False
+        self._drawn = key
+        return True
+
+    def redraw(self, force: bool = False) -> None:
+        raise NotImplementedError
+
+
+class LossChart(_StateChart):
+    """Forget loss (solid) and retain loss (dots) of each unlearning method over its steps.
+
+    Before unlearning starts it shows the training loss of the poison and Retrain stages.
+    """
+
     def on_mount(self) -> None:
         self.border_title = "Loss · forget ━ retain •"
         self.redraw()
 
-    def on_resize(self) -> None:
-        self.redraw()
-
     def redraw(self, force: bool = False) -> None:
-        key = (self.state.rev["series"], self.size.width, self.size.height)
-        if not force and key == self._drawn:
+        if not self._stale(force):
             return
-        self._drawn = key
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
@@ -67,26 +79,16 @@ class LossChart(PlotextPlot):
         self.refresh()
 
 
-class LambdaChart(PlotextPlot):
+class LambdaChart(_StateChart):
     """RGA's λ (left axis, 0..1) and the KL to the poisoned model (right axis)."""
-
-    def __init__(self, state: RunState, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.state = state
-        self._drawn: tuple | None = None
 
     def on_mount(self) -> None:
         self.border_title = "RGA λ = exp(−KL)^α · KL right axis"
         self.redraw()
 
-    def on_resize(self) -> None:
-        self.redraw()
-
     def redraw(self, force: bool = False) -> None:
-        key = (self.state.rev["series"], self.size.width, self.size.height)
-        if not force and key == self._drawn:
+        if not self._stale(force):
             return
-        self._drawn = key
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
