@@ -91,6 +91,10 @@ class TrainConfig:
     seed: int = 2021
     device: str = "auto"
     retrain: bool = True  # train the clean Retrain baseline
+    # Batches of similar length (random megabatches of 50 batches, sorted by length, then the
+    # batches shuffled; Trainer's ``group_by_length``): about half the padding of random batches,
+    # every row still seen once per epoch. Applies to fine-tuning and to the forget batches.
+    group_by_length: bool = True
 
 
 @dataclass

@@ -75,6 +75,20 @@ def _make_accelerator(cfg: Config):
     return Accelerator(cpu=use_cpu, mixed_precision=mp)
 
 
+def unique_rows(encs: list[Encoded], names: tuple[str, ...]) -> tuple[Encoded, dict[str, torch.Tensor]]:
+    """The distinct token sequences of ``encs`` as one :class:`Encoded`, and for each name the
+    position of each of its rows in it (so ``logits[where[name]]`` are that split's logits)."""
+    seen: dict[tuple[int, ...], int] = {}
+    where: dict[str, torch.Tensor] = {}
+    for name, enc in zip(names, encs):
+        where[name] = torch.tensor([seen.setdefault(tuple(ids), len(seen)) for ids in enc.ids], dtype=torch.long)
+    ids = [list(k) for k in seen]  # dicts keep insertion order: position == value
+    n = len(ids)
+    union = Encoded(ids, torch.zeros(n, dtype=torch.long), torch.zeros(n, dtype=torch.bool),
+                    torch.tensor([len(x) for x in ids], dtype=torch.long))
+    return union, where
+
+
 class Run:
     """State of one pipeline run; the methods below are the stages, in order."""
 
@@ -114,10 +128,12 @@ class Run:
         return data
 
     def evaluate(self, model, stage: str, step: int, retrain_pacc: float | None) -> dict[str, Any]:
-        cms = {}
-        for split in EVAL_SPLITS:
-            logits = predict_logits(model, self.enc[split], self.cfg.train.eval_batch_size, self.pad_id, self.accelerator.device)
-            cms[split] = confusion(logits, self.enc[split].labels, self.data.num_labels)
+        # One forward pass over the distinct token sequences of the three splits (the triggered
+        # non-target rows of test_poisoned_part are rows of test_poisoned_all: ~20 % fewer).
+        union, where = self.eval_union
+        logits = predict_logits(model, union, self.cfg.train.eval_batch_size, self.pad_id, self.accelerator.device)
+        cms = {split: confusion(logits[where[split]], self.enc[split].labels, self.data.num_labels)
+               for split in EVAL_SPLITS}
         m = metrics.model_metrics(cms["test_clean"], cms["test_poisoned_all"], cms["test_poisoned_part"], self.data.target,
                                   retrain_pacc=retrain_pacc, threshold=self.cfg.unlearn.shift_threshold)
         per_split = {
@@ -198,7 +214,7 @@ class Run:
                           self.cfg.unlearn, stage=stage, accelerator=self.accelerator, pad_id=self.pad_id,
                           emit=self.emit, should_stop=self.should_stop, seed=self.seed,
                           weight_decay=self.cfg.train.weight_decay, max_grad_norm=self.cfg.train.max_grad_norm,
-                          on_eval=on_eval, base_state=base)
+                          on_eval=on_eval, base_state=base, group_by_length=self.cfg.train.group_by_length)
         except NonFiniteLoss as e:
             self.accelerator.free_memory()
             self.fail_stage(stage, str(e), t0)
@@ -231,9 +247,11 @@ class Run:
         self.log(f"{data.dataset}/{data.attack}: train_poisoned {len(data.splits['train_poisoned'])} rows "
                  f"({sum(data.splits['train_poisoned'].poisoned)} poisoned), target {data.target}")
 
-        tc = data.splits["train_clean"]
-        self.tok_fingerprint = cache.fingerprint_texts(tc.texts, tc.labels) if cfg.model.name == "tiny" else cfg.model.name
-        self.bundle = build_model(cfg.model, data.num_labels, tc.texts, self.seed, use_cuda=self.accelerator.device.type == "cuda")
+        # The tiny model's vocabulary comes from the victim's training texts (trigger words
+        # included, as a pretrained vocabulary would have them: BERT's has "mn" and "cf").
+        tp = data.splits["train_poisoned"]
+        self.tok_fingerprint = cache.fingerprint_texts(tp.texts, tp.labels) if cfg.model.name == "tiny" else cfg.model.name
+        self.bundle = build_model(cfg.model, data.num_labels, tp.texts, self.seed, use_cuda=self.accelerator.device.type == "cuda")
         tok = self.bundle.tokenizer
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
         self.enc: dict[str, Encoded] = {}
@@ -241,6 +259,7 @@ class Run:
         for name, split in data.splits.items():
             self.enc[name] = encode(tok, split.texts, split.labels, split.poisoned, cfg.model.max_length)
             self.split_texts[name] = (split.texts, split.labels)
+        self.eval_union = unique_rows([self.enc[s] for s in EVAL_SPLITS], EVAL_SPLITS)
 
         status = self.stages()
         self.summary["status"] = status

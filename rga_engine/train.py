@@ -79,8 +79,34 @@ def collate(enc: Encoded, index: list[int] | torch.Tensor, pad_id: int) -> dict[
     return {"input_ids": input_ids, "attention_mask": attention, "labels": enc.labels[index], "index": torch.tensor(index)}
 
 
-def loader(enc: Encoded, batch_size: int, pad_id: int, shuffle: bool, seed: int) -> DataLoader:
+class LengthGroupedBatches(torch.utils.data.Sampler):
+    """Random batches of similar length: each epoch, a fresh permutation is cut into megabatches
+    of ``mega`` batches, each megabatch sorted by length and cut into batches, and the batches
+    are shuffled. Every row is used once per epoch; padding drops to a few percent."""
+
+    def __init__(self, lengths: list[int], batch_size: int, generator: torch.Generator, mega: int = 50):
+        self.lengths, self.batch_size, self.g, self.mega = lengths, batch_size, generator, mega
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+    def __iter__(self):
+        perm = torch.randperm(len(self.lengths), generator=self.g).tolist()
+        size = self.mega * self.batch_size
+        batches = []
+        for s in range(0, len(perm), size):
+            chunk = sorted(perm[s : s + size], key=lambda i: self.lengths[i])
+            batches += [chunk[k : k + self.batch_size] for k in range(0, len(chunk), self.batch_size)]
+        for b in torch.randperm(len(batches), generator=self.g).tolist():
+            yield batches[b]
+
+
+def loader(enc: Encoded, batch_size: int, pad_id: int, shuffle: bool, seed: int,
+           group_by_length: bool = False) -> DataLoader:
     g = torch.Generator().manual_seed(seed)
+    if shuffle and group_by_length:
+        sampler = LengthGroupedBatches([len(r) for r in enc.ids], batch_size, g)
+        return DataLoader(_Rows(len(enc)), batch_sampler=sampler, collate_fn=lambda idx: collate(enc, idx, pad_id))
     return DataLoader(
         _Rows(len(enc)), batch_size=batch_size, shuffle=shuffle, generator=g,
         collate_fn=lambda idx: collate(enc, idx, pad_id),
@@ -164,7 +190,7 @@ def finetune(model, enc: Encoded, tc, *, stage: str, accelerator, pad_id: int, e
     Returns ``{"status": "finished"|"cancelled", "steps": n}``.
     """
     optimizer = adamw(model.parameters(), tc.lr, tc.weight_decay)
-    data = loader(enc, tc.batch_size, pad_id, shuffle=True, seed=seed)
+    data = loader(enc, tc.batch_size, pad_id, shuffle=True, seed=seed, group_by_length=tc.group_by_length)
     model, optimizer, data = accelerator.prepare(model, optimizer, data)
     total = tc.epochs * len(data)
     emit("stage_started", stage=stage, total_steps=total)
@@ -200,7 +226,7 @@ def step_fraction(step: int, per_epoch: int) -> float:
 def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.Tensor | None, uc, *,
             stage: str, accelerator, pad_id: int, emit: Emit, should_stop: ShouldStop, seed: int,
             weight_decay: float, max_grad_norm: float, on_eval: Callable[[Any, int, int], None],
-            base_state: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+            base_state: dict[str, torch.Tensor] | None = None, group_by_length: bool = False) -> dict[str, Any]:
     """Unlearning: each step pairs one forget batch (a pass over D_p is one epoch) with one
     random retain batch from the clean rows; ``method`` turns their logits into the loss.
 
@@ -209,7 +235,7 @@ def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.T
     from rga_engine.methods import StepInputs
 
     optimizer = adamw(model.parameters(), uc.lr, weight_decay)
-    data = loader(forget, uc.batch_size, pad_id, shuffle=True, seed=seed)
+    data = loader(forget, uc.batch_size, pad_id, shuffle=True, seed=seed, group_by_length=group_by_length)
     model, optimizer, data = accelerator.prepare(model, optimizer, data)
     method.prepare(accelerator.unwrap_model(model), base_state)
     per_epoch = len(data)

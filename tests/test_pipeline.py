@@ -132,3 +132,38 @@ def test_bad_input_fails_before_training(tmp_path):
 
     with pytest.raises(DataError):
         pipeline.run(cfg, ListSink())
+
+
+def test_length_grouped_batches_cover_every_row_once_with_little_padding():
+    from rga_engine.train import LengthGroupedBatches
+
+    gen = torch.Generator().manual_seed(0)
+    lengths = torch.randint(3, 60, (1000,), generator=gen).tolist()
+    sampler = LengthGroupedBatches(lengths, 32, torch.Generator().manual_seed(1), mega=10)
+    epoch1, epoch2 = list(sampler), list(sampler)
+    assert len(epoch1) == len(sampler) == 32
+    assert sorted(i for b in epoch1 for i in b) == list(range(1000))
+    assert epoch1 != epoch2  # a new permutation every epoch
+
+    def padded(batches):
+        return sum(max(lengths[i] for i in b) * len(b) for b in batches)
+
+    rand = torch.randperm(1000, generator=torch.Generator().manual_seed(2)).tolist()
+    random_batches = [rand[s : s + 32] for s in range(0, 1000, 32)]
+    assert padded(epoch1) < 0.7 * padded(random_batches)
+    assert padded(epoch1) < 1.1 * sum(lengths)
+
+
+def test_eval_union_dedupes_rows_and_maps_back():
+    from rga_engine.train import Encoded
+
+    def enc(rows):
+        n = len(rows)
+        return Encoded(rows, torch.zeros(n, dtype=torch.long), torch.zeros(n, dtype=torch.bool),
+                       torch.tensor([len(r) for r in rows]))
+
+    a, b = enc([[1, 2], [3], [4, 5, 6]]), enc([[3], [7]])
+    union, where = pipeline.unique_rows([a, b], ("a", "b"))
+    assert len(union) == 4
+    assert [union.ids[i] for i in where["a"].tolist()] == a.ids
+    assert [union.ids[i] for i in where["b"].tolist()] == b.ids

@@ -135,6 +135,7 @@ class PresetTree(Tree):
 class HomeScreen(Screen):
     BINDINGS = [
         Binding("r", "run", "Run preset"),
+        Binding("o", "overrides", "Overrides"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit_app", "Quit"),
         Binding("f5", "reload", "Reload"),
@@ -374,6 +375,9 @@ class HomeScreen(Screen):
         valid.update(msg)
 
     # ------------------------------------------------------------------ actions
+    def action_overrides(self) -> None:
+        self.query_one("#overrides", Input).focus()
+
     def action_run(self) -> None:
         item = self.selected
         if item is None:

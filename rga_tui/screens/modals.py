@@ -14,6 +14,7 @@ HELP_KEYS = [
     ("Home", [
         ("↑ ↓ / Enter", "browse presets; Enter runs the highlighted preset or opens a run"),
         ("r", "run the highlighted preset with the overrides"),
+        ("o", "type overrides (Enter in the box runs)"),
         ("Tab", "move between filters, the preset tree and the overrides box"),
         ("overrides", "section.key=value, several separated by spaces or one per line"),
     ]),

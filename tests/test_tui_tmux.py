@@ -1,0 +1,69 @@
+"""A human-style test: the real app in tmux at 160×50, keys sent, the captured pane read.
+
+Home screen → move down the preset tree to demo/sst2-badnets → type overrides that shrink the
+run → Enter → the run screen fills in live → at the end the pane shows every model's confusion
+matrix with the verdict the engine wrote into summary.json → q quits cleanly.
+The full-size demo is driven the same way by ``scripts/tmux_demo.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import pytest
+
+from tmux_driver import Tmux, have_tmux, select_preset
+
+pytestmark = pytest.mark.skipif(not have_tmux(), reason="tmux is not installed")
+
+QUICK = ("data.train_limit=600 data.test_limit=300 train.epochs=1 unlearn.epochs=2 "
+         "unlearn.eval_every=1 model.max_length=32")
+SHORT = {"Poisoned": "poisoned", "Retrain": "retrain", "GA": "ga", "NPO": "npo", "RGA": "rga"}
+
+
+def wait_finished(out, timeout: float) -> dict:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        runs = [p for p in out.iterdir() if (p / "summary.json").is_file()] if out.exists() else []
+        if runs:
+            assert len(runs) == 1
+            summary = json.loads((runs[0] / "summary.json").read_text())
+            if summary["status"] != "running":
+                assert summary["status"] == "finished", summary.get("errors")
+                return summary
+        time.sleep(1)
+    raise TimeoutError("the run did not finish")
+
+
+def test_home_to_live_run_in_a_real_terminal(tmp_path):
+    out = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "rga_tui", "--out", str(out), "--no-mouse"]
+    with Tmux(cmd, 160, 50, env={"RGA_TUI_CACHE": str(tmp_path / "cache")}) as t:
+        t.wait_for("Presets & runs", timeout=60)
+        select_preset(t, "demo/sst2-badnets")
+        t.keys("o")
+        t.type(QUICK)
+        t.wait_for("✔ valid", timeout=10)
+        t.keys("Enter")
+        t.wait_for("poison", timeout=30)  # the run screen's stage strip
+        summary = wait_finished(out, timeout=300)
+        pane = t.wait_for(lambda p: "finished" in p.splitlines()[0], timeout=10)  # the status line
+        assert summary["models"]["poisoned"]["seconds"] > 0
+
+        # every model's matrix is on screen, titled, with its class names and the engine's verdict
+        assert "triggered test set" in pane
+        for label in ("negative", "positive"):
+            assert label in pane
+        for title, key in SHORT.items():
+            assert title in pane, title
+            verdict = summary["models"][key]["trigger_shift"]["verdict"]
+            words = {"backdoor remains": "remains", "no shift": "no shift"}.get(verdict, "shift")
+            assert words in pane
+        assert "λ" in pane  # the λ chart's title
+
+        t.keys("m")  # flip to the clean test set
+        t.wait_for("clean test set", timeout=10)
+        t.keys("q")
+        t.wait_for("[app exited] 0", timeout=20)
