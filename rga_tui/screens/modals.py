@@ -13,8 +13,7 @@ from textual.widgets import Button, Label, Static
 HELP_KEYS = [
     ("Home", [
         ("↑ ↓ / Enter", "browse presets; Enter runs the highlighted preset or opens a run"),
-        ("r", "run the highlighted preset with the overrides"),
-        ("o", "type overrides (Enter in the box runs)"),
+        ("r / o", "run the highlighted preset / type overrides (Enter runs)"),
         ("Tab", "move between filters, the preset tree and the overrides box"),
         ("overrides", "section.key=value, several separated by spaces or one per line"),
     ]),
