@@ -25,7 +25,8 @@ the time, against the ``torch.matmul`` rate measured here at the same dtype (squ
 of repeats; the best size is re-measured right before each of our runs, and the utilisation is
 the median over rounds of the paired ratio, which keeps it honest when the machine is shared).
 
-The batch order is fixed up front: we read the order our own loader yields (seeded shuffle) and
+The batch order is fixed up front: we read the order our own loader yields (seeded shuffle,
+batches grouped by length as ``train.group_by_length`` does by default) and
 feed Trainer (``train_sampling_strategy="sequential"``) and the reference loop (``shuffle=False``,
 as in the authors' code) the rows in that order, so all three see identical batches.
 
@@ -187,10 +188,11 @@ class Data:
 
 
 def loader_order(enc, batch_size: int, pad_id: int, accelerator) -> list[int]:
-    """The row order ``rga_engine.train.loader`` yields once Accelerate has prepared it."""
+    """The row order ``rga_engine.train.loader`` yields once Accelerate has prepared it (batches
+    grouped by length, ``train.group_by_length = true``, our default)."""
     from rga_engine.train import loader
 
-    data = accelerator.prepare(loader(enc, batch_size, pad_id, shuffle=True, seed=SEED))
+    data = accelerator.prepare(loader(enc, batch_size, pad_id, shuffle=True, seed=SEED, group_by_length=True))
     order = [int(i) for b in data for i in b["index"].tolist()]
     accelerator.free_memory()
     return order
@@ -374,7 +376,8 @@ def ul_ours(spec: Spec, data: Data, device, accelerator, dtype: str, base_state,
     method = build("rga", {"alpha": RGA_ALPHA, "beta": RGA_BETA})
     res = unlearn(model, method, data.f_enc, data.r_enc, ref, uc, stage="bench", accelerator=accelerator,
                   pad_id=pad, emit=emit, should_stop=lambda: False, seed=SEED, weight_decay=WEIGHT_DECAY,
-                  max_grad_norm=MAX_GRAD_NORM, on_eval=lambda *a: None, base_state=base_state)
+                  max_grad_norm=MAX_GRAD_NORM, on_eval=lambda *a: None, base_state=base_state,
+                  group_by_length=True)
     assert res["steps"] == spec.warmup + spec.unlearn_steps, res["steps"]
     accelerator.free_memory()
     del model, res, method

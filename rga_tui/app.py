@@ -14,7 +14,7 @@ from textual.binding import Binding
 
 from rga_tui.screens.home import HomeScreen
 from rga_tui.screens.run import RunScreen
-from rga_tui.screens.sources import FileSource, PipelineSource
+from rga_tui.screens.sources import FileSource, PipelineSource, ProcessSource
 
 
 class RgaApp(App):
@@ -33,8 +33,12 @@ class RgaApp(App):
         watch_dir: Path | None = None,
         speed: float = 0.0,
         preset: Path | None = None,
+        in_process: bool = False,
     ) -> None:
         super().__init__()
+        # live runs go to a child process (`rga-tui run`) unless in_process (a thread worker;
+        # the tests use it with a stand-in pipeline)
+        self.in_process = in_process
         self.presets_dirs = [Path(p) for p in presets_dirs]
         self.out_dir = Path(out_dir)
         self.watch_dir = Path(watch_dir) if watch_dir is not None else None
@@ -65,7 +69,8 @@ class RgaApp(App):
 
     def start_run(self, cfg: Any, run_dir: Path) -> RunScreen:
         """Run a resolved preset in a thread worker and show it live."""
-        screen = RunScreen(PipelineSource(cfg, run_dir))
+        source = PipelineSource(cfg, run_dir) if self.in_process else ProcessSource(cfg, run_dir)
+        screen = RunScreen(source)
         self.push_screen(screen)
         return screen
 

@@ -239,7 +239,7 @@ async def start_live(app, pilot, tmp_path) -> RunScreen:
 
 async def test_cancel_key_sets_stop_flag(tmp_path, fake_pipeline, no_discovery):
     fake = fake_pipeline()
-    app = RgaApp(out_dir=tmp_path / "runs")
+    app = RgaApp(out_dir=tmp_path / "runs", in_process=True)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await start_live(app, pilot, tmp_path)
         assert fake.calls and fake.calls[0]["run_dir"] == tmp_path / "runs" / "live-run"
@@ -256,7 +256,7 @@ async def test_cancel_key_sets_stop_flag(tmp_path, fake_pipeline, no_discovery):
 
 async def test_worker_error_shows_in_error_panel(tmp_path, fake_pipeline, no_discovery):
     fake_pipeline(fail="boom: out of memory")
-    app = RgaApp(out_dir=tmp_path / "runs")
+    app = RgaApp(out_dir=tmp_path / "runs", in_process=True)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await start_live(app, pilot, tmp_path)
         await wait_for(pilot, lambda: screen.state.finished)
@@ -274,7 +274,7 @@ async def test_worker_error_shows_in_error_panel(tmp_path, fake_pipeline, no_dis
 
 async def test_quit_asks_while_a_run_is_going(tmp_path, fake_pipeline, no_discovery):
     fake = fake_pipeline()
-    app = RgaApp(out_dir=tmp_path / "runs")
+    app = RgaApp(out_dir=tmp_path / "runs", in_process=True)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await start_live(app, pilot, tmp_path)
         await pilot.press("q")
@@ -298,7 +298,7 @@ async def test_quit_asks_while_a_run_is_going(tmp_path, fake_pipeline, no_discov
 async def test_home_validates_overrides_and_starts_a_run(tmp_path, fake_pipeline):
     fake = fake_pipeline()
     run_folder(tmp_path / "runs")
-    app = RgaApp(out_dir=tmp_path / "runs", preset=PRESET)
+    app = RgaApp(out_dir=tmp_path / "runs", preset=PRESET, in_process=True)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.cfg is not None)
         home = app.screen
@@ -359,3 +359,30 @@ async def test_home_opens_a_past_run(tmp_path):
 def test_fixture_events_parse():
     lines = FIXTURE.read_text(encoding="utf-8").splitlines()
     assert all(json.loads(line)["type"] for line in lines)
+
+
+async def test_live_run_in_a_child_process_cancels_cleanly(tmp_path, no_discovery):
+    """The default live mode: `rga-tui run` in a child process, followed through its run folder;
+    c sends it SIGINT, it finishes the step and writes what exists."""
+    from rga_engine import config
+    from rga_tui.screens.sources import ProcessSource
+
+    cfg = config.load(PRESET, ["data.train_limit=400", "data.test_limit=100", "train.epochs=50",
+                               "model.max_length=32", "output.cache=false"])
+    app = RgaApp(out_dir=tmp_path / "runs")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        run_dir = tmp_path / "runs" / "child"
+        screen = app.start_run(cfg, run_dir)
+        assert isinstance(screen.source, ProcessSource)
+        await wait_for(pilot, lambda: screen.state.stages.get("poison") is not None
+                       and screen.state.stages["poison"].step > 0, timeout=60)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: screen.source.done and screen.state.finished, timeout=60)
+        await pilot.pause(0.3)
+        assert screen.source.returncode == 130
+        assert screen.state.stages["poison"].status == "cancelled"
+        assert "cancelled" in screen_text(app)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "cancelled"
+    assert (run_dir / "events.jsonl").is_file()

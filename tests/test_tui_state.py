@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -21,11 +22,20 @@ from rga_tui.state import (
 )
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sst2_badnets_events.jsonl"
+SUMMARY = Path(__file__).parent / "fixtures" / "sst2_badnets_summary.json"
 
 
 @pytest.fixture(scope="module")
 def events() -> list[dict]:
     return read_events(FIXTURE)
+
+
+@pytest.fixture(scope="module")
+def summary() -> dict:
+    return json.loads(SUMMARY.read_text())
+
+
+STAGE_KEYS = {"poison": "poisoned", "retrain": "retrain", "unlearn:ga": "ga", "unlearn:npo": "npo", "unlearn:rga": "rga"}
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +55,13 @@ def upto(events, pred) -> RunState:
     return s
 
 
-def test_fixture_is_realistic(events):
+def test_fixture_is_a_real_run(events, summary):
+    # a recorded `rga-tui` run of presets/demo/sst2-badnets.toml (see tests/fixtures/README.md)
     types = {e["type"] for e in events}
     assert {"run_started", "stage_started", "step", "eval", "stage_finished", "run_finished", "log"} <= types
-    assert 200 <= len(events) <= 1000
     assert all("time" in e for e in events)
+    assert events[0]["config"]["name"] == "demo-sst2-badnets" and summary["status"] == "finished"
+    assert events[-1]["summary"]["models"].keys() == summary["models"].keys()
 
 
 def test_stages_planned_and_done(final):
@@ -60,39 +72,40 @@ def test_stages_planned_and_done(final):
     assert final.label_names == ["negative", "positive"] and final.target == 1
 
 
-def test_final_matrices(final):
-    assert final.matrix("poison") == [[0, 912], [0, 909]]
-    assert final.matrix("retrain") == [[835, 77], [83, 826]]
-    assert final.matrix("unlearn:ga") == [[912, 0], [909, 0]]
-    assert final.matrix("unlearn:rga") == [[829, 83], [90, 819]]
-    assert final.matrix("unlearn:rga", "test_clean") == [[833, 79], [85, 824]]
+def test_final_matrices_are_the_engines(final, summary):
+    for stage, key in STAGE_KEYS.items():
+        m = summary["models"][key]
+        assert final.matrix(stage) == m["confusion_poisoned_all"], stage
+        assert final.matrix(stage, "test_clean") == m["confusion_clean"], stage
 
 
-def test_verdicts(final):
-    assert final.verdict("poison").kind == "remains"
+def test_verdicts_are_the_engines(final, summary):
+    for stage, key in STAGE_KEYS.items():
+        ts = summary["models"][key]["trigger_shift"]
+        kind = "remains" if ts["remains"] else "shifted" if ts["shifted"] else "none"
+        assert final.verdict(stage).kind == kind, stage
+    # what the demo is for: the backdoor in the poisoned model, GA shifting it, RGA not
     assert final.verdict("poison").text == "backdoor remains"
-    ga = final.verdict("unlearn:ga")
-    assert ga.kind == "shifted" and ga.text == "trigger shifted → negative"
-    rga = final.verdict("unlearn:rga")
-    assert rga.kind == "none" and rga.text == "no shift"
+    assert final.verdict("unlearn:ga").text == "trigger shifted → negative"
+    assert final.verdict("unlearn:rga").text == "no shift"
     assert final.verdict("retrain").kind == "none"
 
 
 def test_verdict_follows_evals_during_ga(events):
-    # after the first GA eval (epoch 10) the trigger still works; after the second it has shifted
     seen = []
     s = RunState()
     for e in events:
         s.apply(e)
         if e["type"] == "eval" and e["stage"] == "unlearn:ga" and e["split"] == "test_poisoned_all":
             seen.append(s.verdict("unlearn:ga").kind)
-    assert seen == ["remains", "shifted", "shifted"]
+    # the verdict changes as GA goes on: not yet shifted at the first eval, shifted at the end
+    assert len(seen) >= 3 and seen[0] != "shifted" and seen[-1] == "shifted"
 
 
 def test_lambda_series_decays_from_one(final):
     lam = final.series("unlearn:rga", "lambda")
     assert len(lam) > 50
-    assert lam.ys[0] > 0.95 and lam.ys[-1] < 0.1
+    assert lam.ys[0] > 0.95 and min(lam.ys[-10:]) < 0.1
     xs, ys = lam.downsampled(20)
     assert len(xs) <= 20 and xs[0] == lam.xs[0] and xs[-1] == lam.xs[-1]
     assert ys[0] > ys[-1]
@@ -101,30 +114,32 @@ def test_lambda_series_decays_from_one(final):
 
 
 def test_progress_and_eta_mid_stage(events):
-    # stop in the middle of GA: running, half done, ETA from event times
-    s = upto(events, lambda e: e["type"] == "step" and e["stage"] == "unlearn:ga" and e["step"] == 92)
+    total = next(e["total_steps"] for e in events if e["type"] == "stage_started" and e["stage"] == "unlearn:ga")
+    half = next(e["step"] for e in events if e["type"] == "step" and e["stage"] == "unlearn:ga" and e["step"] >= total // 2)
+    s = upto(events, lambda e: e["type"] == "step" and e["stage"] == "unlearn:ga" and e["step"] > half)
     ga = s.stages["unlearn:ga"]
-    assert ga.status == "running" and ga.step == 90 and ga.total_steps == 180
-    assert ga.progress == pytest.approx(0.5)
+    assert ga.status == "running" and ga.step == half and ga.total_steps == total
+    assert ga.progress == pytest.approx(half / total)
     assert s.stages["poison"].status == "done" and s.stages["unlearn:rga"].status == "pending"
     now = s.last_time
     elapsed, eta = ga.elapsed(now), ga.eta(now)
     assert elapsed > 0 and eta > 0
-    assert eta == pytest.approx(elapsed, rel=0.25)  # half way: about as much left as done
+    assert eta == pytest.approx(elapsed * (total - half) / half, rel=0.35)  # from the step rate so far
     assert s.is_running and s.current_stage == "unlearn:ga"
     rows = {r.label: r for r in s.results_rows()}
     assert rows["Poisoned"].cacc is not None and rows["GA"].cacc is None
 
 
-def test_results_rows(final):
+def test_results_rows(final, summary):
     rows = final.results_rows()
     assert [r.label for r in rows] == ["Poisoned", "Retrain", "GA", "NPO", "RGA"]
     by = {r.label: r for r in rows}
-    assert by["Poisoned"].asr == pytest.approx(1.0)
+    assert by["Poisoned"].asr == pytest.approx(summary["models"]["poisoned"]["asr"])
     assert by["Retrain"].delta_pacc is None
+    assert by["RGA"].delta_pacc == pytest.approx(summary["models"]["rga"]["delta_pacc"])
     assert by["RGA"].delta_pacc < by["GA"].delta_pacc
     assert by["GA"].verdict.kind == "shifted" and by["RGA"].verdict.kind == "none"
-    assert fmt_pct(by["Poisoned"].asr) == "100.00"
+    assert fmt_pct(by["Poisoned"].asr) == f"{100 * summary['models']['poisoned']['asr']:.2f}"
 
 
 def test_error_event_marks_stage_failed():

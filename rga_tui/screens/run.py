@@ -30,6 +30,7 @@ from rga_tui.widgets import ErrorPanel, EventLog, LambdaChart, LossChart, Matrix
 
 WIDE = 140
 TICK = 0.25
+STRIP_INTERVAL = 1.0  # elapsed / ETA tick once a second while live
 TABS = ("tab-matrices", "tab-curves", "tab-table", "tab-log")
 
 
@@ -60,6 +61,7 @@ class RunScreen(Screen):
         self._timer = None
         self._shots = 0
         self._revs: tuple = ()
+        self._strip_at = float("-inf")
 
     # ------------------------------------------------------------------ layout
     def _is_wide(self) -> bool:
@@ -156,7 +158,9 @@ class RunScreen(Screen):
         self._update_status()
         revs = (self.state.rev["stages"], self.state.rev["matrices"])
         live = isinstance(self.source, PipelineSource) and not self.state.finished
-        if force or live or revs != self._revs:
+        now = time.monotonic()
+        if force or revs != self._revs or (live and now - self._strip_at >= STRIP_INTERVAL):
+            self._strip_at = now
             for strip in self.query(StageStrip):
                 strip.refresh()
         if force or revs != self._revs:
@@ -257,7 +261,8 @@ class RunScreen(Screen):
 
     @property
     def run_going(self) -> bool:
-        return isinstance(self.source, PipelineSource) and not self.source.done
+        # run_finished read: a child process may still be exiting, but nothing is left to lose
+        return isinstance(self.source, PipelineSource) and not self.source.done and not self.state.finished
 
     def action_quit_app(self) -> None:
         if not self.run_going:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -104,3 +108,70 @@ class PipelineSource:
 
     def describe(self) -> str:
         return f"live {self.run_dir.name}" if self.run_dir is not None else "live"
+
+
+class ProcessSource(PipelineSource):
+    """Runs the preset in a child process (``rga-tui run``) and follows its run folder.
+
+    The default for live runs: training gets a process of its own, so the UI never competes with
+    it for the GIL (an in-process thread cost ~20 % of the training speed on 2 cores), and closing
+    the app cannot corrupt the run. ``c`` sends the child SIGINT: it finishes the step, writes
+    what exists and exits 130, exactly like Ctrl-C on ``rga-tui run``.
+    """
+
+    def __init__(self, cfg: Any, run_dir: Path) -> None:
+        super().__init__(cfg, run_dir)
+        self.file = FileSource(run_dir)
+        self.proc = None
+        self.returncode: int | None = None
+        self._tmp: Path | None = None
+
+    def command(self, preset: Path) -> list[str]:
+        return [sys.executable, "-m", "rga_tui", "run", str(preset), "--out", str(self.run_dir), "--quiet"]
+
+    def work(self) -> None:
+        """The worker body: start the child, wait for it, forward a cancel; never raises."""
+        self.started_wall = time.time()
+        try:
+            self._tmp = Path(tempfile.mkdtemp(prefix="rga-tui-"))
+            preset = self._tmp / "preset.toml"
+            preset.write_text(self.cfg.to_toml(), encoding="utf-8")
+            err = (self._tmp / "stderr.txt").open("wb")
+            self.proc = subprocess.Popen(self.command(preset), stdout=subprocess.DEVNULL, stderr=err)
+            signalled = False
+            while True:
+                try:
+                    self.returncode = self.proc.wait(timeout=0.2)
+                    break
+                except subprocess.TimeoutExpired:
+                    if self.stop.is_set() and not signalled:
+                        self.proc.send_signal(signal.SIGINT)
+                        signalled = True
+            err.close()
+            if self.returncode not in (0, 130):
+                tail = (self._tmp / "stderr.txt").read_text(encoding="utf-8", errors="replace").strip()
+                lines = [ln for ln in tail.splitlines() if ln.strip()]
+                self.error = (lines[-1] if lines else f"the run exited with status {self.returncode}")
+                if len(lines) > 1:
+                    self.traceback = "\n".join(lines[-40:])
+        except BaseException as e:  # noqa: BLE001 - shown in the error panel, never kills the app
+            self.error = f"{type(e).__name__}: {e}"
+            self.traceback = traceback.format_exc()
+        finally:
+            self.done = True
+
+    def poll(self) -> list[dict[str, Any]]:
+        new, self.file.offset = read_new_events(self.file.path, self.file.offset)
+        return new
+
+    def close(self, timeout: float = 15.0) -> None:
+        """Stop a child still running (the app is quitting): SIGINT, then terminate."""
+        p = self.proc
+        if p is None or p.poll() is not None:
+            return
+        self.stop.set()
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.terminate()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from textual_plotext import PlotextPlot
 
 from rga_tui.state import RunState
@@ -17,12 +19,17 @@ def _points(width: int) -> int:
 
 
 class _StateChart(PlotextPlot):
-    """A plot drawn from a RunState; redrawn only when its series or its size changed."""
+    """A plot drawn from a RunState; redrawn only when its series or its size changed, and
+    while the series grow at most every ``MIN_INTERVAL`` seconds: plotting is pure Python, and
+    on a small machine the UI thread's CPU time is taken from the training it shows."""
+
+    MIN_INTERVAL = 2.0
 
     def __init__(self, state: RunState, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.state = state
         self._drawn: tuple | None = None
+        self._at = float("-inf")
 
     def on_resize(self) -> None:
         self.redraw()
@@ -31,7 +38,11 @@ class _StateChart(PlotextPlot):
         key = (self.state.rev["series"], self.size.width, self.size.height)
         if not force and key == self._drawn:
             return False
-        self._drawn = key
+        now = time.monotonic()
+        same_size = self._drawn is not None and key[1:] == self._drawn[1:]
+        if not force and same_size and now - self._at < self.MIN_INTERVAL and not self.state.finished:
+            return False  # new points, drawn at a later tick
+        self._drawn, self._at = key, now
         return True
 
     def redraw(self, force: bool = False) -> None:
