@@ -87,7 +87,7 @@ def run_tui(preset: Path, out_root: Path, timeout: float) -> dict[str, float]:
                 raise RuntimeError("the app did not select the preset within 60 s:\n" + _pane(session))
             time.sleep(0.5)
         sent = 0.0
-        c0 = cpu_seconds(f"rga-tui --presets {preset.parent}")
+        c0 = cpu_seconds(f"bin/rga-tui --presets {preset.parent}")
         while True:
             if not (out_root.exists() and any(out_root.iterdir())) and time.monotonic() - sent > 10:
                 subprocess.run(["tmux", "send-keys", "-t", session, "Enter"], check=True)
@@ -96,7 +96,7 @@ def run_tui(preset: Path, out_root: Path, timeout: float) -> dict[str, float]:
             if runs:
                 s = json.loads((runs[0] / "summary.json").read_text())
                 if s.get("status") not in (None, "running"):
-                    c1 = cpu_seconds(f"rga-tui --presets {preset.parent}")
+                    c1 = cpu_seconds(f"bin/rga-tui --presets {preset.parent}")
                     if c0 is not None and c1 is not None:
                         UI_CPU.append(c1 - c0)
                     return stage_seconds(runs[0])

@@ -29,7 +29,7 @@ from rga_tui.state import RunState, fmt_duration
 from rga_tui.widgets import ErrorPanel, EventLog, LambdaChart, LossChart, MatrixBoard, ResultsTable, StageStrip
 
 WIDE = 140
-TICK = 0.25
+TICK = 0.5
 STRIP_INTERVAL = 1.0  # elapsed / ETA tick once a second while live
 TABS = ("tab-matrices", "tab-curves", "tab-table", "tab-log")
 
