@@ -232,7 +232,7 @@ class RunScreen(Screen):
         if self.state.finished or src.done:
             self.notify("The run has already ended.")
             return
-        src.stop.set()
+        src.cancel()
         self.state.cancel_requested = True
         self.notify("Cancelling… (the current step finishes first)", severity="warning")
         self._update_status()
@@ -272,7 +272,7 @@ class RunScreen(Screen):
         def answer(yes: bool | None) -> None:
             if yes:
                 if isinstance(self.source, PipelineSource):
-                    self.source.stop.set()
+                    self.source.cancel()
                 self.app.exit()
 
         self.app.push_screen(ConfirmScreen("A run is going. Cancel it and quit?"), answer)
@@ -296,4 +296,4 @@ class RunScreen(Screen):
     def on_unmount(self) -> None:
         self.stop_timer()
         if isinstance(self.source, PipelineSource):
-            self.source.stop.set()
+            self.source.cancel()

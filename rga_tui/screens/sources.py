@@ -87,6 +87,9 @@ class PipelineSource:
     def should_stop(self) -> bool:
         return self.stop.is_set()
 
+    def cancel(self) -> None:
+        self.stop.set()
+
     def work(self) -> None:
         """The worker body: never raises (the UI reads ``error`` / ``traceback``)."""
         self.started_wall = time.time()
@@ -138,15 +141,9 @@ class ProcessSource(PipelineSource):
             preset.write_text(self.cfg.to_toml(), encoding="utf-8")
             err = (self._tmp / "stderr.txt").open("wb")
             self.proc = subprocess.Popen(self.command(preset), stdout=subprocess.DEVNULL, stderr=err)
-            signalled = False
-            while True:
-                try:
-                    self.returncode = self.proc.wait(timeout=0.2)
-                    break
-                except subprocess.TimeoutExpired:
-                    if self.stop.is_set() and not signalled:
-                        self.proc.send_signal(signal.SIGINT)
-                        signalled = True
+            if self.stop.is_set():  # cancelled before the child existed
+                self.proc.send_signal(signal.SIGINT)
+            self.returncode = self.proc.wait()  # blocks without polling; cancel() signals the child
             err.close()
             if self.returncode not in (0, 130):
                 tail = (self._tmp / "stderr.txt").read_text(encoding="utf-8", errors="replace").strip()
@@ -163,6 +160,13 @@ class ProcessSource(PipelineSource):
     def poll(self) -> list[dict[str, Any]]:
         new, self.file.offset = read_new_events(self.file.path, self.file.offset)
         return new
+
+    def cancel(self) -> None:
+        """Ask the child to stop: SIGINT, like Ctrl-C on ``rga-tui run``."""
+        self.stop.set()
+        p = self.proc
+        if p is not None and p.poll() is None:
+            p.send_signal(signal.SIGINT)
 
     def close(self, timeout: float = 15.0) -> None:
         """Stop a child still running (the app is quitting): SIGINT, then terminate."""
