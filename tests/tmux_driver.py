@@ -6,7 +6,6 @@ Used by ``tests/test_tui_tmux.py`` (a short run) and ``scripts/tmux_demo.py`` (t
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -86,11 +85,3 @@ def select_preset(tmux: Tmux, name: str, max_moves: int = 60) -> str:
             return pane
         tmux.keys("Down", pause=0.25)
     raise RuntimeError(f"{name} never got highlighted; the pane shows:\n{tmux.pane()}")
-
-
-def verdict_line(pane: str, label: str) -> str:
-    """The matrix title line of ``label`` (e.g. 'GA'), with its verdict, from the run screen."""
-    for line in pane.splitlines():
-        if re.search(rf"\b{re.escape(label)}\b", line) and ("·" in line or "shift" in line or "remains" in line):
-            return line
-    return ""

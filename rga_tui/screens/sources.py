@@ -94,13 +94,16 @@ class PipelineSource:
         """The worker body: never raises (the UI reads ``error`` / ``traceback``)."""
         self.started_wall = time.time()
         try:
-            pipeline = pipeline_module()
-            self.summary = pipeline.run(self.cfg, self.sink, self.should_stop, run_dir=self.run_dir)
+            self.run()
         except BaseException as e:  # noqa: BLE001 - shown in the error panel, never kills the app
             self.error = f"{type(e).__name__}: {e}"
             self.traceback = traceback.format_exc()
         finally:
             self.done = True
+
+    def run(self) -> None:
+        pipeline = pipeline_module()
+        self.summary = pipeline.run(self.cfg, self.sink, self.should_stop, run_dir=self.run_dir)
 
     def poll(self) -> list[dict[str, Any]]:
         return self.sink.drain()
@@ -132,30 +135,22 @@ class ProcessSource(PipelineSource):
     def command(self, preset: Path) -> list[str]:
         return [sys.executable, "-m", "rga_tui", "run", str(preset), "--out", str(self.run_dir), "--quiet"]
 
-    def work(self) -> None:
-        """The worker body: start the child, wait for it, forward a cancel; never raises."""
-        self.started_wall = time.time()
-        try:
-            self._tmp = Path(tempfile.mkdtemp(prefix="rga-tui-"))
-            preset = self._tmp / "preset.toml"
-            preset.write_text(self.cfg.to_toml(), encoding="utf-8")
-            err = (self._tmp / "stderr.txt").open("wb")
+    def run(self) -> None:
+        """Start the child and wait for it (``work`` guards this; ``cancel`` signals the child)."""
+        self._tmp = Path(tempfile.mkdtemp(prefix="rga-tui-"))
+        preset = self._tmp / "preset.toml"
+        preset.write_text(self.cfg.to_toml(), encoding="utf-8")
+        with (self._tmp / "stderr.txt").open("wb") as err:
             self.proc = subprocess.Popen(self.command(preset), stdout=subprocess.DEVNULL, stderr=err)
             if self.stop.is_set():  # cancelled before the child existed
                 self.proc.send_signal(signal.SIGINT)
-            self.returncode = self.proc.wait()  # blocks without polling; cancel() signals the child
-            err.close()
-            if self.returncode not in (0, 130):
-                tail = (self._tmp / "stderr.txt").read_text(encoding="utf-8", errors="replace").strip()
-                lines = [ln for ln in tail.splitlines() if ln.strip()]
-                self.error = (lines[-1] if lines else f"the run exited with status {self.returncode}")
-                if len(lines) > 1:
-                    self.traceback = "\n".join(lines[-40:])
-        except BaseException as e:  # noqa: BLE001 - shown in the error panel, never kills the app
-            self.error = f"{type(e).__name__}: {e}"
-            self.traceback = traceback.format_exc()
-        finally:
-            self.done = True
+            self.returncode = self.proc.wait()  # blocks without polling
+        if self.returncode not in (0, 130):
+            tail = (self._tmp / "stderr.txt").read_text(encoding="utf-8", errors="replace").strip()
+            lines = [ln for ln in tail.splitlines() if ln.strip()]
+            self.error = lines[-1] if lines else f"the run exited with status {self.returncode}"
+            if len(lines) > 1:
+                self.traceback = "\n".join(lines[-40:])
 
     def poll(self) -> list[dict[str, Any]]:
         new, self.file.offset = read_new_events(self.file.path, self.file.offset)
@@ -167,15 +162,3 @@ class ProcessSource(PipelineSource):
         p = self.proc
         if p is not None and p.poll() is None:
             p.send_signal(signal.SIGINT)
-
-    def close(self, timeout: float = 15.0) -> None:
-        """Stop a child still running (the app is quitting): SIGINT, then terminate."""
-        p = self.proc
-        if p is None or p.poll() is not None:
-            return
-        self.stop.set()
-        p.send_signal(signal.SIGINT)
-        try:
-            p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            p.terminate()
