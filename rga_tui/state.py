@@ -431,6 +431,10 @@ class RunState:
             self.rev["stages"] += 1
         return st
 
+    def status_signature(self) -> tuple:
+        """What the matrix board and the results table show besides metrics: the stages and their status."""
+        return tuple((name, st.status, st.total_steps) for name, st in self.stages.items())
+
     @property
     def board_stages(self) -> list[StageState]:
         """Stages in the matrix-board order: Retrain, Poisoned, then the methods."""

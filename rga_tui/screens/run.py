@@ -60,7 +60,8 @@ class RunScreen(Screen):
         self._aborted = False
         self._timer = None
         self._shots = 0
-        self._revs: tuple = ()
+        self._revs: tuple = (None, None)
+        self._status_text: Text | None = None
         self._strip_at = float("-inf")
 
     # ------------------------------------------------------------------ layout
@@ -156,17 +157,25 @@ class RunScreen(Screen):
 
     def refresh_widgets(self, force: bool = False) -> None:
         self._update_status()
-        revs = (self.state.rev["stages"], self.state.rev["matrices"])
+        # Steps arrive many times a second; only what they change is redrawn.  A layout pass
+        # (the matrix board's height) happens only when a matrix or a stage's status changes.
+        statuses = self.state.status_signature()
+        board = (self.state.rev["matrices"], statuses)
         live = isinstance(self.source, PipelineSource) and not self.state.finished
         now = time.monotonic()
-        if force or revs != self._revs or (live and now - self._strip_at >= STRIP_INTERVAL):
+        stages_rev = self.state.rev["stages"]
+        last_rev, last_board = self._revs
+        due = now - self._strip_at >= STRIP_INTERVAL
+        # live: the strip's elapsed/ETA tick once a second; a replay redraws it when it changes
+        if force or board != last_board or (live and due) or (not live and stages_rev != last_rev):
             self._strip_at = now
             for strip in self.query(StageStrip):
                 strip.refresh()
-        if force or revs != self._revs:
-            for board in self.query(MatrixBoard):
-                board.refresh(layout=True)
-        self._revs = revs
+            last_rev = stages_rev
+        if force or board != last_board:
+            for b in self.query(MatrixBoard):
+                b.refresh(layout=True)
+        self._revs = (last_rev, board)
         for chart in self.query(LossChart):
             chart.redraw(force)
         for chart in self.query(LambdaChart):
@@ -212,8 +221,11 @@ class RunScreen(Screen):
         if st.device:
             parts.append(Text(st.device, style="dim"))
         out = Text(" · ", style="dim").join(parts)
+        if out == self._status_text:
+            return
+        self._status_text = out
         try:
-            self.query_one("#status", Static).update(out)
+            self.query_one("#status", Static).update(out, layout=False)  # one line, fixed height
         except NoMatches:
             pass
 

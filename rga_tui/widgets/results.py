@@ -30,7 +30,7 @@ class ResultsTable(DataTable):
         self.sync(force=True)
 
     def sync(self, force: bool = False) -> None:
-        rev = self.state.rev["results"] + self.state.rev["stages"]
+        rev = (self.state.rev["results"], self.state.status_signature())  # not every step
         if not force and rev == self._drawn:
             return
         self._drawn = rev
