@@ -267,20 +267,6 @@ def ft_ours(spec: Spec, data: Data, device, accelerator, dtype: str) -> Stamps:
     return stamps
 
 
-def ft_ours_fused(spec: Spec, data: Data, device, accelerator, dtype: str) -> Stamps:
-    """Diagnostic (``--variants``): the same ``finetune`` with ``torch.optim.AdamW(..., fused=True)``."""
-    orig = torch.optim.AdamW
-
-    def fused_adamw(params, **kw):
-        return orig(params, fused=True, **kw)
-
-    torch.optim.AdamW = fused_adamw
-    try:
-        return ft_ours(spec, data, device, accelerator, dtype)
-    finally:
-        torch.optim.AdamW = orig
-
-
 TRAINER_OPTIM: dict[str, Any] = {}
 
 
@@ -519,7 +505,7 @@ def bench_model(spec: Spec, train, device, accelerator, a) -> dict[str, Any]:
     log(f"[{spec.name}] {spec.describe}")
     log(f"[{spec.name}] fine-tune: {spec.warmup}+{spec.steps} steps x batch {bs}, {a.repeats} rounds")
 
-    names = list(FT) + (["ours+fused"] if a.variants else [])
+    names = list(FT)
     ft: dict[str, list[float]] = {n: [] for n in names}
 
     peaks: list[float] = []  # the matmul peak re-measured right before each of our runs
@@ -528,7 +514,7 @@ def bench_model(spec: Spec, train, device, accelerator, a) -> dict[str, Any]:
         if name == "ours":
             peaks.append(matmul_peak(device, a.dtype, [a.peak_size], 3)["peak_flops"])
         t0 = time.perf_counter()
-        stamps = (ft_ours_fused if name == "ours+fused" else FT[name])(spec, data, device, accelerator, a.dtype)
+        stamps = FT[name](spec, data, device, accelerator, a.dtype)
         n, secs = stamps.timed(W)
         ft[name].append(n * bs / secs)
         log(f"  round {r + 1} fine-tune {name:9s} {n * bs / secs:8.2f} samples/s "
@@ -621,8 +607,6 @@ def parse_args(argv=None):
     p.add_argument("--bert-warmup", type=int, default=1)
     p.add_argument("--matmul-sizes", default=None, help="comma list of square sizes")
     p.add_argument("--no-unlearn", action="store_true", help="skip the unlearn comparison")
-    p.add_argument("--variants", action="store_true",
-                   help="also run a diagnostic fine-tune contender: ours with AdamW(fused=True)")
     a = p.parse_args(argv)
     q = a.quick
     a.repeats = a.repeats or (2 if q else 5)
@@ -710,7 +694,7 @@ def main(argv=None) -> int:
               f"for {r['unlearn_forget_rows']} forget rows (not in the steps/s)")
         ob = r["adamw_step_ms"]
         print(f"{r['model']}: one AdamW step (ms, median): " + ", ".join(f"{k} {v_:.1f}" for k, v_ in ob.items())
-              + f"  [ours and the reference: torch.optim.AdamW defaults; Trainer: {r['trainer_optimizer']}]")
+              + f"  [ours: fused AdamW (rga_engine.train.adamw); the reference: torch.optim.AdamW defaults; Trainer: {r['trainer_optimizer']}]")
     main_r = next((r for r in results if r["model"] == "bert-base"), results[-1])
     x = main_r["finetune_ratio_ours_over"]["reference"]
     y = main_r["finetune_ratio_ours_over"]["trainer"]
