@@ -30,7 +30,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "tests"))
+
 from rga_engine import config  # noqa: E402
+from tmux_driver import Tmux, header  # noqa: E402  (the same driver as the tmux test and demo)
 
 
 def write_preset(src: Path, folder: Path, overrides: list[str]) -> Path:
@@ -54,10 +57,6 @@ def run_headless(preset: Path, out: Path) -> dict[str, float]:
     return stage_seconds(out)
 
 
-def _pane(session: str) -> str:
-    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
-
-
 def cpu_seconds(pattern: str) -> float | None:
     """utime + stime of the (first) process whose command line contains ``pattern``."""
     res = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
@@ -75,36 +74,29 @@ UI_CPU: list[float] = []
 
 
 def run_tui(preset: Path, out_root: Path, timeout: float) -> dict[str, float]:
-    session = f"rga-bench-{os.getpid()}"
-    cmd = f"rga-tui --presets {preset.parent} --preset {preset} --out {out_root}"
-    env = {**os.environ, "COLORTERM": "truecolor", "TERM": "xterm-256color"}
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "50", cmd], check=True, env=env)
-    try:
+    cmd = ["rga-tui", "--presets", str(preset.parent), "--preset", str(preset), "--out", str(out_root)]
+    with Tmux(cmd, 160, 50) as tmux:
         t0 = time.monotonic()
         # the home screen opens with --preset highlighted (its title top right); Enter runs it
-        while not (_pane(session).splitlines() or [""])[0].rstrip().endswith(" bench"):
-            if time.monotonic() - t0 > 60:
-                raise RuntimeError("the app did not select the preset within 60 s:\n" + _pane(session))
-            time.sleep(0.5)
+        tmux.wait_for(lambda pane: header(pane) == "bench", timeout=60)
         sent = 0.0
-        c0 = cpu_seconds(f"bin/rga-tui --presets {preset.parent}")
+        app = f"bin/rga-tui --presets {preset.parent}"
+        c0 = cpu_seconds(app)
         while True:
             if not (out_root.exists() and any(out_root.iterdir())) and time.monotonic() - sent > 10:
-                subprocess.run(["tmux", "send-keys", "-t", session, "Enter"], check=True)
+                tmux.keys("Enter")
                 sent = time.monotonic()
             runs = [p for p in out_root.iterdir() if (p / "summary.json").is_file()] if out_root.exists() else []
             if runs:
                 s = json.loads((runs[0] / "summary.json").read_text())
                 if s.get("status") not in (None, "running"):
-                    c1 = cpu_seconds(f"bin/rga-tui --presets {preset.parent}")
+                    c1 = cpu_seconds(app)
                     if c0 is not None and c1 is not None:
                         UI_CPU.append(c1 - c0)
                     return stage_seconds(runs[0])
             if time.monotonic() - t0 > timeout:
-                raise RuntimeError("the TUI run did not finish in time:\n" + _pane(session))
+                raise RuntimeError("the TUI run did not finish in time:\n" + tmux.pane())
             time.sleep(1.0)
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
 
 
 def main(argv: list[str] | None = None) -> int:

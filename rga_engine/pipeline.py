@@ -27,6 +27,7 @@ from rga_engine.attacks import PoisonedData, poison
 from rga_engine.config import Config
 from rga_engine.data import load_dataset
 from rga_engine.events import JsonlSink, MultiSink, NullSink, Sink, make_event
+from rga_engine.methods import REGISTRY as METHODS
 from rga_engine.methods import build as build_method
 from rga_engine.models import build as build_model
 from rga_engine.train import Encoded, NonFiniteLoss, confusion, encode, finetune, predict_logits, unlearn
@@ -320,7 +321,7 @@ class Run:
             return "finished"
         self.forget, self.retain = tp.subset(forget_idx), tp.subset(retain_idx)
         ref_logits = None
-        if any(build_method(m, cfg.methods.get(m, {})).needs_reference for m in cfg.unlearn.methods):
+        if any(METHODS[m].needs_reference for m in cfg.unlearn.methods):
             # the poisoned model's logits on D_p, computed once before unlearning
             ref_logits = predict_logits(poisoned, self.forget, cfg.train.eval_batch_size, self.pad_id, self.accelerator.device)
         del poisoned

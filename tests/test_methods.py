@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from rga_engine.config import ConfigError
 from rga_engine.methods import REGISTRY, StepInputs, build, method_params
