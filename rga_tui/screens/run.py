@@ -60,7 +60,8 @@ class RunScreen(Screen):
         self._aborted = False
         self._timer = None
         self._shots = 0
-        self._revs: tuple = (None, None)
+        self._board_drawn: tuple | None = None  # (matrices rev, stage statuses) last laid out
+        self._strip_rev: int | None = None
         self._status_text: Text | None = None
         self._strip_at = float("-inf")
 
@@ -159,23 +160,22 @@ class RunScreen(Screen):
         self._update_status()
         # Steps arrive many times a second; only what they change is redrawn.  A layout pass
         # (the matrix board's height) happens only when a matrix or a stage's status changes.
-        statuses = self.state.status_signature()
-        board = (self.state.rev["matrices"], statuses)
+        board = (self.state.rev["matrices"], self.state.status_signature())
+        board_changed = force or board != self._board_drawn
         live = isinstance(self.source, PipelineSource) and not self.state.finished
         now = time.monotonic()
-        stages_rev = self.state.rev["stages"]
-        last_rev, last_board = self._revs
-        due = now - self._strip_at >= STRIP_INTERVAL
-        # live: the strip's elapsed/ETA tick once a second; a replay redraws it when it changes
-        if force or board != last_board or (live and due) or (not live and stages_rev != last_rev):
-            self._strip_at = now
+        if live:  # the strip's elapsed / ETA tick once a second
+            strip_due = now - self._strip_at >= STRIP_INTERVAL
+        else:  # watching a run folder: redraw it when a step or a stage arrived
+            strip_due = self.state.rev["stages"] != self._strip_rev
+        if board_changed or strip_due:
+            self._strip_at, self._strip_rev = now, self.state.rev["stages"]
             for strip in self.query(StageStrip):
                 strip.refresh()
-            last_rev = stages_rev
-        if force or board != last_board:
+        if board_changed:
+            self._board_drawn = board
             for b in self.query(MatrixBoard):
                 b.refresh(layout=True)
-        self._revs = (last_rev, board)
         for chart in self.query(LossChart):
             chart.redraw(force)
         for chart in self.query(LambdaChart):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -145,12 +146,15 @@ class ProcessSource(PipelineSource):
             if self.stop.is_set():  # cancelled before the child existed
                 self.proc.send_signal(signal.SIGINT)
             self.returncode = self.proc.wait()  # blocks without polling
-        if self.returncode not in (0, 130):
-            tail = (self._tmp / "stderr.txt").read_text(encoding="utf-8", errors="replace").strip()
-            lines = [ln for ln in tail.splitlines() if ln.strip()]
-            self.error = lines[-1] if lines else f"the run exited with status {self.returncode}"
-            if len(lines) > 1:
-                self.traceback = "\n".join(lines[-40:])
+        try:
+            if self.returncode not in (0, 130):
+                tail = (self._tmp / "stderr.txt").read_text(encoding="utf-8", errors="replace").strip()
+                lines = [ln for ln in tail.splitlines() if ln.strip()]
+                self.error = lines[-1] if lines else f"the run exited with status {self.returncode}"
+                if len(lines) > 1:
+                    self.traceback = "\n".join(lines[-40:])
+        finally:
+            shutil.rmtree(self._tmp, ignore_errors=True)  # the run folder has the config and events
 
     def poll(self) -> list[dict[str, Any]]:
         new, self.file.offset = read_new_events(self.file.path, self.file.offset)
