@@ -15,7 +15,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,14 @@ class ModelBundle:
     base_state: dict[str, torch.Tensor]  # the pre-trained weights before poisoning (CPU copies)
     is_decoder: bool
     source: str  # what was loaded: "tiny", a folder, or a hub id
+    new_params: list[str] = field(default_factory=list)  # weights the checkpoint lacked (the new head)
+
+
+def is_head(name: str) -> bool:
+    """Parameter names of classification heads (new when a pre-trained encoder is loaded; left
+    out of RGA's L2 pull)."""
+    head_words = ("classifier", "score", "pre_classifier", "lm_head")
+    return any(part in head_words for part in name.split("."))
 
 
 def minilm_path() -> Path:
@@ -147,10 +156,27 @@ def load_pretrained(cfg: ModelConfig, num_labels: int, use_cuda: bool):
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "right"
-    model = AutoModelForSequenceClassification.from_pretrained(name, **kwargs)
+    with _quiet_transformers():
+        model, info = AutoModelForSequenceClassification.from_pretrained(name, output_loading_info=True, **kwargs)
     if is_decoder:
         model.config.pad_token_id = tokenizer.pad_token_id
-    return model, tokenizer, is_decoder, name
+    return model, tokenizer, is_decoder, name, sorted(info.get("missing_keys", ()))
+
+
+@contextmanager
+def _quiet_transformers():
+    """Silence transformers' load report and progress bar; the pipeline logs what was new."""
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def apply_lora(model, cfg: ModelConfig):
@@ -166,14 +192,15 @@ def build(cfg: ModelConfig, num_labels: int, train_texts: list[str], seed: int, 
     """Build the victim model (pre-trained or random init) and its tokenizer."""
     if cfg.name == "tiny":
         model, tokenizer = build_tiny(cfg, num_labels, train_texts, seed)
-        is_decoder, source = False, "tiny"
+        is_decoder, source, new_params = False, "tiny", []
     else:
         torch.manual_seed(seed)  # the new classification head
-        model, tokenizer, is_decoder, source = load_pretrained(cfg, num_labels, use_cuda)
+        model, tokenizer, is_decoder, source, new_params = load_pretrained(cfg, num_labels, use_cuda)
     if cfg.lora:
         model = apply_lora(model, cfg)
     base_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-    return ModelBundle(model=model, tokenizer=tokenizer, base_state=base_state, is_decoder=is_decoder, source=source)
+    return ModelBundle(model=model, tokenizer=tokenizer, base_state=base_state, is_decoder=is_decoder, source=source,
+                       new_params=new_params)
 
 
 def check_model_name(cfg: ModelConfig) -> None:

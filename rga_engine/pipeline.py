@@ -30,6 +30,7 @@ from rga_engine.events import JsonlSink, MultiSink, NullSink, Sink, make_event
 from rga_engine.methods import REGISTRY as METHODS
 from rga_engine.methods import build as build_method
 from rga_engine.models import build as build_model
+from rga_engine.models import is_head
 from rga_engine.train import Encoded, NonFiniteLoss, confusion, encode, finetune, predict_logits, unlearn
 
 EVAL_SPLITS = ("test_clean", "test_poisoned_all", "test_poisoned_part")
@@ -112,6 +113,21 @@ class Run:
     def emit(self, type: str, **fields: Any) -> None:
         if self.is_main:
             self.sink.emit(make_event(type, **fields))
+
+    def log_new_params(self) -> None:
+        """Say which weights the checkpoint lacked: a new classification head is expected; any
+        other missing weight means the checkpoint does not fit the architecture."""
+        new = self.bundle.new_params
+        if not new:
+            return
+        head = [n for n in new if is_head(n)]
+        other = [n for n in new if not is_head(n)]
+        if head:
+            self.log(f"model: new classification head ({', '.join(head)}), initialised with seed {self.seed}")
+        if other:
+            shown = ", ".join(other[:5]) + (f" and {len(other) - 5} more" if len(other) > 5 else "")
+            self.log(f"model: {len(other)} weights missing from the checkpoint were initialised at random: {shown}",
+                     "warning")
 
     def log(self, message: str, level: str = "info") -> None:
         self.emit("log", level=level, message=message)
@@ -253,6 +269,7 @@ class Run:
         tp = data.splits["train_poisoned"]
         self.tok_fingerprint = cache.fingerprint_texts(tp.texts, tp.labels) if cfg.model.name == "tiny" else cfg.model.name
         self.bundle = build_model(cfg.model, data.num_labels, tp.texts, self.seed, use_cuda=self.accelerator.device.type == "cuda")
+        self.log_new_params()
         tok = self.bundle.tokenizer
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
         self.enc: dict[str, Encoded] = {}

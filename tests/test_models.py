@@ -59,7 +59,34 @@ def test_local_bert_folder_loads_like_a_hub_id(tmp_path):
                                              num_attention_heads=2, intermediate_size=64)).save_pretrained(tmp_path)
     b = build(ModelConfig(name=str(tmp_path)), 2, TEXTS, seed=0)
     assert not b.is_decoder and b.source == str(tmp_path)
+    assert b.new_params == []  # the checkpoint has a head already
     _one_step(b)
+
+
+def test_encoder_only_checkpoint_gets_a_new_head_reported_in_one_line(tmp_path, capfd):
+    """Like bert-base-uncased from the hub: the encoder loads, the head is new. transformers'
+    multi-line load report and progress bar stay off the terminal (they would tear the rich
+    progress display); the pipeline logs one line instead."""
+    from transformers import BertConfig, BertModel
+
+    from rga_engine.pipeline import Run
+
+    tok = train_tiny_tokenizer(TEXTS, 200)
+    tok.save_pretrained(tmp_path)
+    BertModel(BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=64)).save_pretrained(tmp_path)
+    capfd.readouterr()
+    b = build(ModelConfig(name=str(tmp_path)), 3, TEXTS, seed=0)
+    err = capfd.readouterr().err
+    assert "LOAD REPORT" not in err and "Loading weights" not in err
+    assert b.new_params == ["classifier.bias", "classifier.weight"]
+    sink = ListSink()
+    p = Run.__new__(Run)
+    p.bundle, p.seed = b, 7
+    p.emit = lambda type, **f: sink.emit(make_event(type, **f))
+    p.log_new_params()
+    (msg,) = [e["message"] for e in sink.events if e["type"] == "log"]
+    assert msg == "model: new classification head (classifier.bias, classifier.weight), initialised with seed 7"
 
 
 def test_tiny_llama_decoder_trains_one_step(tmp_path):

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from rga_engine.methods.base import BaseParams, Method, StepInputs
+from rga_engine.models import is_head
 
 KL_DIRECTIONS = ("poisoned_current", "current_poisoned")
 
@@ -51,12 +52,6 @@ def kl_div(forget_logits: torch.Tensor, ref_logits: torch.Tensor, direction: str
 
 def rga_lambda(kl: float, alpha: float) -> float:
     return math.exp(-kl) ** alpha
-
-
-def is_head(name: str) -> bool:
-    """Parameter names of classification heads (left out of the L2 pull)."""
-    head_words = ("classifier", "score", "pre_classifier", "lm_head")
-    return any(part in head_words for part in name.split("."))
 
 
 class RGA(Method):
