@@ -522,7 +522,8 @@ def bench_model(spec: Spec, train, device, accelerator, a) -> dict[str, Any]:
 
     round_robin(names, a.repeats, run_ft)
 
-    log(f"[{spec.name}] unlearn (RGA): {spec.warmup}+{spec.unlearn_steps} steps x (forget {bs} + retain {bs})")
+    if not a.no_unlearn:
+        log(f"[{spec.name}] unlearn (RGA): {spec.warmup}+{spec.unlearn_steps} steps x (forget {bs} + retain {bs})")
     base_state = make_base_state(spec)
     ul: dict[str, list[float]] = {n: [] for n in UL}
     extra: dict[str, list[float]] = {}
@@ -660,8 +661,9 @@ def main(argv=None) -> int:
     print(f"speed.py: device {device} ({v['gpu'] or v['cpu']}, {v['cpu_count']} CPUs, "
           f"torch threads {v['torch_threads']}), dtype {a.dtype} for ours/Trainer, reference fp32; "
           f"torch {v['torch']}, transformers {v['transformers']}, accelerate {v['accelerate']}")
-    print(f"matmul peak {a.dtype}: {peak / 1e9:.1f} GFLOP/s (n={mm['peak_size']}; "
-          + ", ".join(f"{n}: {f / 1e9:.1f}" for n, f in mm["per_size_flops"].items()) + ")")
+    print(f"matmul peak {a.dtype} at the start of the run: {peak / 1e9:.1f} GFLOP/s (n={mm['peak_size']}; "
+          + ", ".join(f"{n}: {f / 1e9:.1f}" for n, f in mm["per_size_flops"].items())
+          + "); utilisation divides by the rate re-measured before each of our rounds")
     print()
     print(f"{'model':10s} {'stage':9s} {'contender':10s} {'median':>10s} {'unit':9s} {'ours/this':>9s} {'runs':s}")
     for r in results:
