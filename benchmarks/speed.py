@@ -522,20 +522,20 @@ def bench_model(spec: Spec, train, device, accelerator, a) -> dict[str, Any]:
 
     round_robin(names, a.repeats, run_ft)
 
-    if not a.no_unlearn:
-        log(f"[{spec.name}] unlearn (RGA): {spec.warmup}+{spec.unlearn_steps} steps x (forget {bs} + retain {bs})")
-    base_state = make_base_state(spec)
     ul: dict[str, list[float]] = {n: [] for n in UL}
     extra: dict[str, list[float]] = {}
+    if not a.no_unlearn:
+        log(f"[{spec.name}] unlearn (RGA): {spec.warmup}+{spec.unlearn_steps} steps x (forget {bs} + retain {bs})")
+        base_state = make_base_state(spec)
 
-    def run_ul(name: str, r: int) -> None:
-        stamps = UL[name](spec, data, device, accelerator, a.dtype, base_state, extra)
-        n, secs = stamps.timed(W)
-        ul[name].append(n / secs)
-        log(f"  round {r + 1} unlearn   {name:9s} {n / secs:8.3f} steps/s ({n} timed steps in {secs:.2f} s)")
+        def run_ul(name: str, r: int) -> None:
+            stamps = UL[name](spec, data, device, accelerator, a.dtype, base_state, extra)
+            n, secs = stamps.timed(W)
+            ul[name].append(n / secs)
+            log(f"  round {r + 1} unlearn   {name:9s} {n / secs:8.3f} steps/s ({n} timed steps in {secs:.2f} s)")
 
-    round_robin([] if a.no_unlearn else list(UL), a.repeats, run_ul)
-    base_state.clear()  # free the copies before the optimiser micro-benchmark
+        round_robin(list(UL), a.repeats, run_ul)
+        base_state.clear()  # free the copies before the optimiser micro-benchmark
 
     log(f"[{spec.name}] AdamW step micro-benchmark")
     opt = optimizer_bench(spec, device, a.opt_repeats)
@@ -681,7 +681,9 @@ def main(argv=None) -> int:
         p_ = r["params"]
         tk = r["tokens"]
         print(f"{r['model']}: batch {r['batch_size']}, {r['finetune_steps']} timed fine-tune steps "
-              f"({r['warmup_steps']} warm-up), {r['unlearn_steps']} timed unlearn steps, {r['repeats']} rounds; "
+              f"({r['warmup_steps']} warm-up), "
+              + ("" if a.no_unlearn else f"{r['unlearn_steps']} timed unlearn steps, ")
+              + f"{r['repeats']} rounds; "
               f"tokens per timed run: real {tk['real']}, ours processes {tk['processed_ours']} "
               f"({tk['processed_ours'] / tk['real']:.2f}x), reference {tk['processed_reference']} "
               f"({tk['processed_reference'] / tk['real']:.2f}x)")
