@@ -29,10 +29,16 @@ def main(argv: list[str]) -> int:
             s = pipeline.run(cfg, None, None, run_dir=Path(tmp) / p.stem)
             wall = time.perf_counter() - t0
             stages = {k: v["seconds"] for k, v in s["models"].items()}
+            if "pretrain" in s:  # the tiny encoder's masked-LM pre-training (not a stage of its own)
+                stages = {"pretrain": s["pretrain"]["seconds"], **stages}
             m = s["models"]
+            nan = float("nan")
+            ga, rga, re = m.get("ga", {}), m.get("rga", {}), m.get("retrain", {})
+            gap = rga["cacc"] - re["cacc"] if rga and re else nan
             line = (f"{cfg.name:28s} {wall:7.1f} s   " + "  ".join(f"{k} {v:.0f}s" for k, v in stages.items())
-                    + f"   | poisoned ASR {m['poisoned']['asr']:.3f}  GA PACC {m.get('ga', {}).get('pacc', float('nan')):.3f}"
-                    f" ({m.get('ga', {}).get('trigger_shift', {}).get('verdict')})  RGA ΔPACC {m.get('rga', {}).get('delta_pacc') or float('nan'):.3f}")
+                    + f"   | poisoned ASR {m['poisoned']['asr']:.3f}  GA PACC {ga.get('pacc', nan):.3f}"
+                    f" ({ga.get('trigger_shift', {}).get('verdict')})  RGA ΔPACC {rga.get('delta_pacc') or nan:.3f}"
+                    f"  RGA CACC − Retrain {gap:+.3f}")
             print(line, flush=True)
             rows.append({"preset": cfg.name, "wall_s": round(wall, 1), "stages_s": stages})
     print(json.dumps(rows))

@@ -78,6 +78,13 @@ class ModelConfig:
     num_heads: int = 2
     intermediate_size: int = 512
     vocab_size: int = 8000
+    # tiny only: masked-LM pre-training on the clean training texts (train_clean) before
+    # poisoning, so the victim starts from a pre-trained encoder and RGA's anchor θ_base is one,
+    # as in the paper. 0 = none (the encoder starts from its random init).
+    pretrain_epochs: int = 0
+    pretrain_lr: float = 1e-3
+    pretrain_batch_size: int = 64
+    pretrain_mask_prob: float = 0.15
 
 
 @dataclass
@@ -363,6 +370,14 @@ def validate(cfg: Config, base_dir: Path | None = None) -> None:
     for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "lora_r"):
         _range(f"model.{k}", getattr(m, k), 1, None, ">= 1")
     _range("model.vocab_size", m.vocab_size, 100, None, ">= 100")
+    _range("model.pretrain_epochs", m.pretrain_epochs, 0, None, ">= 0 (0 = no pre-training)")
+    _range("model.pretrain_lr", m.pretrain_lr, 0.0, 1.0, "in [0, 1]")
+    _range("model.pretrain_batch_size", m.pretrain_batch_size, 1, None, ">= 1")
+    if not (0.0 < m.pretrain_mask_prob < 1.0):
+        raise ConfigError(f"model.pretrain_mask_prob = {m.pretrain_mask_prob!r}: must be strictly between 0 and 1")
+    if m.pretrain_epochs and m.name != "tiny":
+        raise ConfigError(f"model.pretrain_epochs = {m.pretrain_epochs}: applies to model.name = 'tiny' only "
+                          f"(model.name = {m.name!r} is loaded pre-trained)")
     if m.hidden_size % m.num_heads:
         raise ConfigError(f"model.num_heads = {m.num_heads}: must divide model.hidden_size ({m.hidden_size})")
 

@@ -31,9 +31,12 @@ from rga_engine.methods import REGISTRY as METHODS
 from rga_engine.methods import build as build_method
 from rga_engine.models import build as build_model
 from rga_engine.models import is_head
-from rga_engine.train import Encoded, NonFiniteLoss, confusion, encode, finetune, predict_logits, unlearn
+from rga_engine.train import (Encoded, NonFiniteLoss, confusion, encode, finetune, predict_logits, pretrain_mlm,
+                              unlearn)
 
 EVAL_SPLITS = ("test_clean", "test_poisoned_all", "test_poisoned_part")
+# Part of every cache key: bump it when a change to the code changes the weights a stage produces.
+CACHE_VERSION = 4
 LABEL_NAMES = {
     "sst2": ["negative", "positive"],
     "hsol": ["clean", "toxic"],
@@ -174,8 +177,42 @@ class Run:
         enc = self.split_texts[split]
         return cache.make_key({
             "stage": stage, "data": cache.fingerprint_texts(*enc), "model": vars(c.model), "train": tc,
-            "tokenizer_data": self.tok_fingerprint, "engine": 3,
+            "tokenizer_data": self.tok_fingerprint, "engine": CACHE_VERSION,
         })
+
+    def pretrain(self) -> str:
+        """``tiny`` only: masked-LM pre-training on the clean training texts (or load it from
+        cache), so that poisoning starts from a pre-trained encoder and RGA's anchor θ_base is
+        that encoder, as in the paper. Not a stage of its own (the event contract has three):
+        progress goes out as ``log`` events and ``summary["pretrain"]``."""
+        mc, t0 = self.cfg.model, time.perf_counter()
+        clean = self.data.splits["train_clean"]
+        model = self.bundle.model
+        key = cache.make_key({"stage": "pretrain", "data": cache.fingerprint_texts(clean.texts, clean.labels),
+                              "model": vars(mc), "tokenizer_data": self.tok_fingerprint, "seed": self.seed, "engine": CACHE_VERSION})
+        root = cache.cache_root(self.cfg.output.cache_dir)
+        info: dict[str, Any] = {"epochs": mc.pretrain_epochs, "rows": len(clean.texts)}
+        if self.cfg.output.cache and cache.load(root, "pretrain", key, model):
+            self.log(f"pretrain: loaded cached weights {cache.path_for(root, 'pretrain', key).name}")
+            info["cached"] = True
+        else:
+            self.log(f"pretrain: masked-LM pre-training of the tiny encoder on the {len(clean.texts)} clean "
+                     f"training texts, {mc.pretrain_epochs} epochs (the anchor θ_base of RGA)")
+            set_seed(self.seed)
+            res = pretrain_mlm(model, self.enc["train_clean"], mc, tokenizer=self.bundle.tokenizer,
+                               accelerator=self.accelerator, log=self.log, should_stop=self.should_stop, seed=self.seed)
+            self.accelerator.free_memory()
+            if res["status"] == "cancelled":
+                return "cancelled"
+            if self.cfg.output.cache and self.is_main:
+                cache.save(root, "pretrain", key, model, {"stage": "pretrain", "preset": self.cfg.name})
+            info.update(cached=False, steps=res["steps"], loss=round(res["loss"], 4))
+        model.to("cpu")
+        self.bundle.base_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        info["seconds"] = round(time.perf_counter() - t0, 2)
+        self.summary["pretrain"] = info
+        self.save_summary()
+        return "finished"
 
     def fit(self, stage: str, split: str) -> tuple[torch.nn.Module | None, str]:
         """Fine-tune a fresh copy of the pre-trained model on ``split`` (or load it from cache)."""
@@ -292,6 +329,16 @@ class Run:
 
     def stages(self) -> str:
         cfg = self.cfg
+        # 0. tiny only: pre-train the encoder (masked LM on the clean training texts)
+        if cfg.model.pretrain_epochs > 0:
+            try:
+                if self.pretrain() == "cancelled":
+                    return "cancelled"
+            except NonFiniteLoss as e:
+                self.summary["errors"]["pretrain"] = str(e)
+                self.emit("error", stage="pretrain", message=str(e))
+                self.save_summary()
+                return "error"
         # 1. poison: fine-tune the pre-trained model on train_poisoned
         t0 = time.perf_counter()
         try:

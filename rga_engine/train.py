@@ -221,6 +221,69 @@ def step_fraction(step: int, per_epoch: int) -> float:
     return round(((step - 1) % per_epoch + 1) / per_epoch, 4)
 
 
+# --------------------------------------------------------------------------- pre-train (tiny)
+
+class _MaskedLM(torch.nn.Module):
+    """A BERT encoder with BERT's masked-LM head, output weights tied to the word embeddings (as
+    in BERT). The loss is taken on the masked positions only, so the vocabulary projection runs
+    on ~15 % of the tokens."""
+
+    def __init__(self, encoder):
+        from transformers.models.bert.modeling_bert import BertOnlyMLMHead
+
+        super().__init__()
+        self.encoder = encoder
+        self.head = BertOnlyMLMHead(encoder.config)
+        self.head.predictions.decoder.weight = encoder.embeddings.word_embeddings.weight
+
+    def forward(self, input_ids, attention_mask, labels):
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        masked = labels != -100
+        return F.cross_entropy(self.head(hidden[masked]).float(), labels[masked])
+
+
+def pretrain_mlm(model, enc: Encoded, mc, *, tokenizer, accelerator, log: Callable[[str], None],
+                 should_stop: ShouldStop, seed: int) -> dict[str, Any]:
+    """Masked-LM pre-training of a from-scratch BERT encoder (the ``tiny`` victim) on clean text.
+
+    BERT's recipe through ``transformers``' ``DataCollatorForLanguageModeling``: 15 % of the
+    tokens are picked; 80 % of those become [MASK], 10 % a random token, 10 % stay. AdamW at a
+    constant ``mc.pretrain_lr``, clipping at 1.0, length-grouped batches. Only the encoder is
+    kept (``model.base_model``); the MLM head is dropped afterwards, and the classification head
+    and pooler keep their random init. Progress goes out as ``log`` lines, one per epoch.
+    Returns ``{"status": "finished"|"cancelled", "steps": n, "loss": mean loss of the last epoch}``.
+    """
+    from transformers import DataCollatorForLanguageModeling
+
+    masker = DataCollatorForLanguageModeling(tokenizer, mlm_probability=mc.pretrain_mask_prob, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    sampler = LengthGroupedBatches([len(r) for r in enc.ids], mc.pretrain_batch_size, g)
+    data = DataLoader(_Rows(len(enc)), batch_sampler=sampler,
+                      collate_fn=lambda idx: masker([{"input_ids": enc.ids[i]} for i in idx]))
+    mlm = _MaskedLM(model.base_model)
+    optimizer = adamw(mlm.parameters(), mc.pretrain_lr, 0.01)
+    mlm, optimizer, data = accelerator.prepare(mlm, optimizer, data)
+    mlm.train()
+    step, t0, mean = 0, time.perf_counter(), float("nan")
+    for epoch in range(mc.pretrain_epochs):
+        total, n = torch.zeros((), device=accelerator.device), 0
+        for batch in data:
+            loss = mlm(batch["input_ids"], batch["attention_mask"], batch["labels"])
+            _check_finite(loss, "pretrain", step + 1)
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_(mlm.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            total, n = total + loss.detach(), n + 1
+            if should_stop():
+                return {"status": "cancelled", "steps": step, "loss": float("nan")}
+        mean = total.item() / max(n, 1)
+        log(f"pretrain: masked-LM epoch {epoch + 1}/{mc.pretrain_epochs}, loss {mean:.3f} "
+            f"({step} steps, {time.perf_counter() - t0:.0f} s)")
+    return {"status": "finished", "steps": step, "loss": mean}
+
+
 # --------------------------------------------------------------------------- unlearn
 
 def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.Tensor | None, uc, *,

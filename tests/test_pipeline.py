@@ -168,3 +168,77 @@ def test_eval_union_dedupes_rows_and_maps_back():
     assert len(union) == 4
     assert [union.ids[i] for i in where["a"].tolist()] == a.ids
     assert [union.ids[i] for i in where["b"].tolist()] == b.ids
+
+
+def test_tiny_pretraining_is_the_rga_anchor_and_is_cached(tmp_path, monkeypatch):
+    """model.pretrain_epochs: the tiny encoder is masked-LM pre-trained on the clean training
+    texts before poisoning; RGA's θ_base is that encoder (not the random init); a second run
+    loads it from cache."""
+    from rga_engine.methods.rga import RGA
+    from rga_engine.models import build_tiny
+
+    anchors = []
+    real_prepare = RGA.prepare
+
+    def spy(self, model, base_state):
+        anchors.append({k: v.clone() for k, v in base_state.items()})
+        return real_prepare(self, model, base_state)
+
+    monkeypatch.setattr(RGA, "prepare", spy)
+    sink = ListSink()
+    s = pipeline.run(small_cfg("model.pretrain_epochs=3", "unlearn.methods=['rga']", "unlearn.epochs=1"), sink,
+                     run_dir=tmp_path / "a")
+    logs = [e["message"] for e in sink.of_type("log")]
+    epochs = [m for m in logs if m.startswith("pretrain: masked-LM epoch")]
+    assert len(epochs) == 3
+    losses = [float(m.split("loss ")[1].split()[0]) for m in epochs]
+    assert losses[-1] < losses[0] - 0.3, losses  # it learns
+    assert s["pretrain"]["epochs"] == 3 and s["pretrain"]["cached"] is False and s["pretrain"]["steps"] > 0
+    # pre-training happens before the poison stage and is not a stage of its own
+    types = [(e["type"], e.get("stage"), e.get("message", "")) for e in sink.events]
+    first_epoch = next(i for i, t in enumerate(types) if t[2].startswith("pretrain: masked-LM epoch 1"))
+    poison_start = types.index(("stage_started", "poison", ""))
+    assert first_epoch < poison_start
+    assert [e["stage"] for e in sink.of_type("stage_started")] == ["poison", "retrain", "unlearn:rga"]
+
+    cfg = small_cfg("model.pretrain_epochs=3")
+    d = pipeline.load_dataset(cfg.data, cfg.train.seed)
+    tp = pipeline.poison(d, cfg.attack, cfg.train.seed).splits["train_poisoned"]
+    init, _ = build_tiny(cfg.model, 2, tp.texts, cfg.train.seed)
+    init = init.state_dict()
+    anchor = anchors[0]
+    enc_keys = [k for k in anchor if k.startswith("bert.encoder.") or k.startswith("bert.embeddings.")]
+    moved = [k for k in enc_keys if not torch.equal(anchor[k], init[k])]
+    assert len(moved) > 0.9 * len(enc_keys)  # the anchor is the pre-trained encoder...
+    assert torch.equal(anchor["classifier.weight"], init["classifier.weight"])  # ...with the head untouched
+
+    sink2 = ListSink()
+    s2 = pipeline.run(small_cfg("model.pretrain_epochs=3", "unlearn.methods=['rga']", "unlearn.epochs=1"), sink2,
+                      run_dir=tmp_path / "b")
+    logs2 = [e["message"] for e in sink2.of_type("log")]
+    assert any(m.startswith("pretrain: loaded cached weights") for m in logs2)
+    assert not any(m.startswith("pretrain: masked-LM epoch") for m in logs2)
+    assert s2["pretrain"]["cached"] is True
+    assert all(torch.equal(anchors[1][k], anchor[k]) for k in anchor)
+    # the poisoned model built on it is cached too, under a key that differs from no pre-training
+    assert s2["models"]["poisoned"]["cached"] is True
+    sink3 = ListSink()
+    pipeline.run(small_cfg("model.pretrain_epochs=0", "unlearn.methods=['ga']", "unlearn.epochs=1"), sink3)
+    assert [e for e in sink3.of_type("step") if e["stage"] == "poison"]
+    assert not any(m.startswith("pretrain:") for m in (e["message"] for e in sink3.of_type("log")))
+
+
+def test_cancel_during_pretraining(tmp_path):
+    sink = ListSink()
+    s = pipeline.run(small_cfg("model.pretrain_epochs=3"), sink, lambda: True, run_dir=tmp_path / "r")
+    assert s["status"] == "cancelled" and s["models"] == {}
+    assert not sink.of_type("stage_started")
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["status"] == "cancelled"
+    assert sink.events[-1]["type"] == "run_finished"
+
+
+def test_pretraining_is_for_the_tiny_model_only():
+    with pytest.raises(config.ConfigError, match=r"model.pretrain_epochs = 2: applies to model.name = 'tiny' only"):
+        small_cfg("model.name='minilm'", "model.pretrain_epochs=2")
+    with pytest.raises(config.ConfigError, match="model.pretrain_mask_prob"):
+        small_cfg("model.pretrain_mask_prob=1.5")
