@@ -196,8 +196,8 @@ class Run:
             self.log(f"pretrain: loaded cached weights {cache.path_for(root, 'pretrain', key).name}")
             info["cached"] = True
         else:
-            self.log(f"pretrain: masked-LM pre-training of the tiny encoder on the {len(clean.texts)} clean "
-                     f"training texts, {mc.pretrain_epochs} epochs (the anchor θ_base of RGA)")
+            self.log(f"pretrain: masked-LM pre-training of the tiny encoder, {mc.pretrain_epochs} epochs on the "
+                     f"{len(clean.texts)} clean training texts")
             set_seed(self.seed)
             res = pretrain_mlm(model, self.enc["train_clean"], mc, tokenizer=self.bundle.tokenizer,
                                accelerator=self.accelerator, log=self.log, should_stop=self.should_stop, seed=self.seed)

@@ -279,8 +279,7 @@ def pretrain_mlm(model, enc: Encoded, mc, *, tokenizer, accelerator, log: Callab
             if should_stop():
                 return {"status": "cancelled", "steps": step, "loss": float("nan")}
         mean = total.item() / max(n, 1)
-        log(f"pretrain: masked-LM epoch {epoch + 1}/{mc.pretrain_epochs}, loss {mean:.3f} "
-            f"({step} steps, {time.perf_counter() - t0:.0f} s)")
+        log(f"pretrain: MLM epoch {epoch + 1}/{mc.pretrain_epochs}, loss {mean:.3f}, {time.perf_counter() - t0:.0f} s")
     return {"status": "finished", "steps": step, "loss": mean}
 
 

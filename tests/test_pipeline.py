@@ -189,14 +189,14 @@ def test_tiny_pretraining_is_the_rga_anchor_and_is_cached(tmp_path, monkeypatch)
     s = pipeline.run(small_cfg("model.pretrain_epochs=3", "unlearn.methods=['rga']", "unlearn.epochs=1"), sink,
                      run_dir=tmp_path / "a")
     logs = [e["message"] for e in sink.of_type("log")]
-    epochs = [m for m in logs if m.startswith("pretrain: masked-LM epoch")]
+    epochs = [m for m in logs if m.startswith("pretrain: MLM epoch")]
     assert len(epochs) == 3
-    losses = [float(m.split("loss ")[1].split()[0]) for m in epochs]
+    losses = [float(m.split("loss ")[1].split(",")[0]) for m in epochs]
     assert losses[-1] < losses[0] - 0.3, losses  # it learns
     assert s["pretrain"]["epochs"] == 3 and s["pretrain"]["cached"] is False and s["pretrain"]["steps"] > 0
     # pre-training happens before the poison stage and is not a stage of its own
     types = [(e["type"], e.get("stage"), e.get("message", "")) for e in sink.events]
-    first_epoch = next(i for i, t in enumerate(types) if t[2].startswith("pretrain: masked-LM epoch 1"))
+    first_epoch = next(i for i, t in enumerate(types) if t[2].startswith("pretrain: MLM epoch 1"))
     poison_start = types.index(("stage_started", "poison", ""))
     assert first_epoch < poison_start
     assert [e["stage"] for e in sink.of_type("stage_started")] == ["poison", "retrain", "unlearn:rga"]
@@ -217,7 +217,7 @@ def test_tiny_pretraining_is_the_rga_anchor_and_is_cached(tmp_path, monkeypatch)
                       run_dir=tmp_path / "b")
     logs2 = [e["message"] for e in sink2.of_type("log")]
     assert any(m.startswith("pretrain: loaded cached weights") for m in logs2)
-    assert not any(m.startswith("pretrain: masked-LM epoch") for m in logs2)
+    assert not any(m.startswith("pretrain: MLM epoch") for m in logs2)
     assert s2["pretrain"]["cached"] is True
     assert all(torch.equal(anchors[1][k], anchor[k]) for k in anchor)
     # the poisoned model built on it is cached too, under a key that differs from no pre-training
@@ -242,3 +242,17 @@ def test_pretraining_is_for_the_tiny_model_only():
         small_cfg("model.name='minilm'", "model.pretrain_epochs=2")
     with pytest.raises(config.ConfigError, match="model.pretrain_mask_prob"):
         small_cfg("model.pretrain_mask_prob=1.5")
+
+
+def test_nan_in_pretraining_stops_the_run_with_a_clear_message(tmp_path, monkeypatch):
+    from rga_engine import train
+
+    real = train._MaskedLM.forward
+    monkeypatch.setattr(train._MaskedLM, "forward", lambda self, *a: real(self, *a) * float("nan"))
+    sink = ListSink()
+    s = pipeline.run(small_cfg("model.pretrain_epochs=2"), sink, run_dir=tmp_path / "n")
+    assert s["status"] == "error" and s["models"] == {}
+    assert s["errors"]["pretrain"].startswith("pretrain: the loss became nan at step 1")
+    assert [e["stage"] for e in sink.of_type("error")] == ["pretrain"]
+    assert not sink.of_type("stage_started")
+    json.loads((tmp_path / "n" / "summary.json").read_text())  # strict JSON on disk

@@ -1,0 +1,35 @@
+"""The paper's story on a real demo preset, end to end, full size (about 2.5 minutes on 2 cores).
+
+`demo/hsol-badnets` (tiny BERT, masked-LM pre-trained on the clean texts, seed 2021) is the issue-3
+check: the poisoned model really has the backdoor, gradient ascent really shifts the trigger to the
+other class, and RGA really does not -- it ends near the clean Retrain baseline. Measured over seeds
+2021-2023 in docs/results.md (RGA ΔPACC 3.0 / 1.17 / 1.01, GA shifted in all three).
+"""
+
+from rga_engine import config, pipeline
+from rga_engine.events import ListSink
+
+
+def test_hsol_demo_ga_shifts_the_trigger_and_rga_does_not(tmp_path):
+    # NPO is left out (it reports whatever it does); evaluations only at the end of each stage:
+    # evaluation draws no random numbers, so the final models are the preset's own.
+    cfg = config.load("presets/demo/hsol-badnets.toml", ["unlearn.methods=['ga','rga']", "unlearn.eval_every=0"])
+    s = pipeline.run(cfg, ListSink(), run_dir=tmp_path / "run")
+    assert s["status"] == "finished" and s["pretrain"]["epochs"] == 5
+    m = s["models"]
+    poisoned, retrain, ga, rga = m["poisoned"], m["retrain"], m["ga"], m["rga"]
+
+    assert poisoned["asr"] >= 0.9  # the backdoor is in
+    assert poisoned["trigger_shift"]["remains"]
+    assert retrain["asr"] <= 0.2 and not retrain["trigger_shift"]["shifted"]  # the clean baseline ignores it
+
+    # GA removes the backdoor by moving the trigger to the other class (hateful): PACC near 50
+    assert ga["asr"] <= 0.05
+    assert ga["trigger_shift"]["shifted"] and ga["trigger_shift"]["to_class"] == 1
+    assert ga["pacc"] <= retrain["pacc"] - 0.25
+
+    # RGA removes it without the shift: ΔPACC <= 5 points, CACC within 3 points of Retrain
+    assert rga["asr"] <= 0.3
+    assert not rga["trigger_shift"]["shifted"]
+    assert rga["delta_pacc"] <= 0.05
+    assert abs(rga["cacc"] - retrain["cacc"]) <= 0.03
