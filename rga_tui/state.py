@@ -13,6 +13,7 @@ its screenshots are deterministic.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -337,6 +338,9 @@ class ResultRow:
     status: str
 
 
+_PRETRAIN_EPOCH = re.compile(r"pretrain: MLM epoch (\d+)/(\d+)")
+
+
 class RunState:
     """Everything the run screen shows, built from events by :meth:`apply`."""
 
@@ -355,6 +359,9 @@ class RunState:
         self.first_time: float | None = None
         self.last_time: float | None = None
         self.current_stage: str | None = None
+        # what runs before the first stage: the tiny encoder's masked-LM pre-training, which the
+        # engine reports as "pretrain: ..." log lines (it is not a stage of the event contract)
+        self.phase: str | None = None
         self.n_events = 0
         # change counters, so widgets redraw only what changed
         self.rev = {"stages": 0, "series": 0, "matrices": 0, "results": 0, "logs": 0, "errors": 0}
@@ -489,6 +496,7 @@ class RunState:
 
     def _on_stage_started(self, e: dict, t: float | None) -> None:
         self.started = True
+        self.phase = None
         st = self._stage(str(e["stage"]))
         st.status = "running"
         st.total_steps = int(e.get("total_steps") or 0)
@@ -620,7 +628,16 @@ class RunState:
         self.rev["logs"] += 1
 
     def _on_log(self, e: dict, t: float | None) -> None:
-        self._log(t, str(e.get("level") or "info").lower(), str(e.get("message") or ""), e.get("stage"))
+        message = str(e.get("message") or "")
+        self._log(t, str(e.get("level") or "info").lower(), message, e.get("stage"))
+        if message.startswith("pretrain:") and self.current_stage is None:
+            m = _PRETRAIN_EPOCH.match(message)
+            if "loaded cached" in message:
+                self.phase = None
+            elif m and m.group(1) == m.group(2):
+                self.phase = "pre-trained the encoder"
+            else:
+                self.phase = "pre-training the encoder" + (f" {m.group(1)}/{m.group(2)}" if m else "")
 
     def mark_aborted(self, message: str | None = None, *, cancelled: bool = False) -> None:
         """The run ended without ``run_finished`` (the worker raised or was stopped)."""

@@ -209,7 +209,8 @@ class RunScreen(Screen):
                 state.append(f" in {fmt_duration(total)}", style="dim")
         elif st.started:
             cur = st.stages.get(st.current_stage) if st.current_stage else None
-            state = Text("running" + (f" {cur.label}" if cur else ""), style="bold #8be9fd")
+            state = Text("running" + (f" {cur.label}" if cur else f" · {st.phase}" if st.phase else ""),
+                         style="bold #8be9fd")
             if isinstance(src, FileSource) and not src.speed:
                 state.append(" (following)", style="dim")
         else:
