@@ -132,8 +132,10 @@ class Run:
             self.log(f"model: {len(other)} weights missing from the checkpoint were initialised at random: {shown}",
                      "warning")
 
-    def log(self, message: str, level: str = "info") -> None:
-        self.emit("log", level=level, message=message)
+    def log(self, message: str, level: str = "info", **fields: Any) -> None:
+        """A ``log`` event; ``fields`` carry what a front end may read without parsing the text
+        (the pre-training progress: ``phase``, ``epoch``, ``epochs``, ``cached``)."""
+        self.emit("log", level=level, message=message, **fields)
 
     def save_summary(self) -> None:
         if self.run_dir is not None and self.is_main:
@@ -171,12 +173,15 @@ class Run:
                 "confusion_poisoned_all", "confusion_poisoned_part", "trigger_shift")
         return {**{k: m[k] for k in keys}, "seconds": round(seconds, 2), **extra}
 
-    def cache_key(self, stage: str, split: str) -> str:
+    def cache_key(self, stage: str, split: str, uses_train: bool = True) -> str:
+        """The cache key of a stage trained on ``split``: its texts and labels, the model and (when
+        ``uses_train``) the training settings; without them (pre-training) only the seed."""
         c = self.cfg
         tc = {k: v for k, v in vars(c.train).items() if k not in ("device", "eval_batch_size", "retrain")}
         enc = self.split_texts[split]
         return cache.make_key({
-            "stage": stage, "data": cache.fingerprint_texts(*enc), "model": vars(c.model), "train": tc,
+            "stage": stage, "data": cache.fingerprint_texts(*enc), "model": vars(c.model),
+            "train": tc if uses_train else {"seed": self.seed},
             "tokenizer_data": self.tok_fingerprint, "engine": CACHE_VERSION,
         })
 
@@ -186,21 +191,26 @@ class Run:
         that encoder, as in the paper. Not a stage of its own (the event contract has three):
         progress goes out as ``log`` events and ``summary["pretrain"]``."""
         mc, t0 = self.cfg.model, time.perf_counter()
-        clean = self.data.splits["train_clean"]
-        model = self.bundle.model
-        key = cache.make_key({"stage": "pretrain", "data": cache.fingerprint_texts(clean.texts, clean.labels),
-                              "model": vars(mc), "tokenizer_data": self.tok_fingerprint, "seed": self.seed, "engine": CACHE_VERSION})
+        model, rows, epochs = self.bundle.model, len(self.enc["train_clean"]), mc.pretrain_epochs
+        key = self.cache_key("pretrain", "train_clean", uses_train=False)
         root = cache.cache_root(self.cfg.output.cache_dir)
-        info: dict[str, Any] = {"epochs": mc.pretrain_epochs, "rows": len(clean.texts)}
+        info: dict[str, Any] = {"epochs": epochs, "rows": rows}
         if self.cfg.output.cache and cache.load(root, "pretrain", key, model):
-            self.log(f"pretrain: loaded cached weights {cache.path_for(root, 'pretrain', key).name}")
+            self.log(f"pretrain: loaded cached weights {cache.path_for(root, 'pretrain', key).name}",
+                     phase="pretrain", cached=True)
             info["cached"] = True
         else:
-            self.log(f"pretrain: masked-LM pre-training of the tiny encoder, {mc.pretrain_epochs} epochs on the "
-                     f"{len(clean.texts)} clean training texts")
+            self.log(f"pretrain: masked-LM pre-training of the tiny encoder, {epochs} epochs on the "
+                     f"{rows} clean training texts", phase="pretrain", epoch=0, epochs=epochs)
+
+            def on_epoch(epoch: int, loss: float, seconds: float) -> None:
+                self.log(f"pretrain: MLM epoch {epoch}/{epochs}, loss {loss:.3f}, {seconds:.0f} s",
+                         phase="pretrain", epoch=epoch, epochs=epochs)
+
             set_seed(self.seed)
             res = pretrain_mlm(model, self.enc["train_clean"], mc, tokenizer=self.bundle.tokenizer,
-                               accelerator=self.accelerator, log=self.log, should_stop=self.should_stop, seed=self.seed)
+                               accelerator=self.accelerator, on_epoch=on_epoch, should_stop=self.should_stop,
+                               seed=self.seed)
             self.accelerator.free_memory()
             if res["status"] == "cancelled":
                 return "cancelled"

@@ -242,7 +242,7 @@ class _MaskedLM(torch.nn.Module):
         return F.cross_entropy(self.head(hidden[masked]).float(), labels[masked])
 
 
-def pretrain_mlm(model, enc: Encoded, mc, *, tokenizer, accelerator, log: Callable[[str], None],
+def pretrain_mlm(model, enc: Encoded, mc, *, tokenizer, accelerator, on_epoch: Callable[[int, float, float], None],
                  should_stop: ShouldStop, seed: int) -> dict[str, Any]:
     """Masked-LM pre-training of a from-scratch BERT encoder (the ``tiny`` victim) on clean text.
 
@@ -250,7 +250,7 @@ def pretrain_mlm(model, enc: Encoded, mc, *, tokenizer, accelerator, log: Callab
     tokens are picked; 80 % of those become [MASK], 10 % a random token, 10 % stay. AdamW at a
     constant ``mc.pretrain_lr``, clipping at 1.0, length-grouped batches. Only the encoder is
     kept (``model.base_model``); the MLM head is dropped afterwards, and the classification head
-    and pooler keep their random init. Progress goes out as ``log`` lines, one per epoch.
+    and pooler keep their random init. ``on_epoch(epoch, mean loss, seconds so far)`` after each epoch.
     Returns ``{"status": "finished"|"cancelled", "steps": n, "loss": mean loss of the last epoch}``.
     """
     from transformers import DataCollatorForLanguageModeling
@@ -279,7 +279,7 @@ def pretrain_mlm(model, enc: Encoded, mc, *, tokenizer, accelerator, log: Callab
             if should_stop():
                 return {"status": "cancelled", "steps": step, "loss": float("nan")}
         mean = total.item() / max(n, 1)
-        log(f"pretrain: MLM epoch {epoch + 1}/{mc.pretrain_epochs}, loss {mean:.3f}, {time.perf_counter() - t0:.0f} s")
+        on_epoch(epoch + 1, mean, time.perf_counter() - t0)
     return {"status": "finished", "steps": step, "loss": mean}
 
 

@@ -13,7 +13,6 @@ its screenshots are deterministic.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -338,9 +337,6 @@ class ResultRow:
     status: str
 
 
-_PRETRAIN_EPOCH = re.compile(r"pretrain: MLM epoch (\d+)/(\d+)")
-
-
 class RunState:
     """Everything the run screen shows, built from events by :meth:`apply`."""
 
@@ -360,7 +356,7 @@ class RunState:
         self.last_time: float | None = None
         self.current_stage: str | None = None
         # what runs before the first stage: the tiny encoder's masked-LM pre-training, which the
-        # engine reports as "pretrain: ..." log lines (it is not a stage of the event contract)
+        # engine reports as log events with phase = "pretrain" (it is not a stage of the contract)
         self.phase: str | None = None
         self.n_events = 0
         # change counters, so widgets redraw only what changed
@@ -630,14 +626,14 @@ class RunState:
     def _on_log(self, e: dict, t: float | None) -> None:
         message = str(e.get("message") or "")
         self._log(t, str(e.get("level") or "info").lower(), message, e.get("stage"))
-        if message.startswith("pretrain:") and self.current_stage is None:
-            m = _PRETRAIN_EPOCH.match(message)
-            if "loaded cached" in message:
+        if e.get("phase") == "pretrain" and self.current_stage is None:
+            epoch, epochs = int(e.get("epoch") or 0), int(e.get("epochs") or 0)
+            if e.get("cached"):
                 self.phase = None
-            elif m and m.group(1) == m.group(2):
+            elif epochs and epoch >= epochs:
                 self.phase = "pre-trained the encoder"
             else:
-                self.phase = "pre-training the encoder" + (f" {m.group(1)}/{m.group(2)}" if m else "")
+                self.phase = "pre-training the encoder" + (f" {epoch}/{epochs}" if epoch else "")
 
     def mark_aborted(self, message: str | None = None, *, cancelled: bool = False) -> None:
         """The run ended without ``run_finished`` (the worker raised or was stopped)."""

@@ -193,6 +193,9 @@ def test_tiny_pretraining_is_the_rga_anchor_and_is_cached(tmp_path, monkeypatch)
     assert len(epochs) == 3
     losses = [float(m.split("loss ")[1].split(",")[0]) for m in epochs]
     assert losses[-1] < losses[0] - 0.3, losses  # it learns
+    # the progress a front end reads without parsing the text
+    progress = [(e["epoch"], e["epochs"]) for e in sink.of_type("log") if e.get("phase") == "pretrain"]
+    assert progress == [(0, 3), (1, 3), (2, 3), (3, 3)]
     assert s["pretrain"]["epochs"] == 3 and s["pretrain"]["cached"] is False and s["pretrain"]["steps"] > 0
     # pre-training happens before the poison stage and is not a stage of its own
     types = [(e["type"], e.get("stage"), e.get("message", "")) for e in sink.events]
@@ -217,6 +220,7 @@ def test_tiny_pretraining_is_the_rga_anchor_and_is_cached(tmp_path, monkeypatch)
                       run_dir=tmp_path / "b")
     logs2 = [e["message"] for e in sink2.of_type("log")]
     assert any(m.startswith("pretrain: loaded cached weights") for m in logs2)
+    assert [e.get("cached") for e in sink2.of_type("log") if e.get("phase") == "pretrain"] == [True]
     assert not any(m.startswith("pretrain: MLM epoch") for m in logs2)
     assert s2["pretrain"]["cached"] is True
     assert all(torch.equal(anchors[1][k], anchor[k]) for k in anchor)

@@ -226,18 +226,22 @@ def test_state_is_ui_free():
 def test_pretraining_shows_as_a_phase_before_the_first_stage():
     st = RunState()
     st.apply({"type": "run_started", "config": {}, "device": "cpu", "time": 1.0})
-    log = lambda m, t: st.apply({"type": "log", "level": "info", "message": m, "time": t})  # noqa: E731
+    def log(m, t, **fields):
+        st.apply({"type": "log", "level": "info", "message": m, "time": t, **fields})
+
     log("hsol/badnets: train_poisoned 6405 rows (582 poisoned), target 0", 1.1)
     assert st.phase is None
-    log("pretrain: masked-LM pre-training of the tiny encoder, 5 epochs on the 5823 clean training texts", 1.2)
+    log("pretrain: masked-LM pre-training of the tiny encoder, 5 epochs on the 5823 clean training texts", 1.2,
+        phase="pretrain", epoch=0, epochs=5)
     assert st.phase == "pre-training the encoder"
-    log("pretrain: MLM epoch 2/5, loss 6.292, 16 s", 2.0)
+    log("pretrain: MLM epoch 2/5, loss 6.292, 16 s", 2.0, phase="pretrain", epoch=2, epochs=5)
     assert st.phase == "pre-training the encoder 2/5"
-    log("pretrain: MLM epoch 5/5, loss 5.804, 40 s", 3.0)
+    log("pretrain: MLM epoch 5/5, loss 5.804, 40 s", 3.0, phase="pretrain", epoch=5, epochs=5)
     assert st.phase == "pre-trained the encoder"
     st.apply({"type": "stage_started", "stage": "poison", "total_steps": 603, "time": 3.1})
     assert st.phase is None and st.current_stage == "poison"
     # a cached encoder: nothing to show
     st2 = RunState()
-    st2.apply({"type": "log", "level": "info", "message": "pretrain: loaded cached weights pretrain-x.safetensors"})
+    st2.apply({"type": "log", "level": "info", "message": "pretrain: loaded cached weights pretrain-x.safetensors",
+               "phase": "pretrain", "cached": True})
     assert st2.phase is None
