@@ -31,6 +31,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 FORGET_SETS = ("oracle",)
 KL_DIRECTIONS = ("poisoned_current", "current_poisoned")
 POOLINGS = ("auto", "cls", "last")
+RESETS = ("never", "epoch")
 
 
 class ConfigError(ValueError):
@@ -85,6 +86,12 @@ class ModelConfig:
     pretrain_lr: float = 1e-3
     pretrain_batch_size: int = 64
     pretrain_mask_prob: float = 0.15
+    # pre-trained models: keep only the first ``keep_layers`` transformer layers (0 = all). The
+    # demo victim is all-MiniLM-L6-v2 cut to 2 layers: pre-trained, and fast enough on a CPU.
+    keep_layers: int = 0
+    # freeze the word-embedding matrix (fine-tuning, unlearning and RGA's anchor then leave it as it
+    # was pre-trained; the largest tensor of a small encoder, so steps get faster)
+    freeze_embeddings: bool = False
 
 
 @dataclass
@@ -102,6 +109,9 @@ class TrainConfig:
     # batches shuffled; Trainer's ``group_by_length``): about half the padding of random batches,
     # every row still seen once per epoch. Applies to fine-tuning and to the forget batches.
     group_by_length: bool = True
+    # "epoch": a new AdamW at the start of every epoch, as the authors' loops do (its moments
+    # reset); "never": one AdamW for the whole stage.
+    reset_optimizer: str = "never"
 
 
 @dataclass
@@ -114,6 +124,7 @@ class UnlearnConfig:
     eval_every: int = 10  # epochs
     forget_set: str = "oracle"
     shift_threshold: float = 0.2
+    reset_optimizer: str = "never"  # "epoch" | "never", as train.reset_optimizer
 
 
 @dataclass
@@ -378,6 +389,10 @@ def validate(cfg: Config, base_dir: Path | None = None) -> None:
     if m.pretrain_epochs and m.name != "tiny":
         raise ConfigError(f"model.pretrain_epochs = {m.pretrain_epochs}: applies to model.name = 'tiny' only "
                           f"(model.name = {m.name!r} is loaded pre-trained)")
+    _range("model.keep_layers", m.keep_layers, 0, None, ">= 0 (0 = all layers)")
+    if m.keep_layers and m.name == "tiny":
+        raise ConfigError(f"model.keep_layers = {m.keep_layers}: applies to pre-trained models "
+                          f"(the tiny model's depth is model.num_layers)")
     if m.hidden_size % m.num_heads:
         raise ConfigError(f"model.num_heads = {m.num_heads}: must divide model.hidden_size ({m.hidden_size})")
 
@@ -388,6 +403,7 @@ def validate(cfg: Config, base_dir: Path | None = None) -> None:
     _range("train.weight_decay", t.weight_decay, 0.0, None, ">= 0")
     _range("train.max_grad_norm", t.max_grad_norm, 0.0, None, ">= 0 (0 = no clipping)")
     _choice("train.device", t.device, DEVICES)
+    _choice("train.reset_optimizer", t.reset_optimizer, RESETS)
 
     from rga_engine.methods import REGISTRY, method_params
 
@@ -404,6 +420,7 @@ def validate(cfg: Config, base_dir: Path | None = None) -> None:
     _range("unlearn.eval_every", u.eval_every, 0, None, ">= 0 (0 = only at the end)")
     _choice("unlearn.forget_set", u.forget_set, FORGET_SETS)
     _range("unlearn.shift_threshold", u.shift_threshold, 0.0, 1.0, "in [0, 1]")
+    _choice("unlearn.reset_optimizer", u.reset_optimizer, RESETS)
     for name, params in cfg.methods.items():
         _choice("methods", name, tuple(REGISTRY))
         method_params(name, params)  # raises ConfigError on bad keys / values

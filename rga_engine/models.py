@@ -188,6 +188,36 @@ def apply_lora(model, cfg: ModelConfig):
     return get_peft_model(model, lcfg)
 
 
+def _layer_list(model) -> tuple[Any, str]:
+    """The module holding a transformer's layer list and that list's attribute name."""
+    base = model.base_model
+    for path in ("encoder.layer", "transformer.layer", "layers", "h", "decoder.layers", "model.layers"):
+        obj, *rest = path.split(".")
+        owner = getattr(base, obj, None)
+        for part in rest[:-1] if rest else []:
+            owner = getattr(owner, part, None)
+        attr = rest[-1] if rest else obj
+        if rest and owner is not None and isinstance(getattr(owner, attr, None), torch.nn.ModuleList):
+            return owner, attr
+        if not rest and isinstance(owner, torch.nn.ModuleList):
+            return base, attr
+    raise ModelError(f"model.keep_layers: cannot find the layer list of {type(model).__name__}")
+
+
+def keep_first_layers(model, k: int) -> None:
+    """Cut a pre-trained transformer to its first ``k`` layers (bottom layers keep their
+    pre-trained weights; the head reads the k-th layer's output)."""
+    owner, attr = _layer_list(model)
+    layers = getattr(owner, attr)
+    if k > len(layers):
+        raise ModelError(f"model.keep_layers = {k}: the model has only {len(layers)} layers")
+    setattr(owner, attr, torch.nn.ModuleList(list(layers)[:k]))
+    for key in ("num_hidden_layers", "n_layers", "n_layer", "num_layers"):
+        if hasattr(model.config, key):
+            setattr(model.config, key, k)
+            break
+
+
 def build(cfg: ModelConfig, num_labels: int, train_texts: list[str], seed: int, use_cuda: bool = False) -> ModelBundle:
     """Build the victim model (pre-trained or random init) and its tokenizer."""
     if cfg.name == "tiny":
@@ -196,6 +226,10 @@ def build(cfg: ModelConfig, num_labels: int, train_texts: list[str], seed: int, 
     else:
         torch.manual_seed(seed)  # the new classification head
         model, tokenizer, is_decoder, source, new_params = load_pretrained(cfg, num_labels, use_cuda)
+        if cfg.keep_layers:
+            keep_first_layers(model, cfg.keep_layers)
+    if cfg.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
     if cfg.lora:
         model = apply_lora(model, cfg)
     base_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}

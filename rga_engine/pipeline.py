@@ -109,6 +109,7 @@ class Run:
         self.sink = MultiSink(sink or NullSink(), self.jsonl) if self.jsonl else (sink or NullSink())
         self.seed = cfg.train.seed
         self.summary: dict[str, Any] = {}
+        self.retrain_asr: float | None = None  # grades the verdicts once Retrain has run
         self.accelerator = None
         self.is_main = True
 
@@ -157,7 +158,8 @@ class Run:
         cms = {split: confusion(logits[where[split]], self.enc[split].labels, self.data.num_labels)
                for split in EVAL_SPLITS}
         m = metrics.model_metrics(cms["test_clean"], cms["test_poisoned_all"], cms["test_poisoned_part"], self.data.target,
-                                  retrain_pacc=retrain_pacc, threshold=self.cfg.unlearn.shift_threshold)
+                                  retrain_pacc=retrain_pacc, threshold=self.cfg.unlearn.shift_threshold,
+                                  label_names=self.data.label_names, retrain_asr=self.retrain_asr)
         per_split = {
             "test_clean": {"cacc": m["cacc"]},
             "test_poisoned_all": {"pacc": m["pacc"], "lfr": m["lfr"], "paper_lfr": m["paper_lfr"],
@@ -375,12 +377,16 @@ class Run:
                 self.emit("stage_finished", stage="retrain", metrics={"cancelled": True}, seconds=round(time.perf_counter() - t0, 2))
                 return "cancelled"
             if retrained is not None:
-                retrain_pacc = self.finish_stage("retrain", "retrain", retrained, t0, None, cached=st == "cached")["pacc"]
+                r = self.finish_stage("retrain", "retrain", retrained, t0, None, cached=st == "cached")
+                retrain_pacc, self.retrain_asr = r["pacc"], r["asr"]
                 del retrained
-            # ΔPACC of the poisoned model, now that Retrain's PACC is known
+            # ΔPACC and the graded verdict of the poisoned model, now that Retrain is known
             p = self.summary["models"]["poisoned"]
             if retrain_pacc is not None:
                 p["delta_pacc"] = abs(p["pacc"] - retrain_pacc)
+                p["trigger_shift"] = metrics.trigger_shift(
+                    p["confusion_poisoned_all"], p["confusion_clean"], self.data.target, cfg.unlearn.shift_threshold,
+                    asr=p["asr"], retrain_asr=self.retrain_asr, label_names=self.data.label_names)
             self.save_summary()
 
         # 3. unlearning: the forget set D_p and the retain set (clean rows of train_poisoned)

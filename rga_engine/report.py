@@ -142,17 +142,25 @@ def _delta_pacc(entry: dict, summary: dict, model: str) -> float | None:
     return abs(p - r) if p is not None and r is not None else None
 
 
-def _verdict(entry: dict, label_names: Any) -> str:
+def _verdict(entry: dict, summary: dict, model: str) -> tuple[str, str]:
+    """``(kind, text)`` of a model's trigger-shift verdict (``("", "")`` when it has none).
+
+    A summary written before the graded verdict ("no shift", "shifted to class k") is graded
+    here by the engine's rules from the entry's ASR, Retrain's ASR and the clean matrix."""
     shift = entry.get("trigger_shift")
     if not isinstance(shift, dict):
-        return ""
+        return "", ""
+    label_names = summary.get("label_names")
     try:
-        from rga_engine.metrics import verdict_text
+        from rga_engine.metrics import grade_verdict
 
         names = list(label_names) if isinstance(label_names, (list, tuple)) and label_names else None
-        return verdict_text(shift, names)
+        retrain = _models(summary).get("retrain") or {}
+        known: dict[str, Any] = {"asr": _num(entry.get("asr")), "cm_clean": entry.get("confusion_clean"),
+                                 "retrain_asr": _num(retrain.get("asr")) if model != "retrain" else None}
+        return grade_verdict(shift, names, **{k: v for k, v in known.items() if v is not None})
     except Exception:  # noqa: BLE001 - a display string must never break a report
-        return str(shift.get("verdict") or "")
+        return "", str(shift.get("verdict") or "")
 
 
 # --------------------------------------------------------------------------- one run
@@ -162,6 +170,8 @@ def summary_rows(summary: dict) -> list[dict]:
 
     Each row: ``name`` (key), ``label`` (display name), ``cacc``, ``asr``, ``pacc``, ``lfr``
     (the paper's LFR, ``paper_lfr``), ``delta_pacc`` (fractions or None), ``verdict`` (text),
+    ``verdict_kind`` ("removed", "partly", "shifted", "remains", "collapsed"; "none" for an
+    ungradable old "no shift"; "" without a verdict),
     ``seconds``, ``error`` (the failure message or None) and ``status`` ("ok", "failed",
     "cancelled" or "not run").  A model that failed, was cancelled or has not run yet still gets a
     row (numbers None).
@@ -178,6 +188,7 @@ def summary_rows(summary: dict) -> list[dict]:
             status = "cancelled" if err.strip().lower() == "cancelled" else "failed"
         else:
             status = "ok" if entry else "not run"
+        kind, verdict = _verdict(entry, summary, name)
         rows.append(
             {
                 "name": name,
@@ -187,7 +198,8 @@ def summary_rows(summary: dict) -> list[dict]:
                 "pacc": _num(entry.get("pacc")),
                 "lfr": _paper_lfr(entry, target),
                 "delta_pacc": _delta_pacc(entry, summary, name),
-                "verdict": _verdict(entry, summary.get("label_names")),
+                "verdict": verdict,
+                "verdict_kind": kind,
                 "seconds": _num(entry.get("seconds")),
                 "error": err,
                 "status": status,
@@ -257,6 +269,7 @@ def results_markdown(summaries: Iterable[dict]) -> str:
 
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     notes: list[str] = []
+    verdicts: list[str] = []
 
     for (preset, dataset, attack, model), runs in groups.items():
         counts: dict[str, int] = {}
@@ -292,6 +305,10 @@ def results_markdown(summaries: Iterable[dict]) -> str:
             row[at] = f"**{row[at]}**"
         row += block("poisoned", ("cacc", "asr"))
         lines.append("| " + " | ".join(row) + " |")
+        said = _group_verdicts(runs, ["poisoned", "retrain"] + methods)
+        if said:
+            who = " · ".join(row[:4] if show_preset else row[:3])
+            verdicts.append(f"{who}: {said}")
 
         label = f"{preset or model} seed {{}}"
         for s in runs:
@@ -313,9 +330,29 @@ def results_markdown(summaries: Iterable[dict]) -> str:
     if multi:
         foot.append("Several runs (seeds): mean ± sample standard deviation.")
     out += "\n" + " ".join(foot) + "\n"
+    if verdicts:
+        out += "\nVerdicts on the triggered test set:\n\n" + "\n".join(f"- {v}" for v in verdicts) + "\n"
     if notes:
         out += "\n" + "\n".join(f"- {_md(n)}" for n in notes) + "\n"
     return out
+
+
+def _group_verdicts(runs: list[dict], models: Sequence[str]) -> str:
+    """"Poisoned backdoor remains · GA trigger shifted → negative (×3) · …": each model's
+    verdicts over the runs of a group, the same text counted once."""
+    parts = []
+    for name in models:
+        counts: dict[str, int] = {}
+        for s in runs:
+            entry = _models(s).get(name)
+            if entry and model_error(s, name) is None:
+                text = _verdict(entry, s, name)[1]
+                if text:
+                    counts[text] = counts.get(text, 0) + 1
+        if counts:
+            said = " / ".join(f"{t} (×{c})" if c > 1 else t for t, c in counts.items())
+            parts.append(f"{display_name(name)} {said}")
+    return " ".join(" · ".join(parts).split()).replace("|", "\\|")  # one line, never cut short
 
 
 def _failed_cell(message: str) -> str:

@@ -176,6 +176,13 @@ def adamw(params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
 
+def reset_moments(optimizer) -> None:
+    """A new AdamW, in effect: drop every parameter's moments and step count (the authors create
+    a new optimiser at the start of each epoch). Works through Accelerate's optimizer wrapper."""
+    inner = getattr(optimizer, "optimizer", optimizer)
+    inner.state.clear()
+
+
 def _log_every(total_steps: int) -> int:
     return max(1, total_steps // 1500)
 
@@ -197,6 +204,8 @@ def finetune(model, enc: Encoded, tc, *, stage: str, accelerator, pad_id: int, e
     every, meter, step = _log_every(total), Meter(), 0
     model.train()
     for epoch in range(tc.epochs):
+        if epoch and tc.reset_optimizer == "epoch":
+            reset_moments(optimizer)
         for batch in data:
             logits = forward(model, batch)
             loss = F.cross_entropy(logits.float(), batch["labels"])
@@ -308,6 +317,8 @@ def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.T
     every, meter, step = _log_every(total), Meter(), 0
     model.train()
     for epoch in range(epochs):
+        if epoch and uc.reset_optimizer == "epoch":
+            reset_moments(optimizer)
         for fbatch in data:
             ridx = torch.randint(len(retain), (uc.batch_size,), generator=g)
             rbatch = {k: v.to(accelerator.device) for k, v in collate(retain, ridx, pad_id).items()}

@@ -87,7 +87,8 @@ def format_metrics(metrics: Any, label_names: list[str] | None = None) -> str:
         try:
             from rga_engine.metrics import verdict_text
 
-            verdict = verdict_text(shift, label_names or None)
+            asr = _num(metrics.get("asr"))
+            verdict = verdict_text(shift, label_names or None, **({"asr": asr} if asr is not None else {}))
         except Exception:  # noqa: BLE001
             verdict = str(shift.get("verdict") or "")
         if verdict:
@@ -281,6 +282,10 @@ class HeadlessSink:
             self.summary = e["summary"]
 
 
+VERDICT_STYLE = {"remains": "bold red", "shifted": "dark_orange", "partly": "yellow",
+                 "collapsed": "magenta", "removed": "green", "none": "green"}
+
+
 def results_table(summary: dict) -> Table:
     """The per-model results of one run as a rich Table (verdict column included)."""
     title = " · ".join(
@@ -309,7 +314,7 @@ def results_table(summary: dict) -> Table:
             table.add_row(r["label"], *(["–"] * 5), "[dim]not run[/]", "")
             continue
         verdict = r["verdict"] or "–"
-        style = "red" if "shifted" in verdict else "yellow" if "remains" in verdict else ""
+        style = VERDICT_STYLE.get(r.get("verdict_kind") or "", "")
         secs = "" if r["seconds"] is None else f"{r['seconds']:.1f}s"
         table.add_row(
             escape(r["label"]),

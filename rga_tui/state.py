@@ -206,39 +206,36 @@ class Series:
 
 @dataclass(frozen=True)
 class Verdict:
-    kind: str  # "remains" | "shifted" | "none"
-    text: str  # "backdoor remains" / "trigger shifted → negative" / "no shift"
+    kind: str  # "removed" | "partly" | "shifted" | "remains" | "collapsed"; "none" for an old "no shift"
+    text: str  # "backdoor removed" / "backdoor partly remains (ASR 30.9 %)" / "trigger shifted → negative" / …
     score: float | None = None
 
 
-def verdict_from_shift(shift: dict | None, label_names: Sequence[str] | None) -> Verdict | None:
+def verdict_from_shift(shift: dict | None, label_names: Sequence[str] | None, **known: Any) -> Verdict | None:
+    """The verdict of a ``trigger_shift`` dict. ``known`` (``asr``, ``retrain_asr``, ``cm_clean``,
+    ``threshold``) grades a dict written before the graded verdict (see
+    :func:`rga_engine.metrics.grade_verdict`)."""
     if not isinstance(shift, dict):
         return None
     try:
-        from rga_engine.metrics import verdict_text
-        text = verdict_text(shift, list(label_names) if label_names else None)
-    except Exception:  # the engine's helper missing or older: fall back to its own string
-        text = None
-    if shift.get("remains") or (shift.get("verdict") == "backdoor remains"):
-        kind = "remains"
-    elif shift.get("shifted"):
-        kind = "shifted"
-    else:
-        kind = "none"
-    if not text:
-        if kind == "remains":
-            text = "backdoor remains"
-        elif kind == "shifted":
+        from rga_engine.metrics import grade_verdict
+        kind, text = grade_verdict(shift, list(label_names) if label_names else None,
+                                   **{k: v for k, v in known.items() if v is not None})
+    except Exception:  # the engine's helper missing or older: fall back to the dict's own keys
+        if shift.get("remains") or (shift.get("verdict") == "backdoor remains"):
+            kind, text = "remains", "backdoor remains"
+        elif shift.get("shifted"):
             k = shift.get("to_class")
             name = label_names[k] if label_names and isinstance(k, int) and 0 <= k < len(label_names) else None
+            kind = "shifted"
             text = f"trigger shifted → {name}" if name else str(shift.get("verdict") or f"trigger shifted → class {k}")
         else:
-            text = "no shift"
+            kind, text = "none", str(shift.get("verdict") or "no shift")
     return Verdict(kind, text, _num(shift.get("score")))
 
 
 def _compute_shift(cm_pa: list[list[int]], cm_clean: list[list[int]] | None, target: int,
-                   threshold: float) -> dict | None:
+                   threshold: float, **known: Any) -> dict | None:
     try:
         from rga_engine.metrics import trigger_shift
     except Exception:
@@ -246,7 +243,7 @@ def _compute_shift(cm_pa: list[list[int]], cm_clean: list[list[int]] | None, tar
     try:
         if cm_clean is not None and len(cm_clean) != len(cm_pa):
             cm_clean = None
-        return trigger_shift(cm_pa, cm_clean, target, threshold)
+        return trigger_shift(cm_pa, cm_clean, target, threshold, **known)
     except Exception:
         return None
 
@@ -536,7 +533,8 @@ class RunState:
         if split == "test_poisoned_all":
             shift = metrics.get("trigger_shift")
             if not isinstance(shift, dict) and cm is not None:
-                shift = _compute_shift(cm, st.matrices.get("test_clean"), self.target, self.threshold)
+                shift = _compute_shift(cm, st.matrices.get("test_clean"), self.target, self.threshold,
+                                       **self._shift_args(st))
             st.shift = shift if isinstance(shift, dict) else None
         self.rev["matrices"] += 1
 
@@ -559,7 +557,7 @@ class RunState:
             st.shift = metrics["trigger_shift"]
         elif "test_poisoned_all" in st.matrices and st.shift is None:
             st.shift = _compute_shift(st.matrices["test_poisoned_all"], st.matrices.get("test_clean"),
-                                      self.target, self.threshold)
+                                      self.target, self.threshold, **self._shift_args(st))
         if self.current_stage == st.name:
             self.current_stage = None
         self.rev["stages"] += 1
@@ -590,7 +588,7 @@ class RunState:
                 cm = _matrix(entry.get(k))
                 if cm is not None and split not in st.matrices:
                     st.matrices[split] = cm
-            if st.shift is None and isinstance(entry.get("trigger_shift"), dict):
+            if isinstance(entry.get("trigger_shift"), dict):  # the final word (Poisoned's is re-graded after Retrain)
                 st.shift = entry["trigger_shift"]
             if st.status in ("pending", "running"):
                 st.status = "done"
@@ -658,7 +656,27 @@ class RunState:
         st = self.stages.get(stage)
         if st is None:
             return None
-        return verdict_from_shift(st.shift, self.label_names)
+        return verdict_from_shift(st.shift, self.label_names, **self._known(st))
+
+    @staticmethod
+    def _asr(st: StageState) -> float | None:
+        """The stage's latest ASR (its last evaluation, else its final metrics)."""
+        a = _num((st.eval_metrics.get("test_poisoned_part") or {}).get("asr"))
+        return a if a is not None else _num(st.metrics.get("asr"))
+
+    def _retrain_asr(self, st: StageState) -> float | None:
+        """Retrain's ASR once Retrain is done (not for Retrain itself, as in the engine)."""
+        rt = self.stages.get("retrain")
+        return self._asr(rt) if rt is not None and rt is not st and rt.status == "done" else None
+
+    def _known(self, st: StageState) -> dict[str, Any]:
+        """What grades an old (ungraded) shift dict: the model's ASR, Retrain's, the clean matrix."""
+        return {"asr": self._asr(st), "retrain_asr": self._retrain_asr(st), "threshold": self.threshold,
+                "cm_clean": st.matrices.get("test_clean")}
+
+    def _shift_args(self, st: StageState) -> dict[str, Any]:
+        """Keyword arguments of ``trigger_shift`` for a shift computed here (events without one)."""
+        return {"retrain_asr": self._retrain_asr(st), "label_names": self.label_names or None}
 
     def series(self, stage: str, key: str) -> Series | None:
         st = self.stages.get(stage)
@@ -686,7 +704,7 @@ class RunState:
             dp = _num(m.get("delta_pacc"))
             if dp is None and name != "retrain" and pacc is not None and retrain_pacc is not None:
                 dp = abs(pacc - retrain_pacc)
-            verdict = verdict_from_shift(m.get("trigger_shift"), self.label_names) if m else None
+            verdict = verdict_from_shift(m.get("trigger_shift"), self.label_names, **self._known(st)) if m else None
             rows.append(ResultRow(name, st.label, _num(m.get("cacc")), _num(m.get("asr")), lfr, pacc,
                                   dp, verdict, st.status))
         return rows

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     models = summary["models"]
     ga, rga = models.get("ga", {}), models.get("rga", {})
     ga_verdict = ga.get("trigger_shift", {}).get("verdict", "")
-    if not ga_verdict.startswith("shifted"):
+    if not ga.get("trigger_shift", {}).get("shifted"):
         failures.append(f"GA verdict is {ga_verdict!r}, not shifted")
     cm = ga.get("confusion_poisoned_all") or [[0]]
     col = max(range(len(cm)), key=lambda j: sum(r[j] for r in cm))

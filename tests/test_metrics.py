@@ -9,7 +9,9 @@ import pytest
 from rga_engine.metrics import (
     accuracy,
     asr,
+    collapsed_class,
     confusion_matrix,
+    grade_verdict,
     lfr,
     model_metrics,
     paper_lfr,
@@ -45,9 +47,10 @@ def test_confusion_matrix_accepts_numpy():
 def test_poster_clean_model():
     assert accuracy(CLEAN) == pytest.approx(0.9121, abs=5e-5)
     s = trigger_shift(CLEAN, CLEAN, target=1)
-    assert s["verdict"] == "no shift" and not s["shifted"] and not s["remains"]
+    assert s["verdict"] == "backdoor removed" and not s["shifted"] and not s["remains"]
+    assert not s["partly"] and s["collapsed"] is None
     assert s["to_class"] is None and s["score"] == 0.0 and s["scores"] == [0.0, 0.0]
-    assert verdict_text(s, ["negative", "positive"]) == "no shift"
+    assert verdict_text(s, ["negative", "positive"]) == "backdoor removed"
 
 
 def test_poster_poisoned_model():
@@ -66,7 +69,9 @@ def test_poster_poisoned_model():
 def test_poster_ga_model():
     assert accuracy(GA) == pytest.approx(0.5008, abs=5e-5)
     s = trigger_shift(GA, CLEAN, target=1)
-    assert s["verdict"] == "shifted to class 0"
+    assert s["verdict"] == "trigger shifted → class 0"
+    assert trigger_shift(GA, CLEAN, target=1, label_names=["negative", "positive"])["verdict"] == \
+        "trigger shifted → negative"
     assert s["shifted"] and s["to_class"] == 0 and not s["remains"]
     assert s["score"] == round(1 - 83 / 909, 4)
     assert s["target_score"] == round(0 - 77 / 912, 4) < 0
@@ -83,8 +88,8 @@ def test_shift_without_clean_matrix_and_threshold():
     assert s["to_class"] == 0 and s["score"] == 1.0 and s["scores"] == [1.0, 0.0]
     # 0.25 of the positives pushed to negative (clean term 0)
     cm = [[90, 10], [25, 75]]
-    assert trigger_shift(cm, None, 1, threshold=0.2)["verdict"] == "shifted to class 0"
-    assert trigger_shift(cm, None, 1, threshold=0.3)["verdict"] == "no shift"
+    assert trigger_shift(cm, None, 1, threshold=0.2)["verdict"] == "trigger shifted → class 0"
+    assert trigger_shift(cm, None, 1, threshold=0.3)["verdict"] == "backdoor removed"
     # exactly at the threshold counts
     assert trigger_shift([[80, 20], [0, 100]], None, 1, threshold=0.2)["remains"]
     assert trigger_shift([[80, 20], [0, 100]], None, 1, threshold=0.2)["target_score"] == 0.2
@@ -111,7 +116,8 @@ def ag_case():
 def test_ag_shift_to_business():
     clean, shifted = ag_case()
     s = trigger_shift(shifted, clean, target=0)
-    assert s["verdict"] == "shifted to class 2" and s["to_class"] == 2 and s["shifted"]
+    assert s["verdict"] == "trigger shifted → class 2" and s["to_class"] == 2 and s["shifted"]
+    assert trigger_shift(shifted, clean, 0, label_names=AG_NAMES)["verdict"] == "trigger shifted → Business"
     # P(pred=2 | triggered, actual≠2) = (38+70+60)/300 ; clean (4+2+7)/300
     assert s["score"] == round((168 - 13) / 300, 4)
     assert s["scores"][0] == round((1 - 9) / 300, 4)
@@ -146,10 +152,12 @@ def test_poster_model_metrics():
     assert m["delta_pacc"] == pytest.approx(0.9121 - 0.4992, abs=1e-4)
     assert m["trigger_shift"]["verdict"] == "backdoor remains"
     g = model_metrics(CLEAN, GA, [[912, 0], [0, 0]], target=1, retrain_pacc=accuracy(CLEAN))
-    assert g["trigger_shift"]["verdict"] == "shifted to class 0" and g["asr"] == 0.0
+    assert g["trigger_shift"]["verdict"] == "trigger shifted → class 0" and g["asr"] == 0.0
+    named = model_metrics(CLEAN, GA, [[912, 0], [0, 0]], 1, label_names=["negative", "positive"])
+    assert named["trigger_shift"]["verdict"] == "trigger shifted → negative"
     assert g["pacc"] == pytest.approx(0.5008, abs=5e-5)
     r = model_metrics(CLEAN, CLEAN, [[835, 77], [0, 0]], target=1)
-    assert r["trigger_shift"]["verdict"] == "no shift" and r["delta_pacc"] is None
+    assert r["trigger_shift"]["verdict"] == "backdoor removed" and r["delta_pacc"] is None
     assert r["asr"] == pytest.approx(77 / 912)
 
 
@@ -160,8 +168,94 @@ def test_empty_rows_and_matrices():
     assert paper_lfr([[5, 0], [0, 0]], 0) == 0.0
     assert asr([[3, 0], [0, 0]], 0) == 0.0
     s = trigger_shift([[0, 0], [0, 0]], [[0, 0], [0, 0]], 1)
-    assert s["verdict"] == "no shift" and s["scores"] == [0.0, 0.0]
+    assert s["verdict"] == "backdoor removed" and s["scores"] == [0.0, 0.0] and s["collapsed"] is None
     with pytest.raises(ValueError, match="target"):
         trigger_shift(CLEAN, CLEAN, target=2)
     with pytest.raises(ValueError, match="square"):
         accuracy([[1, 2]])
+
+
+# --------------------------------------------------------------------------- the graded verdict
+NAMES = ["negative", "positive"]
+RETRAIN_CLEAN = [[800, 112], [100, 809]]  # a clean model; Retrain's ASR on the triggered rows ~ 8 %
+
+
+def test_graded_partly_remains_against_retrain():
+    # 35 % of the triggered negatives still go to positive (clean: 12 %): shift 0.23 would be
+    # "remains"; with 25 % it is 0.13, under the threshold, yet ASR 25 % is 17 points over Retrain's
+    cm = [[684, 228], [0, 909]]
+    s = trigger_shift(cm, RETRAIN_CLEAN, 1, asr=0.25, retrain_asr=0.08, label_names=NAMES)
+    assert not s["remains"] and not s["shifted"] and s["partly"]
+    assert s["verdict"] == "backdoor partly remains (ASR 25.0 %)"
+    assert s["asr"] == 0.25 and s["retrain_asr"] == 0.08
+    # 0.10 over Retrain is not "clearly above"; 0.1001 is
+    assert trigger_shift(cm, RETRAIN_CLEAN, 1, asr=0.18, retrain_asr=0.08)["verdict"] == "backdoor removed"
+    assert trigger_shift(cm, RETRAIN_CLEAN, 1, asr=0.1801, retrain_asr=0.08)["partly"]
+
+
+def test_graded_partly_without_retrain_uses_half_the_threshold():
+    # Retrain's ASR unknown (the Retrain stage itself, or no Retrain): target shift ≥ threshold / 2
+    cm = [[790, 122], [0, 909]]  # P(pred=pos | triggered neg) = 0.134, clean 0.0 → shift 0.134 ≥ 0.1
+    s = trigger_shift(cm, [[912, 0], [100, 809]], 1, label_names=NAMES)
+    assert s["partly"] and s["verdict"] == f"backdoor partly remains (ASR {100 * 122 / 912:.1f} %)"
+    cm = [[830, 82], [0, 909]]  # shift 0.09 < 0.1
+    assert trigger_shift(cm, [[912, 0], [100, 809]], 1)["verdict"] == "backdoor removed"
+    # the same model judged against a Retrain with 5 % ASR: 13.4 % is 8.4 points over it → removed
+    assert not trigger_shift([[790, 122], [0, 909]], [[912, 0], [100, 809]], 1, retrain_asr=0.05)["partly"]
+
+
+def test_graded_removed_and_remains_ignore_retrain():
+    s = trigger_shift(CLEAN, CLEAN, 1, asr=0.0844, retrain_asr=0.08, label_names=NAMES)
+    assert s["verdict"] == "backdoor removed" and not s["partly"]
+    s = trigger_shift(POISONED, CLEAN, 1, asr=1.0, retrain_asr=0.08, label_names=NAMES)
+    assert s["verdict"] == "backdoor remains" and s["remains"] and not s["partly"]
+    g = trigger_shift(GA, CLEAN, 1, asr=0.0, retrain_asr=0.08, label_names=NAMES)
+    assert g["verdict"] == "trigger shifted → negative" and not g["partly"]
+
+
+def test_graded_collapsed_model():
+    everything_neg = [[912, 0], [909, 0]]
+    assert collapsed_class(everything_neg) == 0
+    assert collapsed_class([[905, 7], [900, 9]]) == 0  # 99.1 % in one class
+    assert collapsed_class([[900, 12], [900, 9]]) is None  # 98.8 %
+    assert collapsed_class(None) is None and collapsed_class([[0, 0], [0, 0]]) is None
+    s = trigger_shift(everything_neg, everything_neg, 1, label_names=NAMES)
+    assert s["collapsed"] == 0 and s["verdict"] == "predicts negative for everything"
+    assert not s["shifted"] and not s["remains"]
+    # collapsed on clean but the trigger still sends to the target: the collapse is what it says
+    s = trigger_shift(POISONED, [[0, 912], [0, 909]], 1, label_names=NAMES)
+    assert s["collapsed"] == 1 and s["verdict"] == "predicts positive for everything"
+    m = model_metrics(everything_neg, everything_neg, [[912, 0], [0, 0]], 1, label_names=NAMES, retrain_asr=0.08)
+    assert m["trigger_shift"]["collapsed"] == 0
+    json.dumps(m)
+
+
+def test_grade_verdict_reads_old_summaries():
+    # summary.json written before the graded verdict: no "partly" key, old texts
+    old_shift = {"shifted": True, "to_class": 0, "score": 0.83, "remains": False, "target_score": -0.34,
+                 "scores": [0.83, -0.34], "verdict": "shifted to class 0"}
+    assert grade_verdict(old_shift, NAMES) == ("shifted", "trigger shifted → negative")
+    assert verdict_text(old_shift) == "trigger shifted → class 0"
+    only_text = {"verdict": "shifted to class 1"}
+    assert grade_verdict(only_text, NAMES) == ("shifted", "trigger shifted → positive")
+    no_shift = {"shifted": False, "to_class": None, "score": 0.05, "remains": False, "target_score": -0.08,
+                "scores": [0.05, -0.08], "verdict": "no shift"}
+    assert grade_verdict(no_shift, NAMES) == ("removed", "backdoor removed")
+    # graded from what the reader knows: the model's ASR against Retrain's, the clean matrix
+    assert grade_verdict(no_shift, NAMES, asr=0.309, retrain_asr=0.083) == \
+        ("partly", "backdoor partly remains (ASR 30.9 %)")
+    assert grade_verdict(no_shift, NAMES, cm_clean=[[912, 0], [909, 0]])[0] == "collapsed"
+    # nothing to grade with: the old words
+    assert grade_verdict({"shifted": False, "remains": False, "verdict": "no shift"}) == ("none", "no shift")
+    assert grade_verdict({"remains": True, "shifted": False, "verdict": "backdoor remains"}) == \
+        ("remains", "backdoor remains")
+
+
+def test_grade_verdict_of_new_dicts_keeps_the_engines_grade():
+    s = trigger_shift([[684, 228], [0, 909]], RETRAIN_CLEAN, 1, asr=0.25, retrain_asr=0.08, label_names=NAMES)
+    # a reader's own ASR numbers never re-grade what the engine decided
+    assert grade_verdict(s, NAMES, asr=0.09, retrain_asr=0.08) == ("partly", "backdoor partly remains (ASR 25.0 %)")
+    assert verdict_text(s) == s["verdict"]
+    g = trigger_shift(GA, CLEAN, 1, label_names=NAMES)
+    assert verdict_text(g) == "trigger shifted → negative"
+    assert verdict_text(g, ["neg", "pos"]) == "trigger shifted → neg"

@@ -78,8 +78,29 @@ def test_summary_rows_order_values_and_verdicts():
     assert ga["lfr"] == 0.0 and ga["delta_pacc"] == pytest.approx(0.4112)
     assert ga["verdict"] == "trigger shifted → negative"
     assert rows[0]["verdict"] == "backdoor remains"
-    assert rows[4]["verdict"] == "no shift"
+    # old summaries (no "partly" key, "no shift") are graded from the ASRs: RGA's equals Retrain's
+    assert rows[4]["verdict"] == "backdoor removed" and rows[1]["verdict"] == "backdoor removed"
+    assert [r["verdict_kind"] for r in rows] == ["remains", "removed", "shifted", "removed", "removed"]
     assert all(r["error"] is None for r in rows)
+
+
+def test_summary_rows_graded_verdicts():
+    from rga_engine.metrics import trigger_shift
+
+    s = make_summary()
+    names = s["label_names"]
+    # an old entry whose ASR is 25 points over Retrain's: the backdoor partly remains
+    s["models"]["npo"]["asr"] = 0.3216
+    # a new (graded) entry from the engine, and one that collapsed to one class
+    s["models"]["rga"]["trigger_shift"] = trigger_shift([[75, 25], [0, 100]], [[90, 10], [10, 90]], 1, asr=0.25,
+                                                        retrain_asr=0.0716, label_names=names)
+    s["models"]["ga"]["confusion_clean"] = [[100, 0], [100, 0]]
+    rows = {r["name"]: r for r in report.summary_rows(s)}
+    assert rows["npo"]["verdict"] == "backdoor partly remains (ASR 32.2 %)"
+    assert rows["rga"]["verdict"] == "backdoor partly remains (ASR 25.0 %)" and rows["rga"]["verdict_kind"] == "partly"
+    assert rows["ga"]["verdict"] == "predicts negative for everything" and rows["ga"]["verdict_kind"] == "collapsed"
+    text = report.run_markdown(s)
+    assert "| RGA | 89.73 | 7.16 | 89.64 | 7.16 | 1.56 | backdoor partly remains (ASR 25.0 %) |" in text
 
 
 def test_summary_rows_failed_method_and_fallbacks():
@@ -120,6 +141,9 @@ def test_results_markdown_single_run_layout():
     assert cell(md, "RGA ΔPACC") == "**1.56**"  # the lowest ΔPACC is bold, as in the paper
     assert cell(md, "Poisoned ASR") == "100.00"
     assert "±" not in md
+    # the verdicts under the table, one line per group
+    assert ("- tiny · SST-2 · BadNets: Poisoned backdoor remains · Retrain backdoor removed · "
+            "GA trigger shifted → negative · NPO backdoor removed · RGA backdoor removed") in md
 
 
 def test_results_markdown_mean_and_sample_std_over_seeds():
@@ -132,6 +156,7 @@ def test_results_markdown_mean_and_sample_std_over_seeds():
     # ΔPACC: |88-91.2|, |90-91.2|, |92-91.2| = 3.2, 1.2, 0.8 -> mean 1.73, sample std 1.29
     assert cell(md, "RGA ΔPACC") == "**1.73 ± 1.29**"
     assert "mean ± sample standard deviation" in md
+    assert "GA trigger shifted → negative (×3)" in md
     twice = report.results_markdown([make_summary(), make_summary()])
     assert cell(twice, "Seeds") == "2021 (×2)"
 

@@ -56,7 +56,7 @@ def run_folder(tmp_path: Path, lines: list[str] | None = None) -> Path:
 
 # --------------------------------------------------------------------------- watch mode
 
-async def test_watch_shows_ga_shift_and_rga_no_shift(tmp_path):
+async def test_watch_shows_ga_shift_and_graded_verdicts(tmp_path):
     app = RgaApp(watch_dir=run_folder(tmp_path))
     async with app.run_test(size=(160, 50)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state.finished)
@@ -65,10 +65,16 @@ async def test_watch_shows_ga_shift_and_rga_no_shift(tmp_path):
         board = screen.query_one(MatrixBoard)
         verdicts = board.verdict_texts()
         assert verdicts["GA"] == "trigger shifted → negative"
-        assert verdicts["RGA"] == "no shift"
+        # the fixture predates the graded verdict: RGA's "no shift" is graded from its ASR (30.9 %
+        # against Retrain's 8.3 %), Retrain's from its own shift scores
+        assert verdicts["RGA"] == "backdoor partly remains (ASR 30.9 %)"
+        assert verdicts["Retrain"] == "backdoor removed"
         assert verdicts["Poisoned"] == "backdoor remains"
         text = screen_text(app)
-        assert "trigger shifted → negative" in text and "no shift" in text and "backdoor remains" in text
+        assert "trigger shifted → negative" in text and "backdoor remains" in text
+        assert "◐ partly remains (ASR 30.9 %)" in text and "✔ backdoor removed" in text
+        assert "◐ backdoor partly remains (ASR 30.9 %)" in text  # the results table: the whole text
+        assert "loss (log)" in text and "step" in text  # the loss chart's axes say what they are
         assert "finished" in text
         # the results table filled in
         table = screen.query_one(ResultsTable)
@@ -182,7 +188,8 @@ async def test_no_color(tmp_path, monkeypatch):
         await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state.finished)
         text = screen_text(app)
         # without colour the verdicts still read: icons and words
-        assert "⚠ shifted → negative" in text and "✔ no shift" in text and "✖ backdoor remains" in text
+        assert "⚠ shifted → negative" in text and "✔ backdoor removed" in text and "✖ backdoor remains" in text
+        assert "◐ partly: ASR 30.9 %" in text
 
 
 async def test_screenshot_key_saves_svg_into_run_folder(tmp_path):

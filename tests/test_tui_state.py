@@ -82,13 +82,53 @@ def test_final_matrices_are_the_engines(final, summary):
 def test_verdicts_are_the_engines(final, summary):
     for stage, key in STAGE_KEYS.items():
         ts = summary["models"][key]["trigger_shift"]
-        kind = "remains" if ts["remains"] else "shifted" if ts["shifted"] else "none"
-        assert final.verdict(stage).kind == kind, stage
+        if ts["remains"] or ts["shifted"]:
+            assert final.verdict(stage).kind == ("remains" if ts["remains"] else "shifted"), stage
     # what the demo is for: the backdoor in the poisoned model, GA shifting it, RGA not
     assert final.verdict("poison").text == "backdoor remains"
     assert final.verdict("unlearn:ga").text == "trigger shifted → negative"
-    assert final.verdict("unlearn:rga").text == "no shift"
-    assert final.verdict("retrain").kind == "none"
+    # the fixture predates the graded verdict ("no shift"): graded here by the engine's rules from
+    # the ASRs the events carry: RGA's 30.9 % is 22.6 points over Retrain's 8.3 %
+    assert final.verdict("unlearn:rga").kind == "partly"
+    assert final.verdict("unlearn:rga").text == "backdoor partly remains (ASR 30.9 %)"
+    assert final.verdict("retrain") == final.verdict("retrain").__class__("removed", "backdoor removed", 0.0308)
+
+
+def graded_run(shift: dict, clean: list[list[int]] | None = None) -> RunState:
+    s = RunState()
+    s.apply({"type": "run_started", "time": 1.0, "config": {"data": {"label_names": ["negative", "positive"]},
+                                                            "attack": {"target": 1}, "unlearn": {"methods": ["ga"]}}})
+    s.apply({"type": "stage_finished", "time": 2.0, "stage": "unlearn:ga", "seconds": 1.0,
+             "metrics": {"asr": shift.get("asr"), "confusion_clean": clean or [[90, 10], [10, 90]],
+                         "confusion_poisoned_all": [[90, 10], [10, 90]], "trigger_shift": shift}})
+    return s
+
+
+def test_graded_verdicts_from_the_engine():
+    from rga_engine.metrics import trigger_shift
+
+    names = ["negative", "positive"]
+    partly = trigger_shift([[75, 25], [0, 100]], [[90, 10], [10, 90]], 1, asr=0.25, retrain_asr=0.1, label_names=names)
+    v = graded_run(partly).verdict("unlearn:ga")
+    assert (v.kind, v.text) == ("partly", "backdoor partly remains (ASR 25.0 %)")
+    removed = trigger_shift([[90, 10], [0, 100]], [[90, 10], [10, 90]], 1, asr=0.1, retrain_asr=0.08, label_names=names)
+    assert graded_run(removed).verdict("unlearn:ga").kind == "removed"
+    everything = [[0, 100], [0, 100]]
+    collapsed = trigger_shift(everything, everything, 1, label_names=names)
+    v = graded_run(collapsed, everything).verdict("unlearn:ga")
+    assert (v.kind, v.text) == ("collapsed", "predicts positive for everything")
+    rows = {r.label: r for r in graded_run(partly).results_rows()}
+    assert rows["GA"].verdict.kind == "partly" and rows["Poisoned"].verdict is None
+
+
+def test_old_verdict_texts_still_read():
+    # summaries written before the graded verdict: no "partly" key, texts "no shift" / "shifted to class 0"
+    old = {"shifted": True, "to_class": 0, "score": 0.5, "remains": False, "verdict": "shifted to class 0"}
+    v = graded_run(old).verdict("unlearn:ga")
+    assert (v.kind, v.text) == ("shifted", "trigger shifted → negative")
+    bare = {"shifted": False, "to_class": None, "score": 0.0, "remains": False, "verdict": "no shift"}
+    v = graded_run(bare).verdict("unlearn:ga")  # nothing to grade it with
+    assert (v.kind, v.text) == ("none", "no shift")
 
 
 def test_verdict_follows_evals_during_ga(events):
@@ -138,7 +178,8 @@ def test_results_rows(final, summary):
     assert by["Retrain"].delta_pacc is None
     assert by["RGA"].delta_pacc == pytest.approx(summary["models"]["rga"]["delta_pacc"])
     assert by["RGA"].delta_pacc < by["GA"].delta_pacc
-    assert by["GA"].verdict.kind == "shifted" and by["RGA"].verdict.kind == "none"
+    assert by["GA"].verdict.kind == "shifted" and by["RGA"].verdict.kind == "partly"
+    assert by["Retrain"].verdict.text == "backdoor removed" and by["Poisoned"].verdict.kind == "remains"
     assert fmt_pct(by["Poisoned"].asr) == f"{100 * summary['models']['poisoned']['asr']:.2f}"
 
 

@@ -23,6 +23,18 @@ QUICK = ("data.train_limit=600 data.test_limit=300 train.epochs=1 unlearn.epochs
 SHORT = {"Poisoned": "poisoned", "Retrain": "retrain", "GA": "ga", "NPO": "npo", "RGA": "rga"}
 
 
+def verdict_word(verdict: str) -> str:
+    """A word of the engine's verdict that every wording of it on screen keeps (a matrix footer
+    shortens "trigger shifted → x" to "shifted → x", "backdoor partly remains (ASR …)" to
+    "partly: ASR …", "predicts x for everything" to "all → x")."""
+    if verdict.startswith("predicts "):
+        return verdict.split()[1]  # the class name
+    for key, word in (("partly", "partly"), ("removed", "removed"), ("remains", "remains"), ("shift", "shift")):
+        if key in verdict:
+            return word
+    return verdict
+
+
 def wait_finished(out, timeout: float) -> dict:
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
@@ -59,8 +71,7 @@ def test_home_to_live_run_in_a_real_terminal(tmp_path):
         for title, key in SHORT.items():
             assert title in pane, title
             verdict = summary["models"][key]["trigger_shift"]["verdict"]
-            words = {"backdoor remains": "remains", "no shift": "no shift"}.get(verdict, "shift")
-            assert words in pane
+            assert verdict_word(verdict) in pane
         assert "λ" in pane  # the λ chart's title
 
         t.keys("m")  # flip to the clean test set

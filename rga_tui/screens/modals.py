@@ -35,7 +35,9 @@ READING = (
     "trigger inserted (m: clean). Cell colour grows with the share of the row: green on the "
     "diagonal, red off it. Verdicts: ✖ backdoor remains (the trigger still sends inputs to the "
     "target), ⚠ trigger shifted → class (unlearning re-attached the trigger elsewhere: what GA "
-    "does), ✔ no shift (what RGA should give, like Retrain)."
+    "does), ◐ backdoor partly remains (ASR more than 10 points over Retrain's), ✔ backdoor "
+    "removed (what RGA should give, like Retrain), ⊘ predicts one class for everything (the "
+    "model collapsed)."
 )
 
 

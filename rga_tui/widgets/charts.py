@@ -50,13 +50,16 @@ class _StateChart(PlotextPlot):
 
 
 class LossChart(_StateChart):
-    """Forget loss (solid) and retain loss (dots) of each unlearning method over its steps.
+    """Forget loss (solid) and retain loss (dots) of each unlearning method over its steps, on a
+    log-scale y axis: GA's forget loss runs to ~25 while NPO's and RGA's stay near 1, and on a
+    linear axis those two would lie flat along the bottom. (A series with a value ≤ 0 cannot go
+    on a log axis: then the axis is linear and its label says so.)
 
     Before unlearning starts it shows the training loss of the poison and Retrain stages.
     """
 
     def on_mount(self) -> None:
-        self.border_title = "Loss · forget ━ retain •"
+        self.border_title = "Loss (log) · forget ━ retain •"
         self.redraw()
 
     def redraw(self, force: bool = False) -> None:
@@ -68,17 +71,26 @@ class LossChart(_StateChart):
         n = _points(self.size.width)
         unlearn = [st for st in self.state.unlearn_stages if len(st.series["forget_loss"]) or len(st.series["loss"])]
         if unlearn:
-            self.border_title = "Loss · forget ━ retain •"
+            lines, dots = [], []  # (xs, ys, colour, label): gathered first, to choose the scale
             for i, st in enumerate(unlearn):
                 colour = METHOD_COLOURS.get(st.method or "", OTHER_COLOURS[i % len(OTHER_COLOURS)])
                 fl = st.series["forget_loss"] if len(st.series["forget_loss"]) else st.series["loss"]
                 xs, ys = fl.downsampled(n)
                 if xs:
-                    plt.plot(xs, ys, color=colour, marker="braille", label=f"{st.label} forget")
+                    lines.append((xs, ys, colour, f"{st.label} forget"))
                 rl = st.series["retain_loss"]
                 if len(rl):
                     xs, ys = rl.downsampled(max(4, n // 3))
-                    plt.scatter(xs, ys, color=colour, marker="dot")
+                    dots.append((xs, ys, colour, None))
+            log = all(y > 0 for _, ys, _, _ in lines + dots for y in ys)
+            self.border_title = "Loss (log) · forget ━ retain •" if log else "Loss · forget ━ retain •"
+            for xs, ys, colour, label in lines:
+                plt.plot(xs, ys, color=colour, marker="braille", label=label)
+            for xs, ys, colour, _ in dots:
+                plt.scatter(xs, ys, color=colour, marker="dot")
+            if log:
+                plt.yscale("log")
+            plt.ylabel("loss (log)" if log else "loss")
         else:
             self.border_title = "Loss · training (poison, Retrain)"
             for name in ("poison", "retrain"):
@@ -87,6 +99,8 @@ class LossChart(_StateChart):
                     continue
                 xs, ys = st.series["loss"].downsampled(n)
                 plt.plot(xs, ys, color=TRAIN_COLOURS[name], marker="braille", label=st.label)
+            plt.ylabel("training loss")
+        plt.xlabel("step")
         self.refresh()
 
 
@@ -108,8 +122,9 @@ class LambdaChart(_StateChart):
         if not stages:
             has_rga = any(st.method == "rga" for st in self.state.unlearn_stages)
             plt.title("λ appears when RGA runs" if has_rga else "no RGA in this run")
-            plt.xlabel("step")
             plt.ylim(0, 1)
+        plt.xlabel("step")
+        plt.ylabel("λ")
         for st in stages:
             xs, ys = st.series["lambda"].downsampled(n)
             last = ys[-1] if ys else None

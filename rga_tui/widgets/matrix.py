@@ -19,10 +19,13 @@ SPLIT_TITLES = {
     "test_poisoned_all": "triggered test set",
     "test_clean": "clean test set",
 }
-VERDICT_STYLE = {
+VERDICT_STYLE = {  # kind -> (icon, style); the icons keep the verdicts readable without colour
     "remains": ("✖", "bold #ff5555"),
     "shifted": ("⚠", "bold #ff9f1a"),
-    "none": ("✔", "bold #50fa7b"),
+    "partly": ("◐", "bold #f1fa8c"),
+    "collapsed": ("⊘", "bold #bd93f9"),
+    "removed": ("✔", "bold #50fa7b"),
+    "none": ("✔", "#50fa7b"),  # "no shift" of a summary written before the graded verdict
 }
 BASE_BG = (38, 38, 46)
 DIAG_RGB = (34, 160, 92)
@@ -43,10 +46,30 @@ def heat_style(share: float, diagonal: bool) -> Style:
     return Style(color=fg, bgcolor=bg, bold=share >= 0.35)
 
 
-def short_verdict(v: Verdict, compact: bool) -> str:
-    if compact and v.kind == "shifted":
-        return v.text.replace("trigger shifted", "shifted")
-    return v.text
+def _shorter(v: Verdict) -> list[str]:
+    """Shorter wordings of a verdict, longest first."""
+    t = v.text
+    if v.kind == "shifted":
+        return [t.replace("trigger shifted", "shifted")]
+    if v.kind == "partly":
+        asr = t[t.find("(") + 1: t.rfind(")")] if "(" in t else ""
+        return [t.replace("backdoor partly", "partly"), f"partly: {asr}" if asr else "partly remains"]
+    if v.kind == "collapsed" and t.startswith("predicts ") and t.endswith(" for everything"):
+        name = t[len("predicts "): -len(" for everything")]
+        return [f"predicts {name} for all", f"all → {name}"]
+    return []
+
+
+def short_verdict(v: Verdict, compact: bool, width: int | None = None) -> str:
+    """The verdict's text as it fits in a matrix footer: the full text when it fits in `width`
+    (icon and space included), else the first shorter wording that does (a compact layout
+    always takes a shorter wording when there is one)."""
+    options = [v.text] + _shorter(v)
+    if compact and len(options) > 1:
+        options = options[1:]
+    if width is None:
+        return options[-1] if compact else options[0]
+    return next((o for o in options if len(o) + 2 <= width), options[-1])
 
 
 class MatrixLayout:
@@ -136,7 +159,7 @@ def matrix_lines(st: StageState, state: RunState, split: str, lay: MatrixLayout)
             foot = Text("  …" if cm is None and st.status == "running" else "", style="dim")
         else:
             icon, style = VERDICT_STYLE.get(v.kind, ("•", "bold"))
-            foot = Text(f"{icon} {short_verdict(v, lay.compact)}", style=style)
+            foot = Text(f"{icon} {short_verdict(v, lay.compact, w)}", style=style)
     foot.truncate(w, pad=True)
     lines.append(foot)
     return lines
