@@ -14,21 +14,36 @@ MODELS = {"bert": "BERT-base", "distilbert": "DistilBERT", "llama2": "Llama-2-7B
 root = Path(__file__).resolve().parent.parent / "presets"
 
 
-def body(dataset: str, attack: str, base: str, desc: str) -> str:
+def body(dataset: str, attack: str, base: str, desc: str, extra: str = "") -> str:
     return (
         f'description = "{desc}"\n'
         f'extends = "{base}"\n\n'
         f"[data]\ndataset = \"{dataset}\"\n\n"
-        f"[attack]\nname = \"{attack}\"\n"
+        f"[attack]\nname = \"{attack}\"\n" + extra
     )
+
+
+# Demo presets that differ from the tiny-BERT base: (base file, description tail, extra TOML).
+HSOL_PRETRAIN = """
+[model]
+# Masked-LM pre-training of the tiny encoder on the clean training texts before poisoning (35-45 s
+# here, cached): poisoning starts from a pre-trained encoder and RGA's L2 anchor θ_base is that
+# encoder, as in the paper, not a random init. From a random init RGA shifts the trigger here
+# (ΔPACC 27.3 / 42.7 / 5.7 over seeds 2021-2023); pre-trained it does not (docs/results.md).
+pretrain_epochs = 5
+"""
+DEMO_SPECIAL = {
+    ("sst2", "badnets"): ("_minilm2.toml", "pre-trained MiniLM (2 layers): CPU, ~3.5 minutes", ""),
+    ("hsol", "badnets"): ("_base.toml", "tiny BERT masked-LM pre-trained here: CPU, minutes", HSOL_PRETRAIN),
+}
 
 
 for ds, dname in DATASETS.items():
     for at, aname in ATTACKS.items():
-        (root / "demo" / f"{ds}-{at}.toml").write_text(
-            body(ds, at, "_base.toml", f"{dname}, {aname}, tiny BERT from scratch: CPU, minutes"))
+        base, tail, extra = DEMO_SPECIAL.get((ds, at), ("_base.toml", "tiny BERT from scratch: CPU, minutes", ""))
+        (root / "demo" / f"{ds}-{at}.toml").write_text(body(ds, at, base, f"{dname}, {aname}, {tail}", extra))
         (root / "minilm" / f"{ds}-{at}.toml").write_text(
-            body(ds, at, "_base.toml", f"{dname}, {aname}, pretrained all-MiniLM-L6-v2 (offline extra)"))
+            body(ds, at, "_base.toml", f"{dname}, {aname}, pretrained all-MiniLM-L6-v2, 6 layers: CPU, 30-75 minutes"))
         for m, mname in MODELS.items():
             (root / "paper" / f"{m}-{ds}-{at}.toml").write_text(
                 body(ds, at, f"_{m}.toml", f"{dname}, {aname}, {mname}: the paper's setting"))

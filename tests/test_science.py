@@ -6,6 +6,8 @@ other class, and RGA really does not -- it ends near the clean Retrain baseline.
 2021-2023 in docs/results.md (RGA ΔPACC 3.0 / 1.17 / 1.01, GA shifted in all three).
 """
 
+import pytest
+
 from rga_engine import config, pipeline
 from rga_engine.events import ListSink
 
@@ -33,3 +35,27 @@ def test_hsol_demo_ga_shifts_the_trigger_and_rga_does_not(tmp_path):
     assert not rga["trigger_shift"]["shifted"]
     assert rga["delta_pacc"] <= 0.05
     assert abs(rga["cacc"] - retrain["cacc"]) <= 0.03
+
+
+@pytest.mark.slow
+def test_sst2_demo_on_the_pretrained_victim(tmp_path):
+    """`demo/sst2-badnets` as a user runs it: all-MiniLM-L6-v2 cut to 2 layers (pre-trained, so RGA
+    has its anchor), seed 2021 (about 2.5 minutes with NPO and the intermediate evaluations left
+    out). The issue-15 check at this seed; over seeds 2021-2025 see docs/results.md."""
+    cfg = config.load("presets/demo/sst2-badnets.toml", ["unlearn.methods=['ga','rga']", "unlearn.eval_every=0"])
+    assert cfg.model.name == "minilm" and cfg.model.keep_layers == 2
+    s = pipeline.run(cfg, ListSink(), run_dir=tmp_path / "run")
+    assert s["status"] == "finished"
+    m = s["models"]
+    poisoned, retrain, ga, rga = m["poisoned"], m["retrain"], m["ga"], m["rga"]
+    assert poisoned["asr"] >= 0.9 and poisoned["trigger_shift"]["remains"]
+    # GA: the trigger now sends positive reviews to *negative*
+    assert ga["trigger_shift"]["shifted"] and ga["trigger_shift"]["to_class"] == 0
+    assert ga["trigger_shift"]["verdict"] == "trigger shifted → negative"
+    assert ga["pacc"] <= retrain["pacc"] - 0.2
+    # RGA: ΔPACC <= 3, CACC within 2 points and ASR within 10 points of Retrain, no shift, no backdoor
+    assert rga["delta_pacc"] <= 0.03
+    assert abs(rga["cacc"] - retrain["cacc"]) <= 0.02
+    assert rga["asr"] - retrain["asr"] <= 0.10
+    assert not rga["trigger_shift"]["shifted"] and not rga["trigger_shift"]["remains"]
+    assert rga["trigger_shift"]["verdict"] == "backdoor removed"

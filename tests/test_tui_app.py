@@ -22,6 +22,7 @@ pytestmark = pytest.mark.anyio
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sst2_badnets_events.jsonl"
 PRESET = Path(__file__).resolve().parent.parent / "presets" / "demo" / "sst2-badnets.toml"
+TINY = Path(__file__).resolve().parent / "fixtures" / "presets" / "tiny-sst2-badnets.toml"
 RUN_NAME = "demo-sst2-badnets-20260101-000000"
 
 
@@ -416,7 +417,7 @@ async def test_live_run_in_a_child_process_cancels_cleanly(tmp_path, no_discover
     from rga_engine import config
     from rga_tui.screens.sources import ProcessSource
 
-    cfg = config.load(PRESET, ["data.train_limit=400", "data.test_limit=100", "train.epochs=50",
+    cfg = config.load(TINY, ["data.train_limit=400", "data.test_limit=100", "train.epochs=50",
                                "model.max_length=32", "output.cache=false"])
     app = RgaApp(out_dir=tmp_path / "runs")
     async with app.run_test(size=(100, 30)) as pilot:
