@@ -1,9 +1,10 @@
 """Regenerate the README screenshots from the events fixture (deterministic, no training).
 
-    python docs/screenshots/make.py
+    python docs/screenshots/make.py                          # replays tests/fixtures/sst2_badnets_events.jsonl
+    python docs/screenshots/make.py runs/demo/events.jsonl   # a recorded run of your own
 
-Writes run-160x50.svg, run-80x24.svg (the run screen replaying tests/fixtures/sst2_badnets_events.jsonl)
-and home-160x50.svg (the preset picker, with that run listed) next to this file.
+Writes run-160x50.svg, run-80x24.svg (the run screen replaying the events) and home-160x50.svg
+(the preset picker, with that run listed) next to this file.
 """
 
 from __future__ import annotations
@@ -52,13 +53,13 @@ async def home_screen(runs: Path, size: tuple[int, int], name: str) -> Path:
         return Path(app.save_screenshot(filename=name, path=str(HERE)))
 
 
-async def main() -> None:
+async def main(events: Path) -> None:
     sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)  # so that the home screen lists the run folder as plain "runs"
         runs = Path("runs")
         (runs / RUN_NAME).mkdir(parents=True)
-        shutil.copy(FIXTURE, runs / RUN_NAME / "events.jsonl")
+        shutil.copy(events, runs / RUN_NAME / "events.jsonl")
         made = [
             await run_screen(runs, (160, 50), "run-160x50.svg"),
             await run_screen(runs, (80, 24), "run-80x24.svg"),
@@ -70,4 +71,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else FIXTURE))
