@@ -188,19 +188,18 @@ def apply_lora(model, cfg: ModelConfig):
     return get_peft_model(model, lcfg)
 
 
+LAYER_LISTS = ("encoder.layer", "transformer.layer", "layers", "h", "decoder.layers")  # BERT, DistilBERT, Llama, GPT-2, OPT
+
+
 def _layer_list(model) -> tuple[Any, str]:
-    """The module holding a transformer's layer list and that list's attribute name."""
-    base = model.base_model
-    for path in ("encoder.layer", "transformer.layer", "layers", "h", "decoder.layers", "model.layers"):
-        obj, *rest = path.split(".")
-        owner = getattr(base, obj, None)
-        for part in rest[:-1] if rest else []:
+    """The module holding a transformer's layer list, and that list's attribute name."""
+    for path in LAYER_LISTS:
+        *parents, attr = path.split(".")
+        owner = model.base_model
+        for part in parents:
             owner = getattr(owner, part, None)
-        attr = rest[-1] if rest else obj
-        if rest and owner is not None and isinstance(getattr(owner, attr, None), torch.nn.ModuleList):
+        if isinstance(getattr(owner, attr, None), torch.nn.ModuleList):
             return owner, attr
-        if not rest and isinstance(owner, torch.nn.ModuleList):
-            return base, attr
     raise ModelError(f"model.keep_layers: cannot find the layer list of {type(model).__name__}")
 
 
