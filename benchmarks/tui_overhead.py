@@ -10,8 +10,8 @@ poisoning, Retrain and each unlearning method, evaluations included).  Prints ea
 
 Not a test: needs tmux, and an otherwise idle machine (2 cores are easily disturbed).
 
-    python benchmarks/tui_overhead.py                       # demo/sst2-badnets, 2,000 train rows, 2 rounds
-    python benchmarks/tui_overhead.py --train-limit 0 --rounds 1   # the full demo preset
+    python benchmarks/tui_overhead.py                       # demo/sst2-badnets as it is, 2 rounds
+    python benchmarks/tui_overhead.py --train-limit 1500 --rounds 1   # a smaller sample
 """
 
 from __future__ import annotations
@@ -102,7 +102,8 @@ def run_tui(preset: Path, out_root: Path, timeout: float) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("preset", nargs="?", default=str(ROOT / "presets" / "demo" / "sst2-badnets.toml"))
-    ap.add_argument("--train-limit", type=int, default=2000, help="data.train_limit (0 = the whole preset)")
+    ap.add_argument("--train-limit", type=int, default=None,
+                    help="data.train_limit override (default: the preset's own; 0 = every row of the dataset)")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per TUI run")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="section.key=value")
@@ -116,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp)
         (tmp / "presets").mkdir()
         preset = write_preset(Path(args.preset), tmp / "presets",
-                              ["output.cache=false", f"data.train_limit={args.train_limit}", *args.overrides])
+                              ["output.cache=false", *([f"data.train_limit={args.train_limit}"]
+                                                       if args.train_limit is not None else []), *args.overrides])
         for r in range(args.rounds):
             order = ["headless", "tui"] if r % 2 == 0 else ["tui", "headless"]
             got = {}

@@ -185,3 +185,14 @@ def test_reset_optimizer_every_epoch_drops_adamw_moments():
     without = fit(copy.deepcopy(b.model), 2, "never", 0)
     diff = [k for k, v in with_reset.state_dict().items() if not torch.allclose(v, without.state_dict()[k])]
     assert diff  # the reset changes the second epoch's steps
+    # and through Accelerate's optimizer wrapper it really empties AdamW's moments
+    from rga_engine.train import adamw, reset_moments
+
+    model = copy.deepcopy(b.model)
+    acc = _accel()
+    model, opt = acc.prepare(model, adamw(model.parameters(), 1e-3, 0.01))
+    model(input_ids=torch.tensor([[2, 5, 3]])).logits.sum().backward()
+    opt.step()
+    assert len(opt.optimizer.state) > 0
+    reset_moments(opt)
+    assert len(opt.optimizer.state) == 0
