@@ -160,6 +160,43 @@ class Config:
     def to_toml(self) -> str:
         return tomli_w.dumps(self.to_dict())
 
+    def to_display_toml(self) -> str:
+        """The resolved preset with only the keys that apply to its model, attack and dataset
+        (what the app shows; ``config.toml`` in a run folder keeps every key)."""
+        d = self.to_dict()
+        for section, keys in _inapplicable(self).items():
+            for k in keys:
+                d[section].pop(k, None)
+        return tomli_w.dumps(d)
+
+
+_TINY_KEYS = ("hidden_size", "num_layers", "num_heads", "intermediate_size", "vocab_size", "pretrain_epochs",
+              "pretrain_lr", "pretrain_batch_size", "pretrain_mask_prob")
+_ATTACK_KEYS = {"badnets": ("triggers", "num_insertions"), "addsent": ("sentence",), "hiddenkiller": ()}
+_EMBEDDED = ("sst2", "hsol", "agnews")
+
+
+def _inapplicable(cfg: "Config") -> dict[str, list[str]]:
+    """Per section, the keys that do nothing for this model / attack / dataset."""
+    out: dict[str, list[str]] = {"model": [], "attack": [], "data": []}
+    m = cfg.model
+    if m.name == "tiny":
+        out["model"] += ["keep_layers", "trust_remote_code"]
+        if not m.pretrain_epochs:
+            out["model"] += ["pretrain_lr", "pretrain_batch_size", "pretrain_mask_prob"]
+    else:
+        out["model"] += list(_TINY_KEYS)
+    if not m.lora:
+        out["model"] += ["lora_r", "lora_alpha"]
+    own = _ATTACK_KEYS.get(cfg.attack.name)
+    if own is not None:
+        out["attack"] += [k for keys in _ATTACK_KEYS.values() for k in keys if k not in own]
+    if cfg.data.dataset in _EMBEDDED:
+        out["data"] += ["path", "text_column", "label_column", "paraphrase_column", "train_split", "test_split"]
+    elif cfg.attack.name != "hiddenkiller":
+        out["data"].append("paraphrase_column")
+    return out
+
 
 SECTIONS: dict[str, type] = {
     "data": DataConfig,
@@ -169,7 +206,7 @@ SECTIONS: dict[str, type] = {
     "unlearn": UnlearnConfig,
     "output": OutputConfig,
 }
-TOP_LEVEL = ("name", "description", "extends")
+TOP_LEVEL = ("name", "description", "extends", "recommended")
 
 
 # --------------------------------------------------------------------------- loading
@@ -194,6 +231,11 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
+def load_raw_file(path: str | Path) -> dict[str, Any]:
+    """One preset file's own keys (``extends`` not followed)."""
+    return _read_toml(Path(path))
+
+
 def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Read a preset and the chain of presets it ``extends`` (relative to the file), merged."""
     path = Path(path).resolve()
@@ -208,7 +250,9 @@ def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     ppath = (path.parent / parent)
     if not ppath.is_file():
         raise ConfigError(f"extends: no such file: {parent} (relative to {path.parent})")
-    return _merge(load_raw(ppath, _seen + (path,)), raw)
+    inherited = load_raw(ppath, _seen + (path,))
+    inherited.pop("recommended", None)  # a preset recommends itself, never the presets extending it
+    return _merge(inherited, raw)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -301,6 +345,9 @@ def from_dict(raw: dict[str, Any], source: str = "", base_dir: Path | None = Non
             kwargs[k] = {m: dict(p) for m, p in v.items()}
         elif k in ("name", "description"):
             kwargs[k] = _coerce(k, v, "")
+        elif k == "recommended":  # the preset the app opens on (read by rga_tui.presets)
+            if not isinstance(v, bool):
+                raise ConfigError(f"recommended: expected true or false, got {v!r}")
         else:
             allowed = list(TOP_LEVEL) + list(SECTIONS) + ["methods"]
             raise ConfigError(f"{k}: unknown key (allowed: {', '.join(allowed)})")

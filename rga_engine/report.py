@@ -24,7 +24,10 @@ from typing import Any, Iterable, Sequence
 
 __all__ = [
     "ReportError",
+    "all_methods",
+    "cell_values",
     "display_name",
+    "group_runs",
     "fmt_pct",
     "load_summary",
     "method_names",
@@ -240,21 +243,60 @@ def _cell(runs: list[dict], model: str, metric: str) -> tuple[list[float], str |
     return values, None
 
 
+def _when(s: dict) -> str:
+    return str(s.get("finished") or s.get("started") or "")
+
+
+def group_runs(summaries: Iterable[dict]) -> tuple[dict[tuple[str, str, str, str], list[dict]], list[str]]:
+    """Runs grouped by (preset, dataset, attack, model), in first-seen order.
+
+    A seed run more than once in a group counts once: its latest run (by the summary's
+    ``finished``/``started`` time) is kept, and a note says so (a re-run of seed 2021 is the
+    same experiment, not a second seed).  Returns ``(groups, notes)``."""
+    groups: dict[tuple[str, str, str, str], list[dict]] = {}
+    for s in summaries:
+        if isinstance(s, dict):
+            groups.setdefault(_group_key(s), []).append(s)
+    notes: list[str] = []
+    for key, runs in groups.items():
+        by_seed: dict[str, list[dict]] = {}
+        for s in runs:
+            by_seed.setdefault(str(s.get("seed")), []).append(s)
+        kept = []
+        for seed, same in by_seed.items():
+            if seed == "None" or len(same) == 1:
+                kept.extend(same)
+                continue
+            kept.append(max(same, key=_when))
+            notes.append(f"{key[0] or key[3]} seed {seed}: {len(same)} runs, the latest is used")
+        groups[key] = [s for s in runs if any(s is k for k in kept)]
+    return groups, notes
+
+
+def all_methods(summaries: Iterable[dict]) -> list[str]:
+    """The unlearning methods over several runs, in first-seen order."""
+    methods: list[str] = []
+    for s in summaries:
+        for m in method_names(s):
+            if m not in methods:
+                methods.append(m)
+    return methods
+
+
+def cell_values(runs: list[dict], model: str, metric: str) -> tuple[list[float], str | None]:
+    """Percent values of ``metric`` ("cacc", "asr", "pacc", "lfr" (the paper's), "delta_pacc")
+    of ``model`` over ``runs``, and the failure message when it failed in every run."""
+    return _cell(runs, model, metric)
+
+
 def results_markdown(summaries: Iterable[dict]) -> str:
     """The paper's "Results 1" table (markdown) over run summaries; see the module docstring."""
     summaries = [s for s in summaries if isinstance(s, dict)]
     if not summaries:
         return "_no runs_\n"
 
-    groups: dict[tuple[str, str, str, str], list[dict]] = {}
-    for s in summaries:
-        groups.setdefault(_group_key(s), []).append(s)
-
-    methods: list[str] = []
-    for s in summaries:
-        for m in method_names(s):
-            if m not in methods:
-                methods.append(m)
+    groups, dupes = group_runs(summaries)
+    methods = all_methods(summaries)
 
     # a Preset column only when two groups would otherwise look the same
     triples = [k[1:] for k in groups]
@@ -332,6 +374,7 @@ def results_markdown(summaries: Iterable[dict]) -> str:
     out += "\n" + " ".join(foot) + "\n"
     if verdicts:
         out += "\nVerdicts on the triggered test set:\n\n" + "\n".join(f"- {v}" for v in verdicts) + "\n"
+    notes = dupes + notes
     if notes:
         out += "\n" + "\n".join(f"- {_md(n)}" for n in notes) + "\n"
     return out

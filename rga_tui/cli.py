@@ -1,11 +1,11 @@
 """The ``rga-tui`` command line (typer).
 
 * ``rga-tui`` -- the interactive app (Textual, imported only here and in ``watch``).
-* ``rga-tui run PRESET.toml [--out RUN_DIR] [--set section.key=value ...] [--quiet]``
+* ``rga-tui run PRESET.toml [--out RUN_DIR] [--set section.key=value ...] [--quiet] [--log-every S] [--no-svg]``
 * ``rga-tui presets [--presets DIR]``
 * ``rga-tui inspect PRESET.toml [--json] [--set ...]``
 * ``rga-tui watch RUN_DIR [--speed X] [--no-mouse]``
-* ``rga-tui table RUN_DIR ...``
+* ``rga-tui table RUN_DIR ... [--format markdown|csv|latex|json]``
 
 Bad input (a missing preset, a bad ``--set``, an unknown key, a missing run folder, a usage
 mistake) prints exactly one line ``error: <message>`` on stderr and exits 2 -- never a traceback.
@@ -127,6 +127,7 @@ app = typer.Typer(
     invoke_without_command=True,
     no_args_is_help=False,
     pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -184,7 +185,7 @@ def interactive(
 _SET_HELP = "Override one preset value, e.g. --set unlearn.epochs=5 (repeatable)."
 
 
-@app.command()
+@app.command(short_help="Run a preset headless; writes a run folder.")
 def run(
     preset: str = typer.Argument(..., metavar="PRESET.toml",
                                  help="A preset file (or a listed name such as demo/sst2-badnets)."),
@@ -193,14 +194,23 @@ def run(
     set_: List[str] = typer.Option([], "--set", metavar="section.key=value", help=_SET_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars; only the final table."),
     presets: List[Path] = typer.Option([], "--presets", metavar="DIR", help="Extra presets folder for names."),
+    log_every: float = typer.Option(30.0, "--log-every", metavar="SECONDS",
+                                    help="Output not a terminal (a log file, CI): a progress line this often."),
+    svg: bool = typer.Option(True, "--svg/--no-svg", help="Save the run screen's final state as result.svg "
+                             "in the run folder (default on)."),
 ) -> None:
-    """Run a preset headless: progress bars, then the results table; writes a run folder."""
+    """Run a preset headless: progress bars (plain lines when piped), then the results table;
+    writes a run folder (with result.svg, a picture of the run screen)."""
     from rga_tui.presets import resolve_preset
+
+    if not log_every > 0 or log_every == float("inf"):
+        raise fail(f"--log-every {log_every}: must be a number of seconds > 0")
 
     def go() -> int:
         from rga_tui.headless import run_headless
 
-        return run_headless(resolve_preset(preset, _check_dirs(presets)), out, list(set_), quiet)
+        return run_headless(resolve_preset(preset, _check_dirs(presets)), out, list(set_), quiet,
+                            log_every=log_every, svg=svg)
 
     code = _guard(go)
     raise typer.Exit(code)
@@ -208,7 +218,7 @@ def run(
 
 # --------------------------------------------------------------------------- presets
 
-@app.command("presets")
+@app.command("presets", short_help="List the presets.")
 def presets_cmd(
     presets: List[Path] = typer.Option([], "--presets", metavar="DIR", help="Another folder of presets (repeatable)."),
 ) -> None:
@@ -282,7 +292,7 @@ def _highlight_insertions(clean: str, poisoned: str) -> Any:
     return text
 
 
-@app.command("inspect")
+@app.command("inspect", short_help="A preset's data (rows, labels, poisoned examples), no training.")
 def inspect_cmd(
     preset: str = typer.Argument(..., metavar="PRESET.toml"),
     json_: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
@@ -329,7 +339,7 @@ def inspect_cmd(
 
 # --------------------------------------------------------------------------- watch
 
-@app.command()
+@app.command(short_help="Open the live run screen on a run folder.")
 def watch(
     run_dir: Path = typer.Argument(..., metavar="RUN_DIR"),
     speed: float = typer.Option(0.0, "--speed", help="Replay speed of a finished run (0 = the app's default)."),
@@ -362,16 +372,24 @@ def _expand_run_dirs(paths: List[Path]) -> List[Path]:
     return out
 
 
-@app.command()
+_TABLE_FORMATS = ("markdown", "csv", "latex", "json")
+
+
+@app.command(short_help="The results table of runs (markdown, csv, latex or json).")
 def table(
     run_dirs: List[Path] = typer.Argument(..., metavar="RUN_DIR...",
                                           help="Run folders (or a folder of run folders)."),
+    fmt: str = typer.Option("markdown", "--format", "-f", metavar="FORMAT",
+                            help="markdown (default), csv, latex (the paper's layout) or json."),
 ) -> None:
-    """The paper-style results table (markdown) of one or more runs; seeds are averaged."""
-    from rga_engine import report
+    """The paper-style results table of one or more runs; seeds are averaged (mean ± sample std),
+    a seed run twice counts once (its latest run)."""
+    if fmt not in _TABLE_FORMATS:
+        raise fail(f"--format {fmt}: allowed values are {', '.join(_TABLE_FORMATS)}")
+    from rga_engine import export, report
 
     summaries = _guard(lambda: [report.load_summary(d) for d in _expand_run_dirs(run_dirs)])
-    typer.echo(report.results_markdown(summaries), nl=False)
+    typer.echo(export.render(summaries, fmt), nl=False)
 
 
 def main() -> None:

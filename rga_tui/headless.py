@@ -18,6 +18,7 @@ import math
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -117,12 +118,31 @@ class StopFlag:
         return self.requested
 
 
-class HeadlessSink:
-    """Engine events -> rich progress bars and printed lines."""
+def _clock_text(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
-    def __init__(self, console: Console, quiet: bool = False) -> None:
+
+class HeadlessSink:
+    """Engine events -> rich progress bars and printed lines.
+
+    On a terminal: a live progress bar per stage.  When the output is not a terminal (``> log.txt``,
+    nohup, CI, a batch job) -- ``plain``, detected from the console unless given -- nothing is
+    redrawn: a line when a stage starts and when it ends, and a progress line at most every
+    ``log_every`` seconds of a stage (stage, step/total, %, loss, λ, samples/s, elapsed, ETA), the
+    way training libraries log to files."""
+
+    def __init__(self, console: Console, quiet: bool = False, *, plain: bool | None = None,
+                 log_every: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.console = console
         self.quiet = quiet
+        self.plain = (not console.is_terminal) if plain is None else plain
+        self.log_every = max(0.0, float(log_every))
+        self.clock = clock
+        self._stage_clock: dict[str, tuple[float, float]] = {}  # stage -> (started, last line)
+        self._totals: dict[str, float | None] = {}
         self.progress = Progress(
             TextColumn("[bold]{task.fields[stage]:<14}"),
             BarColumn(bar_width=16),
@@ -132,7 +152,7 @@ class HeadlessSink:
             TextColumn("eta"),
             TimeRemainingColumn(compact=True),
             console=console,
-            disable=quiet,
+            disable=quiet or self.plain,
         )
         self.tasks: dict[str, TaskID] = {}
         self.errors: dict[str, str] = {}
@@ -191,6 +211,13 @@ class HeadlessSink:
 
     def _on_stage_started(self, e: dict) -> None:
         stage = str(e.get("stage"))
+        if self.plain:
+            now = self.clock()
+            self._stage_clock[stage] = (now, now)
+            total = _num(e.get("total_steps"))
+            self._totals[stage] = total if total and total > 0 else None
+            steps = f" ({int(total)} steps)" if self._totals[stage] else ""
+            self.print(f"▶ {escape(stage)} started{steps}", soft_wrap=True)
         if stage in self.tasks:
             t = _num(e.get("total_steps"))
             self.progress.update(self.tasks[stage], total=(t if t and t > 0 else None))
@@ -213,10 +240,29 @@ class HeadlessSink:
         if sps is not None:
             info.append(f"{sps:.0f} samples/s")
         step = _num(e.get("step"))
+        if self.plain:
+            self._plain_progress(stage, step, info)
         kwargs: dict[str, Any] = {"info": "  ".join(i for i in info if i)}
         if step is not None:
             kwargs["completed"] = step
         self.progress.update(task, **kwargs)
+
+    def _plain_progress(self, stage: str, step: float | None, info: list[str]) -> None:
+        now = self.clock()
+        started, last = self._stage_clock.setdefault(stage, (now, now))
+        if now - last < self.log_every:
+            return
+        self._stage_clock[stage] = (started, now)
+        total = self._totals.get(stage)
+        elapsed = now - started
+        where = "?"
+        eta = None
+        if step is not None:
+            where = f"{int(step)}/{int(total)} ({100 * step / total:.0f} %)" if total else f"step {int(step)}"
+            if total and step > 0:
+                eta = elapsed / step * max(total - step, 0)
+        bits = [where] + [i for i in info if i] + [f"elapsed {_clock_text(elapsed)}", f"eta {_clock_text(eta)}"]
+        self.print(f"  {escape(stage)}  " + escape(" · ".join(bits)), soft_wrap=True)
 
     # the engine evaluates three splits at a time (one eval event each): print them as one line
     def _on_eval(self, e: dict) -> None:
@@ -343,6 +389,22 @@ def _failure_reason(summary: dict, errors: dict[str, str]) -> str | None:
     return None
 
 
+def _save_svg(run_dir: Path, console: Console) -> None:
+    """The run screen's final state as ``result.svg`` in the run folder; a failure is one dim line."""
+    try:
+        from rga_tui.snapshot import save_run_svg
+
+        path = save_run_svg(run_dir)
+    except KeyboardInterrupt:
+        return
+    except Exception as e:  # noqa: BLE001 - the picture must never fail a finished run
+        console.print(f"(no picture of the run: {type(e).__name__}: {' '.join(str(e).split())})",
+                      markup=False, highlight=False, style="dim", soft_wrap=True)
+        return
+    if path is not None:
+        console.print(f"picture: {path}", markup=False, highlight=False, soft_wrap=True)
+
+
 def _install_sigint(handler: StopFlag) -> Callable[[], None]:
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
@@ -359,6 +421,8 @@ def run_headless(
     *,
     console: Console | None = None,
     err_console: Console | None = None,
+    log_every: float = 30.0,
+    svg: bool = True,
 ) -> int:
     """Run one preset without the TUI; returns the exit code (0, 1 or 130).
 
@@ -366,7 +430,10 @@ def run_headless(
     """
     from rga_engine import config
 
-    console = console or Console(highlight=False)
+    if console is None:
+        console = Console(highlight=False)
+        if not console.is_terminal:  # a log file: no wrapping at 80 columns
+            console = Console(highlight=False, width=max(console.width, 160))
     err_console = err_console or Console(stderr=True, highlight=False)
 
     cfg = config.load(preset, list(overrides or []))
@@ -375,7 +442,7 @@ def run_headless(
     if (run_dir / "events.jsonl").exists():
         raise RunDirError(f"--out {run_dir}: already holds a run (events.jsonl); choose a new folder")
 
-    sink = HeadlessSink(console, quiet=quiet)
+    sink = HeadlessSink(console, quiet=quiet, log_every=log_every)
     sink.run_dir = str(run_dir)
     names = list(cfg.data.label_names) or list(getattr(pipeline, "LABEL_NAMES", {}).get(cfg.data.dataset, []))
     sink.label_names = names or None
@@ -408,6 +475,8 @@ def run_headless(
     if summary is not None:
         console.print()
         console.print(results_table(summary))
+        if svg:
+            _save_svg(run_dir, console)
     console.print(f"run folder: {run_dir}", markup=False, highlight=False, soft_wrap=True)
 
     status = (summary or {}).get("status")

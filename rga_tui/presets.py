@@ -36,6 +36,7 @@ class PresetInfo:
     methods: list[str] = field(default_factory=list)
     description: str = ""
     error: str = ""  # one line; "" when the preset loads
+    recommended: bool = False  # ``recommended = true`` in the file itself: the app opens on it
 
     @property
     def ok(self) -> bool:
@@ -91,6 +92,10 @@ def load_info(path: Path, name: str) -> PresetInfo:
     info.model = cfg.model.name
     info.methods = list(cfg.unlearn.methods)
     info.description = _one_line(cfg.description)
+    try:
+        info.recommended = config.load_raw_file(path).get("recommended") is True
+    except Exception:  # noqa: BLE001 - it loaded a moment ago; a race is not worth an error
+        info.recommended = False
     return info
 
 

@@ -346,3 +346,26 @@ def test_run_accepts_a_listed_preset_name(tmp_path, monkeypatch):
     r = invoke("run", "demo/sst2-badnets", "--out", tmp_path / "run", "--quiet")
     assert r.exit_code == 0, r.output
     assert seen["cfg"].name == "demo-sst2-badnets"
+
+
+@pytest.mark.parametrize("cmd", [[], ["run"], ["presets"], ["inspect"], ["watch"], ["table"]])
+def test_help_has_no_value_placeholders_on_flags(cmd):
+    r = invoke(*cmd, "--help")
+    assert r.exit_code == 0, r.output
+    assert "<bool>" not in r.stdout and "Usage:" in r.stdout
+    if cmd == ["run"]:
+        for opt in ("--quiet", "--log-every", "--no-svg", "--presets", "--set", "--out"):
+            assert opt in r.stdout
+    if cmd == ["table"]:
+        assert "--format" in r.stdout and "latex" in r.stdout
+
+
+def test_readme_cli_table_lists_every_command_and_option():
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## The CLI"):readme.index("## Presets")]
+    for cmd in (["run"], ["presets"], ["inspect"], ["watch"], ["table"], []):
+        options = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", invoke(*cmd, "--help").stdout)) - {"--help"}
+        for opt in options:
+            assert opt in section, (cmd, opt)

@@ -33,3 +33,27 @@ def test_paper_presets_follow_the_protocol():
     assert c.methods["rga"] == {"alpha": 2.0, "beta": 0.05, "kl_direction": "poisoned_current"}
     ll = config.load(ROOT / "paper" / "llama2-agnews-hiddenkiller.toml")
     assert ll.model.name == "meta-llama/Llama-2-7b-hf" and ll.train.lr == 5e-6 and ll.model.dtype == "bf16"
+
+
+def test_recommended_is_the_files_own_key_and_not_inherited(tmp_path):
+    from rga_tui.presets import load_info
+
+    (tmp_path / "base.toml").write_text('recommended = true\n[data]\ndataset = "sst2"\n')
+    (tmp_path / "child.toml").write_text('extends = "base.toml"\n')
+    assert load_info(tmp_path / "base.toml", "base").recommended
+    child = load_info(tmp_path / "child.toml", "child")
+    assert child.ok and not child.recommended
+    (tmp_path / "bad.toml").write_text('recommended = "yes"\n')
+    with pytest.raises(config.ConfigError, match="recommended: expected true or false"):
+        config.load(tmp_path / "bad.toml")
+
+
+def test_display_toml_shows_only_the_keys_that_apply():
+    demo = config.load(ROOT / "demo" / "sst2-badnets.toml")
+    shown = demo.to_display_toml()
+    assert "keep_layers" in shown and "triggers" in shown
+    for key in ("hidden_size", "num_layers", "pretrain_lr", "sentence", "lora_r", "paraphrase_column"):
+        assert key not in shown, key
+    assert "hidden_size" in demo.to_toml()  # config.toml keeps every key
+    tiny = config.load(ROOT / "demo" / "sst2-addsent.toml").to_display_toml()
+    assert "hidden_size" in tiny and "sentence" in tiny and "keep_layers" not in tiny and "triggers" not in tiny

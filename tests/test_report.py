@@ -158,7 +158,8 @@ def test_results_markdown_mean_and_sample_std_over_seeds():
     assert "mean ± sample standard deviation" in md
     assert "GA trigger shifted → negative (×3)" in md
     twice = report.results_markdown([make_summary(), make_summary()])
-    assert cell(twice, "Seeds") == "2021 (×2)"
+    assert cell(twice, "Seeds") == "2021"  # a re-run of a seed is the same experiment: counted once
+    assert "seed 2021: 2 runs, the latest is used" in twice
 
 
 def test_results_markdown_groups_and_failures():

@@ -406,6 +406,20 @@ async def test_home_opens_a_past_run(tmp_path):
         await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
 
 
+async def test_app_opens_on_the_recommended_demo_with_only_the_keys_that_apply(tmp_path):
+    app = RgaApp(out_dir=tmp_path / "runs")
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.cfg is not None, timeout=30)
+        home = app.screen
+        assert home.selected.name == "demo/sst2-badnets" and home.selected.recommended
+        assert sum(p.recommended for p in home.presets) == 1
+        text = screen_text(app)
+        assert 'name = "minilm"' in text and "keep_layers = 2" in text
+        # the tiny model's shape keys and AddSent's sentence do nothing for MiniLM + BadNets
+        for key in ("hidden_size", "vocab_size", "pretrain_epochs", "sentence =", "lora_r"):
+            assert key not in text, key
+
+
 def test_fixture_events_parse():
     lines = FIXTURE.read_text(encoding="utf-8").splitlines()
     assert all(json.loads(line)["type"] for line in lines)

@@ -264,6 +264,10 @@ class HomeScreen(Screen):
                 leaf = runs_node.add_leaf(label, data=("run", r))
                 if isinstance(previous, RunInfo) and previous.path == r.path:
                     target_node = leaf
+        if target_node is None and previous is None and self.initial is None:
+            # a fresh app opens on the recommended demo (``recommended = true`` in its preset)
+            target_node = next((n for g in groups.values() for n in g.children
+                                if n.data and getattr(n.data[1], "recommended", False)), None)
         if target_node is None:
             target_node = next((n for g in groups.values() for n in g.children), None)
         if target_node is None and self.runs:
@@ -363,7 +367,7 @@ class HomeScreen(Screen):
             return
         self.cfg = cfg
         try:
-            text = cfg.to_toml()
+            text = cfg.to_display_toml()
         except Exception as e:  # noqa: BLE001
             text = f"# could not render the resolved preset: {e}"
         toml.update(Syntax(text, "toml", theme="ansi_dark", background_color="default", word_wrap=True))

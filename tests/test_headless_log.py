@@ -1,0 +1,80 @@
+"""`rga-tui run` into a log file (nohup, CI, a batch job): plain lines, a steady progress line,
+nothing cut; and a picture of the result (result.svg) in every finished run folder."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from rga_tui.headless import HeadlessSink
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "tests" / "fixtures" / "presets" / "tiny-sst2-badnets.toml"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_plain_sink_prints_a_progress_line_at_the_interval():
+    buf, clock = io.StringIO(), Clock()
+    console = Console(file=buf, width=80, highlight=False)  # a file: not a terminal
+    sink = HeadlessSink(console, log_every=30, clock=clock)
+    assert sink.plain
+    with sink:
+        sink.emit({"type": "stage_started", "stage": "unlearn:rga", "total_steps": 100})
+        for step in range(1, 101):
+            clock.t += 7.0  # one step every 7 s: a line every 5 steps (35 s)
+            sink.emit({"type": "step", "stage": "unlearn:rga", "step": step, "loss": -0.5, "lambda": 0.25,
+                       "samples_per_s": 64.0})
+        sink.emit({"type": "stage_finished", "stage": "unlearn:rga", "seconds": 700.0,
+                   "metrics": {"cacc": 0.9, "pacc": 0.8}})
+    lines = buf.getvalue().splitlines()
+    assert lines[0] == "▶ unlearn:rga started (100 steps)"
+    progress = [ln for ln in lines if re.match(r"\s+unlearn:rga\s+\d+/100", ln)]
+    steps = [int(re.search(r"(\d+)/100", ln).group(1)) for ln in progress]
+    assert steps[0] <= 5 and all(b - a <= 5 for a, b in zip(steps, steps[1:]))  # ≤ 35 s apart
+    assert len(progress) >= 19
+    assert "λ 0.250" in progress[0] and "64 samples/s" in progress[0] and "eta 0:" in progress[0]
+    # the 50th step: 350 s elapsed, 350 s to go
+    half = next(ln for ln in progress if "50/100" in ln)
+    assert "elapsed 0:05:50" in half and "eta 0:05:50" in half
+    assert lines[-1].startswith("✓ unlearn:rga (700.0 s)") and "CACC 90.00" in lines[-1]
+    assert "\x1b" not in buf.getvalue()  # no escape sequences in a log file
+
+
+def test_piped_run_logs_plain_lines_and_saves_a_picture(tmp_path):
+    """A real (tiny) run with stdout to a file: stage lines intact, progress lines, result.svg."""
+    out = tmp_path / "run"
+    log = tmp_path / "log.txt"
+    sets = ["data.train_limit=600", "data.test_limit=200", "train.epochs=1", "unlearn.epochs=2",
+            'unlearn.methods=["ga"]', "unlearn.eval_every=1"]
+    cmd = [sys.executable, "-m", "rga_tui", "run", str(TINY), "--out", str(out), "--log-every", "0.2"]
+    for s in sets:
+        cmd += ["--set", s]
+    env = dict(os.environ, COLUMNS="80", HF_HUB_OFFLINE="1")
+    env.pop("FORCE_COLOR", None)
+    with log.open("w") as f:
+        r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=tmp_path, env=env, timeout=300)
+    text = log.read_text()
+    assert r.returncode == 0, text
+    for stage in ("poison", "retrain", "unlearn:ga"):
+        assert re.search(rf"^▶ {re.escape(stage)} started \(\d+ steps\)$", text, re.M), text
+        assert re.search(rf"^✓ {re.escape(stage)} \(\d+\.\d s\)", text, re.M), text
+    assert re.search(r"^\s+poison\s+\d+/\d+ \(\d+ %\) · loss [\d.e-]+ · .*elapsed \d:\d\d:\d\d · eta ", text, re.M), text
+    assert "…" not in text and "\x1b" not in text
+    assert f"run folder: {out}" in text
+    svg = out / "result.svg"
+    assert svg.is_file() and f"picture: {svg}" in text
+    body = svg.read_text()
+    assert body.lstrip().startswith("<svg") and "Retrain" in body and "GA" in body
