@@ -236,7 +236,29 @@ def resolve_target(ds: "TextDataset", attack_cfg: Any) -> int:
             f"attack.target = {target} is out of range for {ds.name} ({n} labels): "
             f"allowed 0..{n - 1}, or -1 for the dataset default"
         )
+    _check_target_rows(ds, target)
     return target
+
+
+def _check_target_rows(ds: "TextDataset", target: int) -> None:
+    """A target class without training rows: poisoning would label rows with a class that does not
+    exist in the data, and every metric would be meaningless."""
+    train = list(getattr(ds, "train", None) or [])
+    if not train:
+        return
+    counts: dict[int, int] = {}
+    for ex in train:
+        counts[int(ex.label)] = counts.get(int(ex.label), 0) + 1
+    if counts.get(target):
+        return
+    names = list(getattr(ds, "label_names", None) or [])
+
+    def named(k: int) -> str:
+        return f"{k} ({names[k]})" if 0 <= k < len(names) and names[k] != str(k) else str(k)
+
+    have = ", ".join(named(k) for k in sorted(counts))
+    raise AttackError(f"attack.target = {target}: class {named(target)} has no training rows in {ds.name}; "
+                      f"choose a class that has rows ({have})")
 
 
 def _poison_rate(attack_cfg: Any) -> float:

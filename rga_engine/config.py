@@ -10,6 +10,7 @@ the bad value and what is allowed.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import sys
 from dataclasses import dataclass, field, fields
@@ -42,14 +43,24 @@ class ConfigError(ValueError):
 class DataConfig:
     dataset: str = "sst2"
     path: str = ""
-    text_column: str = "text"
+    text_column: str | list[str] = "text"  # a list: the columns joined with a space, in that order
     label_column: str = "label"
     paraphrase_column: str = ""
     train_split: str = "train"
-    test_split: str = "test"
+    test_split: str = "test"  # "" = none: the tool splits the train file / split (test_size, split_seed)
     label_names: list[str] = field(default_factory=list)
     train_limit: int = 0  # 0 = all rows; else a stratified subsample (quick runs, tests)
     test_limit: int = 0
+    # csv / tsv: false = the file has no header row (then column_names names its columns)
+    header: bool = True
+    column_names: list[str] = field(default_factory=list)
+    # raw label value as written in the file -> class name; class ids in the map's order
+    label_map: dict[str, str] = field(default_factory=dict)
+    # the split the tool makes of one file (or a folder holding one data file): stratified
+    test_size: float = 0.2
+    split_seed: int = 0
+    drop_empty: bool = False  # drop rows whose text is empty (else they are refused)
+    encoding: str = "utf-8"
 
 
 @dataclass
@@ -174,6 +185,10 @@ _TINY_KEYS = ("hidden_size", "num_layers", "num_heads", "intermediate_size", "vo
               "pretrain_lr", "pretrain_batch_size", "pretrain_mask_prob")
 _ATTACK_KEYS = {"badnets": ("triggers", "num_insertions"), "addsent": ("sentence",), "hiddenkiller": ()}
 _EMBEDDED = ("sst2", "hsol", "agnews")
+# [data] keys that describe local / hub files (nothing to do for an embedded dataset)
+FILE_KEYS = ("path", "text_column", "label_column", "paraphrase_column", "train_split", "test_split",
+             "label_names", "header", "column_names", "label_map", "test_size", "split_seed", "drop_empty",
+             "encoding")
 
 
 def _inapplicable(cfg: "Config") -> dict[str, list[str]]:
@@ -192,7 +207,7 @@ def _inapplicable(cfg: "Config") -> dict[str, list[str]]:
     if own is not None:
         out["attack"] += [k for keys in _ATTACK_KEYS.values() for k in keys if k not in own]
     if cfg.data.dataset in _EMBEDDED:
-        out["data"] += ["path", "text_column", "label_column", "paraphrase_column", "train_split", "test_split"]
+        out["data"] += list(FILE_KEYS)
     elif cfg.attack.name != "hiddenkiller":
         out["data"].append("paraphrase_column")
     return out
@@ -291,7 +306,29 @@ def _type_name(tp: Any) -> str:
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
 
 
+def _str_or_list(key: str, value: Any) -> str | list[str]:
+    """``data.text_column``: one column name, or a list of them (joined with a space)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value and all(isinstance(x, str) and x for x in value):
+        return list(value)
+    raise ConfigError(f"{key} = {value!r}: expected a column name or a list of column names")
+
+
+def _str_map(key: str, value: Any) -> dict[str, str]:
+    """``data.label_map``: a table of strings -> strings (TOML keys are always strings)."""
+    if isinstance(value, dict) and all(isinstance(v, str) and v.strip() for v in value.values()):
+        return {str(k): v for k, v in value.items()}
+    raise ConfigError(f"{key} = {value!r}: expected a table of label value -> class name, "
+                      f'e.g. {{ "1" = "World", "2" = "Sports" }}')
+
+
+_SPECIAL = {"data.text_column": _str_or_list, "data.label_map": _str_map}
+
+
 def _coerce(key: str, value: Any, default: Any) -> Any:
+    if key in _SPECIAL:
+        return _SPECIAL[key](key, value)
     tp = type(default)
     if isinstance(default, list):
         if not isinstance(value, list):
@@ -389,28 +426,56 @@ def _range(key: str, value: float, lo: float | None, hi: float | None, what: str
 _NUM_LABELS = {"sst2": 2, "hsol": 2, "agnews": 4}
 
 
-def validate(cfg: Config, base_dir: Path | None = None) -> None:
-    d, a, m, t, u, o = cfg.data, cfg.attack, cfg.model, cfg.train, cfg.unlearn, cfg.output
+def _resolve_path(d: DataConfig, base_dir: Path | None) -> None:
+    """A relative ``data.path`` that is not there from the working folder is taken relative to
+    the preset's folder (a hub id that is no local folder is left as it is)."""
+    path = Path(d.path).expanduser()
+    if not path.is_absolute() and base_dir is not None and not path.exists():
+        alt = base_dir / path
+        if alt.exists():
+            d.path = str(alt)
+            path = alt
+    if d.dataset == "local" and not path.exists():
+        raise ConfigError(f"data.path = {d.path!r}: no such file or folder")
+
+
+def _validate_data(d: DataConfig, base_dir: Path | None) -> None:
     _choice("data.dataset", d.dataset, DATASETS)
     if d.dataset in ("local", "hub") and not d.path:
         raise ConfigError(f"data.path = '': required when data.dataset = {d.dataset!r}")
-    if d.dataset == "local":
-        path = Path(d.path).expanduser()
-        if not path.is_absolute() and base_dir is not None and not path.exists():
-            alt = base_dir / path
-            if alt.exists():
-                d.path = str(alt)
-                path = alt
-        if not path.exists():
-            raise ConfigError(f"data.path = {d.path!r}: no such file or folder")
+    if d.dataset in ("local", "hub"):
+        _resolve_path(d, base_dir)
     _range("data.train_limit", d.train_limit, 0, None, ">= 0 (0 = all rows)")
     _range("data.test_limit", d.test_limit, 0, None, ">= 0 (0 = all rows)")
+    if isinstance(d.text_column, list) and len(set(d.text_column)) != len(d.text_column):
+        raise ConfigError(f"data.text_column = {d.text_column!r}: a column is listed twice")
+    if any(not c.strip() for c in d.column_names) or len(set(d.column_names)) != len(d.column_names):
+        raise ConfigError(f"data.column_names = {d.column_names!r}: expected distinct, non-empty column names")
+    if not d.header and not d.column_names:
+        raise ConfigError("data.header = false: needs data.column_names, the file's columns in order "
+                          '(e.g. ["label", "title", "description"])')
+    if d.label_map and d.label_names:
+        raise ConfigError(f"data.label_names = {d.label_names!r}: data.label_map already names the classes "
+                          "(its values); remove data.label_names")
+    if not (0.0 < d.test_size < 1.0):
+        raise ConfigError(f"data.test_size = {d.test_size!r}: must be strictly between 0 and 1 "
+                          "(the share of rows the tool's split puts in test)")
+    _range("data.split_seed", d.split_seed, 0, None, ">= 0")
+    try:
+        codecs.lookup(d.encoding)
+    except LookupError:
+        raise ConfigError(f"data.encoding = {d.encoding!r}: unknown encoding (e.g. utf-8, latin-1, cp1252)") from None
+
+
+def validate(cfg: Config, base_dir: Path | None = None) -> None:
+    d, a, m, t, u, o = cfg.data, cfg.attack, cfg.model, cfg.train, cfg.unlearn, cfg.output
+    _validate_data(d, base_dir)
 
     _choice("attack.name", a.name, ATTACKS)
     _choice("attack.protocol", a.protocol, PROTOCOLS)
     if not (0.0 < a.poison_rate < 1.0):
         raise ConfigError(f"attack.poison_rate = {a.poison_rate!r}: must be strictly between 0 and 1")
-    n_labels = _NUM_LABELS.get(d.dataset) or (len(d.label_names) or None)
+    n_labels = _NUM_LABELS.get(d.dataset) or (len(d.label_names) or len(set(d.label_map.values())) or None)
     if a.target < -1 or (n_labels is not None and a.target >= n_labels):
         hi = f"0..{n_labels - 1}" if n_labels else ">= 0"
         raise ConfigError(f"attack.target = {a.target}: must be {hi} (or -1 for the dataset default)")

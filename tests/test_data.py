@@ -100,6 +100,7 @@ def test_load_embedded_returns_fresh_objects_and_rejects_unknown():
 # ----------------------------------------------------------------------------- local files
 ROWS = [("good film", 1, "when it is good , it is a film ."), ("bad film", 0, ""), ('he said "hi", twice', 1, "p3"),
         ("NA", 0, "p4"), ("meh", 0, "p5")]
+TEST_ROWS = [("fine film", 1, "p6"), ("dull film", 0, "p7"), ("great", 1, ""), ("awful", 0, "")]  # no text of ROWS
 
 
 def _write(path, rows, kind, cols=("text", "label", "para")):
@@ -119,7 +120,7 @@ def _write(path, rows, kind, cols=("text", "label", "para")):
 @pytest.mark.parametrize("kind", ["csv", "tsv", "jsonl", "json"])
 def test_load_local_folder(tmp_path, kind):
     _write(tmp_path / f"train.{kind}", ROWS, kind)
-    _write(tmp_path / f"test.{kind}", ROWS[:2], kind)
+    _write(tmp_path / f"test.{kind}", TEST_ROWS[:2], kind)
     ds = load_local(str(tmp_path), paraphrase_column="para")
     assert ds.name == tmp_path.name and ds.num_labels == 2 and ds.label_names == ["0", "1"]
     assert [e.text for e in ds.train] == [r[0] for r in ROWS]  # quotes, commas and "NA" survive
@@ -133,7 +134,7 @@ def test_load_local_folder(tmp_path, kind):
 
 def test_load_local_custom_columns_and_splits(tmp_path):
     _write(tmp_path / "tr.csv", [(r[0], r[1]) for r in ROWS], "csv", cols=("sentence", "y"))
-    _write(tmp_path / "va.tsv", [(r[0], r[1]) for r in ROWS[:3]], "tsv", cols=("sentence", "y"))
+    _write(tmp_path / "va.tsv", [(r[0], r[1]) for r in TEST_ROWS[:3]], "tsv", cols=("sentence", "y"))
     ds = load_local(str(tmp_path), text_column="sentence", label_column="y", train_split="tr", test_split="va")
     assert len(ds.train) == 5 and len(ds.test) == 3
 
@@ -163,10 +164,14 @@ def test_string_labels(tmp_path):
 
 
 def test_num_labels_from_max_label(tmp_path):
-    _write(tmp_path / "train.csv", [("a", 0, ""), ("b", 3, "")], "csv")
+    _write(tmp_path / "train.csv", [("a", 0, ""), ("b", 3, ""), ("d", 1, ""), ("e", 2, "")], "csv")
     _write(tmp_path / "test.csv", [("c", 1, "")], "csv")
     ds = load_local(str(tmp_path))
     assert ds.num_labels == 4 and ds.label_names == ["0", "1", "2", "3"]
+    # a class between 0 and the highest label without rows is refused (tests/test_own_data.py)
+    _write(tmp_path / "train.csv", [("a", 0, ""), ("b", 3, "")], "csv")
+    with pytest.raises(DataError, match=r"^data.label_column: class 1 has no rows in train.csv"):
+        load_local(str(tmp_path))
 
 
 # ----------------------------------------------------------------------------- errors
@@ -232,7 +237,7 @@ def test_error_bad_file_type_and_single_class(tmp_path):
     with pytest.raises(DataError, match=r"^data.path: unsupported file type 'data.txt'"):
         load_local(str(tmp_path / "data.txt"))
     _write(tmp_path / "one.csv", [("a", 0), ("b", 0)], "csv", cols=("text", "label"))
-    with pytest.raises(DataError, match=r"^data.label_column: found 1 class\(es\), need at least 2$"):
+    with pytest.raises(DataError, match=r"^data.label_column: found 1 class\(es\), need at least 2 \(labels in one.csv: '0'\); "):
         load_local(str(tmp_path / "one.csv"))
 
 
@@ -257,7 +262,7 @@ def test_load_hub_on_local_folder(tmp_path):
     _folder(tmp_path, [("good", 1, "p"), ("bad", 0, "q")], test=[("ok", 1, "r")], cols=("text", "label", "para"))
     ds = load_hub(str(tmp_path), paraphrase_column="para", label_names=["neg", "pos"])
     assert [(e.text, e.label, e.paraphrase) for e in ds.train] == [("good", 1, "p"), ("bad", 0, "q")]
-    assert len(ds.test) == 1 and ds.label_names == ["neg", "pos"] and ds.name == str(tmp_path)
+    assert len(ds.test) == 1 and ds.label_names == ["neg", "pos"] and ds.name == tmp_path.name  # the folder's name
     with pytest.raises(DataError, match=r"^data.test_split: no split 'validation' in .*\(available: "):
         load_hub(str(tmp_path), test_split="validation")
     with pytest.raises(DataError, match=r"^data.text_column: no column 'sentence'"):

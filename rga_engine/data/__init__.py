@@ -7,23 +7,27 @@ Importing this package is cheap (standard library only); ``datasets`` is importe
 from .loaders import (
     EMBEDDED,
     DataError,
+    DataInfo,
     Example,
     TextDataset,
     load_dataset,
     load_embedded,
     load_hub,
     load_local,
+    split_made,
     subsample,
 )
 
 __all__ = [
     "EMBEDDED",
     "DataError",
+    "DataInfo",
     "Example",
     "TextDataset",
     "load_dataset",
     "load_embedded",
     "load_hub",
     "load_local",
+    "split_made",
     "subsample",
 ]
