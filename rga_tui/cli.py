@@ -252,6 +252,8 @@ def inspect_data(preset: str | Path, overrides: List[str] | None = None) -> dict
     from rga_engine.attacks import poison
     from rga_engine.data import load_dataset
 
+    from rga_engine.data.describe import describe
+
     ds = load_dataset(cfg.data, cfg.train.seed)
     pd = poison(ds, cfg.attack, cfg.train.seed)
     n = int(pd.num_labels)
@@ -271,7 +273,33 @@ def inspect_data(preset: str | Path, overrides: List[str] | None = None) -> dict
         "label_names": list(pd.label_names),
         "splits": splits,
         "examples": [{"clean": c, "poisoned": p} for c, p in list(pd.examples)[:3]],
+        # what was understood of the data: files, columns, label map, classes, the split made, warnings
+        **describe(ds, cfg.model, cfg.train.seed),
     }
+
+
+def _print_understood(console: Any, info: dict) -> None:
+    """The data block of ``inspect``: what was read and how it was understood."""
+    files = " + ".join(f"{v} ({k})" for k, v in info["files"].items()) or info["path"]
+    console.print(f"[bold]Data[/] {info['source']}: {files}", highlight=False)
+    cols = ", ".join(info["columns"]) or "?"
+    console.print(f"  columns read: {cols} · text: {' + '.join(info['text_columns'])} · label: {info['label_column']}",
+                  markup=False)
+    lmap = ", ".join(f"{k!r} → {v}" for k, v in info["label_map"].items())
+    console.print(f"  label map: {lmap}", markup=False)
+    classes = ", ".join(f"{c['id']} {c['name']} ({c['train']} / {c['test']})" for c in info["classes"])
+    console.print(f"  classes (train / test rows): {classes}", markup=False)
+    sp = info["split"]
+    if sp:
+        console.print(f"  split made by the tool: {sp['from']} → train {sp['train']} / test {sp['test']} rows "
+                      f"(test_size {sp['test_size']:g}, split_seed {sp['split_seed']}, stratified by class)", markup=False)
+    console.print(f"  texts shared by train and test: {info['shared_texts']}", markup=False)
+    t = info["truncation"]
+    console.print(f"  longer than model.max_length = {t['max_length']}: {t['truncated']} of "
+                  f"{'a sample of ' if t['sampled'] else ''}{t['texts']} texts ({t['tokenizer']})", markup=False)
+    for w in info["warnings"]:
+        console.print(f"  [yellow]warning:[/] {w}", highlight=False)
+    console.print()
 
 
 def _highlight_insertions(clean: str, poisoned: str) -> Any:
@@ -292,14 +320,16 @@ def _highlight_insertions(clean: str, poisoned: str) -> Any:
     return text
 
 
-@app.command("inspect", short_help="A preset's data (rows, labels, poisoned examples), no training.")
+@app.command("inspect", short_help="A preset's data as understood (files, columns, classes, split), no training.")
 def inspect_cmd(
     preset: str = typer.Argument(..., metavar="PRESET.toml"),
     json_: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     set_: List[str] = typer.Option([], "--set", metavar="section.key=value", help=_SET_HELP),
     presets: List[Path] = typer.Option([], "--presets", metavar="DIR", help="Extra presets folder for names."),
 ) -> None:
-    """Build a preset's data without training: rows, label counts, poisoned rows, examples."""
+    """Build a preset's data without training: the files and columns read, the label map, the
+    classes and their counts, the split the tool made, warnings; then rows, label counts and
+    poisoned rows per split, and examples."""
     from rga_tui.presets import resolve_preset
 
     info = _guard(lambda: inspect_data(resolve_preset(preset, _check_dirs(presets)), set_))
@@ -312,6 +342,7 @@ def inspect_cmd(
     from rich.text import Text
 
     console = Console(highlight=False)
+    _print_understood(console, info)
     names = info["label_names"] or [str(k) for k in range(info["num_labels"])]
     table = Table(
         title=f"{info['preset']} · {info['dataset']} · {info['attack']} · target {info['target']}"

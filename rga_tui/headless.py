@@ -192,7 +192,8 @@ class HeadlessSink:
     def _on_run_started(self, e: dict) -> None:
         self.run_dir = e.get("run_dir") or self.run_dir
         cfg = e.get("config") if isinstance(e.get("config"), dict) else {}
-        names = (cfg.get("data") or {}).get("label_names") if isinstance(cfg.get("data"), dict) else None
+        data = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
+        names = data.get("label_names") or list(dict.fromkeys((data.get("label_map") or {}).values()))
         if names:
             self.label_names = list(names)
         bits = [f"device {e['device']}"] if e.get("device") else []
@@ -444,7 +445,8 @@ def run_headless(
 
     sink = HeadlessSink(console, quiet=quiet, log_every=log_every)
     sink.run_dir = str(run_dir)
-    names = list(cfg.data.label_names) or list(getattr(pipeline, "LABEL_NAMES", {}).get(cfg.data.dataset, []))
+    names = (list(cfg.data.label_names) or list(dict.fromkeys(cfg.data.label_map.values()))
+             or list(getattr(pipeline, "LABEL_NAMES", {}).get(cfg.data.dataset, [])))
     sink.label_names = names or None
     stop = StopFlag(notify=lambda msg: sink.print(f"[yellow]{msg}[/]", always=True))
     restore = _install_sigint(stop)

@@ -385,6 +385,8 @@ class RunState:
     @property
     def label_names(self) -> list[str]:
         names = self._cfg("data", "label_names") or []
+        if not names and isinstance(self._cfg("data", "label_map"), dict):  # its values, in order, once each
+            names = list(dict.fromkeys(self._cfg("data", "label_map").values()))
         if not names and self.summary:
             names = self.summary.get("label_names") or []
         if not names:

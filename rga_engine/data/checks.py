@@ -35,9 +35,10 @@ def check_encoding(path: Path, encoding: str) -> None:
             offset += len(chunk)
 
 
-def check_column_count(path: Path, delimiter: str, spec: ReadSpec) -> None:
+def check_csv_head(path: Path, delimiter: str, spec: ReadSpec) -> None:
     """``data.column_names`` must name every column of the CSV's first row (pandas would otherwise
-    turn the leading columns into an index and shift every name: a silently wrong dataset)."""
+    turn the leading columns into an index and shift every name), and with ``data.header = true``
+    the first row must not be data (its label field a label: it would be eaten as a header)."""
     if not spec.column_names:
         return
     with path.open("r", encoding=spec.encoding, newline="") as f:
@@ -45,6 +46,11 @@ def check_column_count(path: Path, delimiter: str, spec: ReadSpec) -> None:
     if len(first) != len(spec.column_names):
         raise DataError(f"data.column_names: {len(spec.column_names)} names for the {len(first)} columns of "
                         f"{path.name}; give one name per column, in order")
+    if spec.header and spec.label_column in spec.column_names:
+        value = first[spec.column_names.index(spec.label_column)].strip()
+        if _INT_RE.match(value) or value in (spec.label_map or {}):
+            raise DataError(f"data.header = true: the first row of {path.name} looks like data (its label is "
+                            f"{value!r}), not a header; set data.header = false if the file has no header row")
 
 
 def _looks_like_data(name: str) -> bool:

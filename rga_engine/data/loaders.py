@@ -280,7 +280,7 @@ def _check_file(path: Path, spec: ReadSpec) -> str:
     if _is_empty(path, kind, spec):
         raise DataError(f"data.path: {path.name} holds no rows (empty split): {path}")
     if kind in ("csv", "tsv"):
-        checks.check_column_count(path, "\t" if kind == "tsv" else ",", spec)
+        checks.check_csv_head(path, "\t" if kind == "tsv" else ",", spec)
     elif spec.column_names or not spec.header:
         raise DataError(f"data.column_names: applies to .csv/.tsv files, not {path.name} (JSON rows name their "
                         "own columns); remove data.header and data.column_names")
@@ -414,7 +414,7 @@ def _check_folder_files(folder: Path, spec: ReadSpec) -> None:
                 part.startswith(".") for part in f.relative_to(folder).parts):
             checks.check_encoding(f, spec.encoding)
             if f.suffix.lower() in (".csv", ".tsv"):
-                checks.check_column_count(f, "\t" if f.suffix.lower() == ".tsv" else ",", spec)
+                checks.check_csv_head(f, "\t" if f.suffix.lower() == ".tsv" else ",", spec)
 
 
 def _hub_kwargs(spec: ReadSpec) -> dict[str, Any]:
