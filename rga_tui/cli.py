@@ -280,7 +280,10 @@ def inspect_data(preset: str | Path, overrides: List[str] | None = None) -> dict
 
 def _print_understood(console: Any, info: dict) -> None:
     """The data block of ``inspect``: what was read and how it was understood."""
-    files = " + ".join(f"{v} ({k})" for k, v in info["files"].items()) or info["path"]
+    if info["split"]:
+        files = f"{info['split']['from']}, split by the tool"
+    else:
+        files = " + ".join(f"{v} ({k})" for k, v in info["files"].items()) or info["path"]
     console.print(f"[bold]Data[/] {info['source']}: {files}", highlight=False)
     cols = ", ".join(info["columns"]) or "?"
     console.print(f"  columns read: {cols} · text: {' + '.join(info['text_columns'])} · label: {info['label_column']}",

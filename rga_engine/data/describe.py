@@ -103,6 +103,9 @@ def describe(ds: TextDataset, model_cfg: Any, seed: int = 0) -> dict[str, Any]:
     info = ds.info
     classes = _classes(ds)
     trunc = truncation(ds, model_cfg, seed)
+    shared = shared_texts(ds.train, ds.test)
+    notes = [f"{shared} of the {len(ds.test)} test texts are also in train (as the embedded dataset ships)"] \
+        if shared and info.source == "embedded" else []
     return {
         "source": info.source,
         "path": info.path,
@@ -113,8 +116,8 @@ def describe(ds: TextDataset, model_cfg: Any, seed: int = 0) -> dict[str, Any]:
         "label_map": dict(info.label_map),
         "classes": classes,
         "split": dict(info.split) if info.split else None,
-        "shared_texts": shared_texts(ds.train, ds.test),
+        "shared_texts": shared,
         "dropped_empty": info.dropped_empty,
         "truncation": trunc,
-        "warnings": list(info.warnings) + _rare(classes) + _truncation_warning(trunc),
+        "warnings": list(info.warnings) + notes + _rare(classes) + _truncation_warning(trunc),
     }

@@ -472,7 +472,8 @@ def load_hub(repo_id: str, *, text_column: str | list[str] = "text", label_colum
     if train_split not in dd:
         raise _hub_split(dd, repo_id, "data.train_split", train_split)
     tr = dd[train_split]
-    info = DataInfo(source="hub", path=repo_id, files={"train": f"{train_split} split"}, columns=list(_columns(tr)),
+    columns = list(getattr(tr, "column_names", None) or _columns(tr))
+    info = DataInfo(source="hub", path=repo_id, files={"train": f"{train_split} split"}, columns=columns,
                     text_columns=list(spec.text_columns), label_column=spec.label_column)
     raws = {"train": _hub_raw(tr, train_split, spec, info)}
     ds_name = name or (local.resolve().name if local.is_dir() else repo_id)
