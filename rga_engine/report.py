@@ -257,6 +257,7 @@ def group_runs(summaries: Iterable[dict]) -> tuple[dict[tuple[str, str, str, str
     for s in summaries:
         if isinstance(s, dict):
             groups.setdefault(_group_key(s), []).append(s)
+    groups = _split_by_config(groups)
     notes: list[str] = []
     for key, runs in groups.items():
         by_seed: dict[str, list[dict]] = {}
@@ -271,6 +272,40 @@ def group_runs(summaries: Iterable[dict]) -> tuple[dict[tuple[str, str, str, str
             notes.append(f"{key[0] or key[3]} seed {seed}: {len(same)} runs, the latest is used")
         groups[key] = [s for s in runs if any(s is k for k in kept)]
     return groups, notes
+
+
+def _split_by_config(groups: dict[tuple[str, str, str, str], list[dict]]) -> dict[tuple[str, str, str, str], list[dict]]:
+    """Runs of one preset whose configs differ in anything but the seed (``unlearn.epochs=16``
+    against ``12``) are different experiments, never averaged: each becomes its own group, named
+    by the preset and the keys that set it apart (``demo-sst2-badnets (unlearn.epochs=16)``)."""
+    out: dict[tuple[str, str, str, str], list[dict]] = {}
+    for key, runs in groups.items():
+        configs = [s.get(CONFIG_KEY) for s in runs]
+        if len(runs) < 2 or any(not isinstance(c, dict) for c in configs):
+            out[key] = runs
+            continue
+        fingerprints: dict[str, list[dict]] = {}
+        for s in runs:
+            fingerprints.setdefault(repr(sorted((k, repr(v)) for k, v in s[CONFIG_KEY].items())), []).append(s)
+        if len(fingerprints) == 1:
+            out[key] = runs
+            continue
+        cfgs = [sub[0][CONFIG_KEY] for sub in fingerprints.values()]
+        differing = sorted((k for k in set().union(*cfgs) if len({repr(c.get(k)) for c in cfgs}) > 1),
+                           key=lambda k: (k.startswith("methods."), k))
+        for sub in fingerprints.values():
+            c = sub[0][CONFIG_KEY]
+            tag = ", ".join(f"{k}={_short_value(c.get(k))}" for k in differing[:3])
+            if len(differing) > 3:
+                tag += f", +{len(differing) - 3} more"
+            out[(f"{key[0]} ({tag})",) + key[1:]] = sub
+    return out
+
+
+def _short_value(v: Any) -> str:
+    if isinstance(v, list):
+        return "[" + ",".join(str(x) for x in v) + "]"
+    return "–" if v is None else str(v)
 
 
 def all_methods(summaries: Iterable[dict]) -> list[str]:
@@ -437,7 +472,37 @@ def load_summary(run_dir: str | Path) -> dict:
         raise ReportError(f"{f}: cannot read ({e.strerror or e})") from None
     if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
         raise ReportError(f"{f}: not a run summary (no \"models\" object)")
+    cfg = _read_run_config(f.parent / "config.toml")
+    if cfg is not None:
+        data[CONFIG_KEY] = cfg
     return data
+
+
+CONFIG_KEY = "_config"  # the run folder's config.toml, flattened, attached by load_summary
+# keys that do not change the experiment: runs differing only in these are seeds of one experiment
+_NOT_EXPERIMENT = ("train.seed", "name", "description", "recommended", "output.")
+
+
+def _read_run_config(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        import tomllib
+
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, node: dict) -> None:
+        for k, v in node.items():
+            if isinstance(v, dict):
+                walk(f"{prefix}{k}.", v)
+            else:
+                flat[f"{prefix}{k}"] = v
+
+    walk("", raw)
+    return {k: v for k, v in flat.items() if not k.startswith(_NOT_EXPERIMENT) and k not in _NOT_EXPERIMENT}
 
 
 def run_markdown(summary: dict) -> str:

@@ -198,6 +198,9 @@ def run(
                                     help="Output not a terminal (a log file, CI): a progress line this often."),
     svg: bool = typer.Option(True, "--svg/--no-svg", help="Save the run screen's final state as result.svg "
                              "in the run folder (default on)."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", metavar="SEEDS",
+                                        help="Run once per seed (2021,2022 or 2021-2025): a run folder per "
+                                        "seed under --out, then results.md with mean ± std."),
 ) -> None:
     """Run a preset headless: progress bars (plain lines when piped), then the results table;
     writes a run folder (with result.svg, a picture of the run screen)."""
@@ -206,14 +209,37 @@ def run(
     if not log_every > 0 or log_every == float("inf"):
         raise fail(f"--log-every {log_every}: must be a number of seconds > 0")
 
-    def go() -> int:
-        from rga_tui.headless import run_headless
+    seed_list = _parse_seeds(seeds) if seeds is not None else None
 
-        return run_headless(resolve_preset(preset, _check_dirs(presets)), out, list(set_), quiet,
-                            log_every=log_every, svg=svg)
+    def go() -> int:
+        from rga_tui.headless import run_headless, run_seeds
+
+        path = resolve_preset(preset, _check_dirs(presets))
+        if seed_list is not None:
+            return run_seeds(path, seed_list, out, list(set_), quiet, log_every=log_every, svg=svg)
+        return run_headless(path, out, list(set_), quiet, log_every=log_every, svg=svg)
 
     code = _guard(go)
     raise typer.Exit(code)
+
+
+def _parse_seeds(text: str) -> list[int]:
+    """``"2021-2023,2030"`` -> [2021, 2022, 2023, 2030] (order kept, duplicates dropped)."""
+    out: list[int] = []
+    for part in text.replace(" ", ",").split(","):
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            a, b = (int(lo), int(hi)) if sep else (int(part), int(part))
+        except ValueError:
+            raise fail(f"--seeds {text}: {part!r} is not a seed or a range A-B") from None
+        if b < a:
+            raise fail(f"--seeds {text}: empty range {part!r}")
+        out += [x for x in range(a, b + 1) if x not in out]
+    if not out:
+        raise fail(f"--seeds {text!r}: no seed given")
+    return out
 
 
 # --------------------------------------------------------------------------- presets

@@ -37,7 +37,7 @@ from rich.table import Table
 
 from rga_engine import report
 
-__all__ = ["HeadlessSink", "RunDirError", "StopFlag", "run_headless", "results_table"]
+__all__ = ["HeadlessSink", "RunDirError", "StopFlag", "run_headless", "run_seeds", "results_table"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -490,3 +490,56 @@ def run_headless(
         print(f"error: {reason}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def run_seeds(
+    preset: str | Path,
+    seeds: list[int],
+    out: str | Path | None = None,
+    overrides: list[str] | None = None,
+    quiet: bool = False,
+    *,
+    console: Console | None = None,
+    log_every: float = 30.0,
+    svg: bool = True,
+) -> int:
+    """``rga-tui run PRESET --seeds ...``: :func:`run_headless` once per seed into
+    ``OUT/s<seed>/``, then ``OUT/results.md`` (mean ± sample std over the seeds).  Stops at the
+    first Ctrl-C (exit 130); a failed seed does not stop the others (exit 1 at the end)."""
+    from datetime import datetime
+
+    from rga_engine import config, export
+
+    cfg = config.load(preset, list(overrides or []))
+    root = Path(out) if out else Path(cfg.output.dir) / (
+        f"{cfg.name.replace('/', '-')}-seeds-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    for seed in seeds:  # refuse before anything runs, not after the first seed
+        if any((root / f"s{seed}" / f).exists() for f in ("events.jsonl", "summary.json")):
+            raise RunDirError(f"--out {root}: s{seed} already holds a run; choose a new folder")
+    console = console or Console(highlight=False)
+    worst = EXIT_OK
+    done: list[Path] = []
+    for i, seed in enumerate(seeds, 1):
+        console.print(f"seed {seed} ({i}/{len(seeds)})", markup=False, highlight=False)
+        code = run_headless(preset, root / f"s{seed}", list(overrides or []) + [f"train.seed={seed}"], quiet,
+                            console=console, log_every=log_every, svg=svg)
+        if (root / f"s{seed}" / "summary.json").is_file():
+            done.append(root / f"s{seed}")
+        if code == EXIT_INTERRUPTED:
+            worst = EXIT_INTERRUPTED
+            break
+        worst = max(worst, code)
+    summaries = []
+    for d in done:
+        try:
+            summaries.append(report.load_summary(d))
+        except report.ReportError:
+            pass
+    if summaries:
+        path = root / "results.md"
+        path.write_text(f"# Results over seeds {', '.join(str(s) for s in seeds)}\n\n"
+                        + export.render(summaries, "markdown"), encoding="utf-8")
+        console.print()
+        console.print(export.render(summaries, "markdown"), markup=False, highlight=False, soft_wrap=True)
+        console.print(f"results over seeds: {path}", markup=False, highlight=False, soft_wrap=True)
+    return worst

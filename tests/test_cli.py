@@ -224,7 +224,7 @@ def fake_pipeline(monkeypatch, behaviour: str = "ok", steps: int = 6, nan_messag
         seen.update(cfg=cfg, run_dir=run_dir)
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
-        summary = make_summary()
+        summary = make_summary(seed=cfg.train.seed)
         summary["preset"] = cfg.name
         sink.emit({"type": "run_started", "config": {}, "device": "cpu", "run_dir": str(run_dir)})
         if behaviour == "data_error":
@@ -369,3 +369,28 @@ def test_readme_cli_table_lists_every_command_and_option():
         options = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", invoke(*cmd, "--help").stdout)) - {"--help"}
         for opt in options:
             assert opt in section, (cmd, opt)
+
+
+def test_run_over_seeds_writes_a_folder_per_seed_and_results_md(tmp_path, monkeypatch):
+    seen_dirs = []
+    fake_pipeline(monkeypatch)
+    module = sys.modules["rga_engine.pipeline"]
+    inner = module.run
+
+    def run(cfg, sink, should_stop, run_dir=None):
+        seen_dirs.append((cfg.train.seed, Path(run_dir)))
+        return inner(cfg, sink, should_stop, run_dir=run_dir)
+
+    module.run = run
+    out = tmp_path / "seeds"
+    r = invoke("run", DEMO, "--seeds", "2021-2022,2024", "--out", out, "-q")
+    assert r.exit_code == 0, r.output
+    assert seen_dirs == [(2021, out / "s2021"), (2022, out / "s2022"), (2024, out / "s2024")]
+    md = (out / "results.md").read_text()
+    assert "2021, 2022, 2024" in md and "±" in md
+    assert f"results over seeds: {out / 'results.md'}" in r.stdout
+    # a folder that already holds one of the seeds is refused before anything runs
+    seen_dirs.clear()
+    assert_one_line_error(invoke("run", DEMO, "--seeds", "2023,2024", "--out", out), "s2024 already holds a run")
+    assert seen_dirs == []
+    assert_one_line_error(invoke("run", DEMO, "--seeds", "2025-2021"), "empty range")

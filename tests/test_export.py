@@ -130,3 +130,22 @@ def test_unknown_format_is_one_line(tmp_path):
     r = CliRunner().invoke(app, ["table", str(run_dir(tmp_path, "r", SUMMARY)), "--format", "xml"])
     assert r.exit_code == 2
     assert r.stderr.strip().splitlines() == ["error: --format xml: allowed values are markdown, csv, latex, json"]
+
+
+def test_runs_whose_configs_differ_beyond_the_seed_are_never_averaged(tmp_path):
+    def run(name, seed, epochs):
+        s = copy.deepcopy(SUMMARY)
+        s["seed"] = seed
+        d = run_dir(tmp_path, name, s)
+        (d / "config.toml").write_text(f'name = "x"\n[train]\nseed = {seed}\n[unlearn]\nepochs = {epochs}\n'
+                                       f'[output]\ndir = "{name}"\n')
+        return d
+
+    dirs = [run("a", 2021, 12), run("b", 2022, 12), run("c", 2021, 16)]
+    rec = json.loads(table(*dirs, "-f", "json"))
+    groups = {g["preset"]: g["seeds"] for g in rec["groups"]}
+    assert groups == {"demo-sst2-badnets (unlearn.epochs=12)": ["2021", "2022"],
+                      "demo-sst2-badnets (unlearn.epochs=16)": ["2021"]}
+    assert not rec["notes"]  # seed 2021 of epochs=12 and of epochs=16 are different experiments
+    md = table(*dirs)
+    assert "unlearn.epochs=16" in md and "unlearn.epochs=12" in md
