@@ -11,6 +11,7 @@ the bad value and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -311,6 +312,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key} = {value!r}: expected a number")
+        _finite(key, float(value))
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -381,9 +383,27 @@ def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{key} = {value!r}: allowed values are {', '.join(allowed)}")
 
 
+def _finite(key: str, value: float) -> None:
+    if not math.isfinite(value):
+        raise ConfigError(f"{key} = {value!r}: must be a finite number (not nan or inf)")
+
+
 def _range(key: str, value: float, lo: float | None, hi: float | None, what: str) -> None:
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
+    if isinstance(value, float):
+        _finite(key, value)
+    # written so that NaN fails too (every comparison with NaN is False)
+    if (lo is not None and not value >= lo) or (hi is not None and not value <= hi):
         raise ConfigError(f"{key} = {value!r}: must be {what}")
+
+
+def _all_finite(cfg: "Config") -> None:
+    """Every float of every section is finite (a Config built in code skips ``_coerce``)."""
+    for section in SECTIONS:
+        obj = getattr(cfg, section)
+        for f in fields(obj):
+            v = getattr(obj, f.name)
+            if isinstance(v, float):
+                _finite(f"{section}.{f.name}", v)
 
 
 _NUM_LABELS = {"sst2": 2, "hsol": 2, "agnews": 4}
@@ -391,6 +411,7 @@ _NUM_LABELS = {"sst2": 2, "hsol": 2, "agnews": 4}
 
 def validate(cfg: Config, base_dir: Path | None = None) -> None:
     d, a, m, t, u, o = cfg.data, cfg.attack, cfg.model, cfg.train, cfg.unlearn, cfg.output
+    _all_finite(cfg)
     _choice("data.dataset", d.dataset, DATASETS)
     if d.dataset in ("local", "hub") and not d.path:
         raise ConfigError(f"data.path = '': required when data.dataset = {d.dataset!r}")
@@ -408,7 +429,7 @@ def validate(cfg: Config, base_dir: Path | None = None) -> None:
 
     _choice("attack.name", a.name, ATTACKS)
     _choice("attack.protocol", a.protocol, PROTOCOLS)
-    if not (0.0 < a.poison_rate < 1.0):
+    if not (0.0 < a.poison_rate < 1.0):  # False for NaN too
         raise ConfigError(f"attack.poison_rate = {a.poison_rate!r}: must be strictly between 0 and 1")
     n_labels = _NUM_LABELS.get(d.dataset) or (len(d.label_names) or None)
     if a.target < -1 or (n_labels is not None and a.target >= n_labels):
