@@ -437,6 +437,10 @@ def load_summary(run_dir: str | Path) -> dict:
         raise ReportError(f"{f}: cannot read ({e.strerror or e})") from None
     if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
         raise ReportError(f"{f}: not a run summary (no \"models\" object)")
+    if data.get("status") == "running":  # killed without a word: its process is gone
+        from rga_engine.runinfo import effective_status
+
+        data["status"] = effective_status(data)
     return data
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import random
 import re
 from collections import defaultdict
@@ -313,11 +314,42 @@ def _is_empty(path: Path, kind: str) -> bool:
     return True
 
 
+def _check_utf8(path: Path, key: str = "data.path") -> None:
+    """DataError naming the line of the first byte that is not UTF-8 (a latin-1 / cp1252 export)."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    try:
+        with path.open("rb") as f:
+            while True:
+                chunk = f.read(1 << 20)
+                try:
+                    decoder.decode(chunk, final=not chunk)
+                except UnicodeDecodeError as e:
+                    line += chunk[: max(e.start, 0)].count(b"\n")
+                    bad = chunk[e.start] if 0 <= e.start < len(chunk) else None
+                    byte = f"byte 0x{bad:02x} " if bad is not None else ""
+                    raise DataError(f"{key}: {path.name} is not UTF-8 text ({byte}on line {line}); "
+                                    f"re-save it as UTF-8") from None
+                if not chunk:
+                    return
+                line += chunk.count(b"\n")
+    except OSError as e:
+        raise DataError(f"{key}: cannot read {path} ({e.strerror or e})") from None
+
+
 def _read_file(path: Path) -> Any:
     kind = _file_kind(path)
+    _check_utf8(path)
     if _is_empty(path, kind):
         raise DataError(f"data.path: {path.name} holds no rows (empty split): {path}")
     datasets = _import_datasets()
+    # datasets logs its own "Failed to read file ..." line before raising: the DataError below
+    # says it in one line, so its logger is quiet while it reads
+    logger = logging.getLogger("datasets")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
     try:
         if kind in ("csv", "tsv"):
             kw: dict[str, Any] = {"keep_default_na": False}
@@ -330,6 +362,8 @@ def _read_file(path: Path) -> Any:
         raise
     except Exception as e:  # parse errors, ...
         raise DataError(f"data.path: could not read {path}: {_first_line(e)}") from None
+    finally:
+        logger.setLevel(level)
     return ds
 
 
