@@ -188,7 +188,10 @@ class HeadlessSink:
     def print(self, *args: Any, always: bool = False, **kw: Any) -> None:
         if always or not self.quiet:  # engine messages quote presets and data: controls escaped
             args = tuple(printable(a, keep="\n") if isinstance(a, str) else a for a in args)
-            self.progress.console.print(*args, **kw)
+            try:
+                self.progress.console.print(*args, **kw)
+            except OSError:  # the terminal went away (EIO, a broken pipe): the run goes on
+                detach_from_terminal()
 
     def emit(self, event: dict) -> None:
         try:
@@ -644,10 +647,21 @@ def run_headless(
         raise config.ConfigError(f"{preset}: the preset sets nothing, so it would run every default "
                                  f"({config.defaults_line(cfg)}); pass --yes to run that, or start "
                                  f"from a preset in presets/demo")
-    pipeline = importlib.import_module("rga_engine.pipeline")
-    run_dir = Path(out) if out else Path(pipeline.default_run_dir(cfg))
-    mode = check_run_dir(run_dir, cfg, resume)
-    created = prepare_run_dir(run_dir, mode)
+    created: list[Path] = []
+    if out:  # checked before the engine (torch) is imported: a bad --out is said at once
+        run_dir = Path(out)
+        mode = check_run_dir(run_dir, cfg, resume)
+        created = prepare_run_dir(run_dir, mode)
+    try:
+        pipeline = importlib.import_module("rga_engine.pipeline")
+    except BaseException:
+        if out:
+            cleanup_run_dir(run_dir, created)
+        raise
+    if not out:
+        run_dir = Path(pipeline.default_run_dir(cfg))
+        mode = check_run_dir(run_dir, cfg, resume)
+        created = prepare_run_dir(run_dir, mode)
 
     sink = HeadlessSink(console, quiet=quiet, log_every=log_every)
     sink.run_dir = str(run_dir)
