@@ -446,16 +446,10 @@ def detach_from_terminal(signum: int = 0, frame: Any = None) -> None:
         os.close(devnull)
 
 
-def _install_signals(handler: StopFlag) -> Callable[[], None]:
-    """SIGINT and SIGTERM stop after the step (``handler``); SIGHUP detaches from the terminal
-    (unless it is ignored already, as under ``nohup``). Returns what restores the old handlers."""
+def _install(wanted: dict[int, Any]) -> Callable[[], None]:
+    """Install signal handlers; returns what restores the old ones (a no-op off the main thread)."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
-    wanted: dict[int, Any] = {signal.SIGINT: handler}
-    if hasattr(signal, "SIGTERM"):
-        wanted[signal.SIGTERM] = handler
-    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
-        wanted[signal.SIGHUP] = detach_from_terminal
     old = {sig: signal.getsignal(sig) for sig in wanted}
     for sig, fn in wanted.items():
         signal.signal(sig, fn)
@@ -465,6 +459,22 @@ def _install_signals(handler: StopFlag) -> Callable[[], None]:
             signal.signal(sig, fn)
 
     return restore
+
+
+def _install_signals(handler: StopFlag) -> Callable[[], None]:
+    """SIGINT and SIGTERM stop after the step (``handler``)."""
+    wanted: dict[int, Any] = {signal.SIGINT: handler}
+    if hasattr(signal, "SIGTERM"):
+        wanted[signal.SIGTERM] = handler
+    return _install(wanted)
+
+
+def _install_hangup() -> Callable[[], None]:
+    """SIGHUP detaches from the terminal, from the very start of a run (unless SIGHUP is ignored
+    already, as under ``nohup``: then the output goes on where nohup sent it)."""
+    if not hasattr(signal, "SIGHUP") or signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+        return lambda: None
+    return _install({signal.SIGHUP: detach_from_terminal})
 
 
 # --------------------------------------------------------------------------- the run folder
@@ -631,7 +641,20 @@ def run_headless(
     model's own Python code); ``resume``: ``--out`` may hold an unfinished run of this preset;
     ``yes``: run a preset that sets nothing (the full defaults).
     Bad input raises (``ConfigError``, ``DataError``, ``AttackError``, :class:`RunDirError`).
+    A hang-up (SIGHUP) at any moment detaches the run from the terminal.
     """
+    restore_hangup = _install_hangup()
+    try:
+        return _run(preset, out, overrides, quiet, console=console, err_console=err_console,
+                    log_every=log_every, svg=svg, trust_remote_code=trust_remote_code, resume=resume, yes=yes)
+    finally:
+        restore_hangup()
+
+
+def _run(preset: str | Path, out: str | Path | None, overrides: list[str] | None, quiet: bool, *,
+         console: Console | None, err_console: Console | None, log_every: float, svg: bool,
+         trust_remote_code: bool, resume: bool, yes: bool) -> int:
+    """The body of :func:`run_headless`."""
     from rga_engine import config
 
     if console is None:

@@ -27,6 +27,9 @@ SMALL = ["--set", "data.train_limit=200", "--set", "data.test_limit=60", "--set"
          "--set", "model.max_length=32", "--set", "unlearn.eval_every=0"]
 
 
+LONGER = ["--set", "train.epochs=2"]  # a poisoning stage that lasts a moment: the signal lands mid-run
+
+
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
@@ -450,9 +453,10 @@ def hup_run(tmp_path_factory):
     """One real run (cache on) whose terminal hangs up once its first stage has started."""
     tmp = tmp_path_factory.mktemp("hup")
     out = tmp / "run"
-    proc = _start(tmp, out)
+    proc = _start(tmp, out, *LONGER)
     try:
         _wait_for(lambda: _staged(out) or proc.poll() is not None)
+        assert proc.poll() is None, "the run ended before the hang-up"
         proc.send_signal(signal.SIGHUP)
         time.sleep(0.2)
         proc.stdout.close()  # the terminal is gone: nobody reads any more
@@ -483,7 +487,7 @@ def test_a_damaged_cache_entry_is_reported_and_retrained(hup_run):
     entry.write_bytes(bytes(raw))
     out = tmp / "again"
     # ... and a method whose loss overflows names the key that caused it
-    p = cli(tmp, "run", TINY, "--out", out, "--no-svg", *SMALL, "--set", "methods.ga.forget_weight=1e39")
+    p = cli(tmp, "run", TINY, "--out", out, "--no-svg", *SMALL, *LONGER, "--set", "methods.ga.forget_weight=1e39")
     line = assert_one_line_error(p, "stage unlearn:ga failed: unlearn:ga: the loss became", code=1)
     assert "(check unlearn.lr = 0.0005, methods.ga.forget_weight = 1e+39)" in line
     assert f"poison: the cached weights {entry.name} are damaged (checksum mismatch); training again" in p.stdout
