@@ -63,9 +63,18 @@ def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
 
 def _unique_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The state dict without the names of shared tensors (tied weights), as safetensors saves it."""
-    from safetensors.torch import _remove_duplicate_names
-
     state = model.state_dict()
+    try:
+        from safetensors.torch import _remove_duplicate_names  # what save_model does
+    except ImportError:  # pragma: no cover - a safetensors without it: keep the first name of each storage
+        seen: set[tuple[int, int, tuple[int, ...]]] = set()
+        for name in sorted(state):
+            t = state[name]
+            ident = (t.data_ptr(), t.element_size() * t.nelement(), tuple(t.shape))
+            if t.nelement() and ident in seen:
+                del state[name]
+            seen.add(ident)
+        return state
     for removed in _remove_duplicate_names(state).values():
         for name in removed:
             del state[name]
