@@ -166,8 +166,9 @@ def _sentence(attack_cfg: Any) -> str:
 def _no_paraphrase_message(row: int, split: str, missing: int) -> str:
     more = f" ({missing - 1} more rows of {split} lack one)" if missing > 1 else ""
     return (
-        f"hiddenkiller: row {row} of {split} has no paraphrase{more}; HiddenKiller needs the "
-        "pre-generated SCPN paraphrases, use a dataset that ships them (e.g. the embedded sst2)"
+        f"hiddenkiller: row {row} of {split} has no paraphrase{more}; HiddenKiller needs "
+        "pre-generated SCPN paraphrases: set data.paraphrase_column to the column that holds them, "
+        "or use an embedded dataset (sst2, hsol, agnews)"
     )
 
 
@@ -200,8 +201,9 @@ def make_trigger(attack_cfg: Any) -> Callable[["Example", random.Random], str]:
             para = getattr(ex, "paraphrase", None)
             if para is None or not str(para).strip():
                 raise AttackError(
-                    "hiddenkiller: an example has no paraphrase; HiddenKiller needs the "
-                    "pre-generated SCPN paraphrases, use a dataset that ships them"
+                    "hiddenkiller: an example has no paraphrase; HiddenKiller needs pre-generated "
+                    "SCPN paraphrases: set data.paraphrase_column to the column that holds them, "
+                    "or use an embedded dataset (sst2, hsol, agnews)"
                 )
             return str(para)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import math
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -230,8 +231,19 @@ def _read_toml(path: Path, key: str = "preset") -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{key}: no such file: {path}")
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
+        data = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Windows editors): accepted
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} on line {line}); "
+                          f"save the preset as UTF-8") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
 
@@ -348,6 +360,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key} = {value!r}: expected a number")
+        _finite(key, float(value))
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -395,15 +408,47 @@ def from_dict(raw: dict[str, Any], source: str = "", base_dir: Path | None = Non
     return cfg
 
 
-def load(path: str | Path, overrides: list[str] | None = None) -> Config:
-    """Load a preset file, resolving ``extends`` and applying ``--set`` overrides."""
+REMOTE_CODE_FLAG = "--trust-remote-code"
+
+
+def check_remote_code(raw: dict[str, Any], allow_remote_code: bool) -> None:
+    """``model.trust_remote_code = true`` runs the Python files of a model folder or hub repo: a
+    preset (or ``--set``, which a shared script can carry) can never turn it on by itself; only
+    the command-line flag ``--trust-remote-code`` (or the app's confirmation) does."""
+    model = raw.get("model")
+    if isinstance(model, dict) and model.get("trust_remote_code") is True and not allow_remote_code:
+        raise ConfigError(
+            f"model.trust_remote_code = true: a preset cannot run a model's own Python code; "
+            f"if you trust {model.get('name', 'the model')!r}, pass {REMOTE_CODE_FLAG} on the command line")
+
+
+def load(path: str | Path, overrides: list[str] | None = None, *, allow_remote_code: bool = False) -> Config:
+    """Load a preset file, resolving ``extends`` and applying ``--set`` overrides.
+
+    ``model.trust_remote_code = true`` is refused unless ``allow_remote_code`` (the caller got
+    ``--trust-remote-code`` on its command line, or the user confirmed in the app)."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"preset: no such file: {path}")
     raw = apply_overrides(load_raw(p), overrides)
+    check_remote_code(raw, allow_remote_code)
     if "name" not in raw:
         raw["name"] = _default_name(p)
     return from_dict(raw, source=str(p), base_dir=p.resolve().parent)
+
+
+def sets_nothing(path: str | Path) -> bool:
+    """A preset (with what it ``extends``) that sets no section at all: it would run every default."""
+    raw = load_raw(path)
+    return not any(k in raw for k in (*SECTIONS, "methods"))
+
+
+def defaults_line(cfg: Config) -> str:
+    """What a preset that sets nothing runs, in one line."""
+    d, t, u = cfg.data, cfg.train, cfg.unlearn
+    rows = f"{d.train_limit} training rows" if d.train_limit else "every training row"
+    return (f"{d.dataset}/{cfg.attack.name}/{cfg.model.name}, {rows}, {t.epochs} training epochs, "
+            f"methods {', '.join(u.methods)} for {u.epochs} unlearning epochs")
 
 
 def _default_name(p: Path) -> str:
@@ -418,9 +463,27 @@ def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{key} = {value!r}: allowed values are {', '.join(allowed)}")
 
 
+def _finite(key: str, value: float) -> None:
+    if not math.isfinite(value):
+        raise ConfigError(f"{key} = {value!r}: must be a finite number (not nan or inf)")
+
+
 def _range(key: str, value: float, lo: float | None, hi: float | None, what: str) -> None:
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
+    if isinstance(value, float):
+        _finite(key, value)
+    # written so that NaN fails too (every comparison with NaN is False)
+    if (lo is not None and not value >= lo) or (hi is not None and not value <= hi):
         raise ConfigError(f"{key} = {value!r}: must be {what}")
+
+
+def _all_finite(cfg: "Config") -> None:
+    """Every float of every section is finite (a Config built in code skips ``_coerce``)."""
+    for section in SECTIONS:
+        obj = getattr(cfg, section)
+        for f in fields(obj):
+            v = getattr(obj, f.name)
+            if isinstance(v, float):
+                _finite(f"{section}.{f.name}", v)
 
 
 _NUM_LABELS = {"sst2": 2, "hsol": 2, "agnews": 4}
@@ -469,11 +532,12 @@ def _validate_data(d: DataConfig, base_dir: Path | None) -> None:
 
 def validate(cfg: Config, base_dir: Path | None = None) -> None:
     d, a, m, t, u, o = cfg.data, cfg.attack, cfg.model, cfg.train, cfg.unlearn, cfg.output
+    _all_finite(cfg)
     _validate_data(d, base_dir)
 
     _choice("attack.name", a.name, ATTACKS)
     _choice("attack.protocol", a.protocol, PROTOCOLS)
-    if not (0.0 < a.poison_rate < 1.0):
+    if not (0.0 < a.poison_rate < 1.0):  # False for NaN too
         raise ConfigError(f"attack.poison_rate = {a.poison_rate!r}: must be strictly between 0 and 1")
     n_labels = _NUM_LABELS.get(d.dataset) or (len(d.label_names) or len(set(d.label_map.values())) or None)
     if a.target < -1 or (n_labels is not None and a.target >= n_labels):

@@ -9,7 +9,8 @@
   ``AutoModelForSequenceClassification`` (BERT, DistilBERT, RoBERTa, ... and decoder LLMs such
   as Llama, Qwen or Mistral: pad = eos, right padding, the head reads the last non-pad token,
   bf16 weights on GPU, optional LoRA through ``peft``).  ``trust_remote_code`` stays off unless
-  the preset sets ``model.trust_remote_code = true``.
+  ``model.trust_remote_code = true``, which the preset loader accepts only with the command-line
+  flag ``--trust-remote-code`` (``config.load(..., allow_remote_code=True)``).
 """
 
 from __future__ import annotations

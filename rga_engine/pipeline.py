@@ -23,6 +23,7 @@ import torch
 from accelerate.utils import set_seed
 
 from rga_engine import cache, metrics
+from rga_engine.runinfo import process_tag
 from rga_engine.attacks import PoisonedData, poison
 from rga_engine.config import Config
 from rga_engine.data import load_dataset
@@ -197,7 +198,7 @@ class Run:
         key = self.cache_key("pretrain", "train_clean", uses_train=False)
         root = cache.cache_root(self.cfg.output.cache_dir)
         info: dict[str, Any] = {"epochs": epochs, "rows": rows}
-        if self.cfg.output.cache and cache.load(root, "pretrain", key, model):
+        if self.cfg.output.cache and self.from_cache(root, "pretrain", key, model):
             self.log(f"pretrain: loaded cached weights {cache.path_for(root, 'pretrain', key).name}",
                      phase="pretrain", cached=True)
             info["cached"] = True
@@ -226,13 +227,24 @@ class Run:
         self.save_summary()
         return "finished"
 
+    def from_cache(self, root: Path, stage: str, key: str, model) -> bool:
+        """Load a cached checkpoint whose checksum matches; a damaged one is said in one log line,
+        removed, and the stage trains again."""
+        loaded, problem = cache.fetch(root, stage, key, model)
+        if problem:
+            self.log(f"{stage}: the cached weights {cache.path_for(root, stage, key).name} are damaged "
+                     f"({problem}); training again", "warning")
+            if self.is_main:
+                cache.discard(root, stage, key)
+        return loaded
+
     def fit(self, stage: str, split: str) -> tuple[torch.nn.Module | None, str]:
         """Fine-tune a fresh copy of the pre-trained model on ``split`` (or load it from cache)."""
         t0 = time.perf_counter()
         model = copy.deepcopy(self.bundle.model)
         key = self.cache_key(stage, split)
         root = cache.cache_root(self.cfg.output.cache_dir)
-        if self.cfg.output.cache and cache.load(root, stage, key, model):
+        if self.cfg.output.cache and self.from_cache(root, stage, key, model):
             self.emit("stage_started", stage=stage, total_steps=0)
             self.log(f"{stage}: loaded cached weights {cache.path_for(root, stage, key).name}")
             return model.to(self.accelerator.device), "cached"
@@ -253,6 +265,24 @@ class Run:
         self.emit("stage_finished", stage=stage, metrics=entry, seconds=entry["seconds"])
         self.save_summary()
         return entry
+
+    def nonfinite_message(self, stage: str, e: Exception) -> str:
+        """A NaN / inf loss, with the settings that set the size of that stage's steps."""
+        c = self.cfg
+        if stage.startswith("unlearn:"):
+            from rga_engine.methods import method_params
+
+            name = stage.split(":", 1)[1]
+            keys = [f"unlearn.lr = {c.unlearn.lr!r}"]
+            params, defaults = method_params(name, c.methods.get(name, {})), method_params(name, {})
+            keys += [f"methods.{name}.{k} = {v!r}" for k, v in params.items() if v != defaults.get(k)]
+        elif stage == "pretrain":
+            keys = [f"model.pretrain_lr = {c.model.pretrain_lr!r}"]
+        else:
+            keys = [f"train.lr = {c.train.lr!r}"]
+        if not c.train.max_grad_norm:
+            keys.append("train.max_grad_norm = 0 (no clipping)")
+        return f"{e} (check {', '.join(keys)})"
 
     def fail_stage(self, stage: str, message: str, t0: float) -> None:
         self.summary["errors"][stage] = message
@@ -283,7 +313,7 @@ class Run:
                           on_eval=on_eval, base_state=base, group_by_length=self.cfg.train.group_by_length)
         except NonFiniteLoss as e:
             self.accelerator.free_memory()
-            self.fail_stage(stage, str(e), t0)
+            self.fail_stage(stage, self.nonfinite_message(stage, e), t0)
             return "error"
         self.accelerator.free_memory()
         if res["status"] == "cancelled":
@@ -300,14 +330,16 @@ class Run:
         self.accelerator = _make_accelerator(cfg)
         self.is_main = self.accelerator.is_main_process
         set_seed(self.seed)
+        writer = process_tag()  # pid + host: a reader tells a killed run ("stopped") from a running one
         self.emit("run_started", config=cfg.to_dict(), device=str(self.accelerator.device), versions=versions(),
-                  run_dir=str(self.run_dir) if self.run_dir else None)
+                  run_dir=str(self.run_dir) if self.run_dir else None, process=writer)
         self.data = data = self.prepare_data()
         self.summary = {
             "preset": cfg.name, "dataset": data.dataset, "attack": data.attack, "model": cfg.model.name,
             "target": data.target, "num_labels": data.num_labels, "label_names": data.label_names,
             "seed": self.seed, "methods": list(cfg.unlearn.methods), "status": "running", "errors": {}, "models": {},
             "device": str(self.accelerator.device), "started": datetime.now().isoformat(timespec="seconds"),
+            "process": writer,
         }
         self.save_summary()
         self.log(f"{data.dataset}/{data.attack}: train_poisoned {len(data.splits['train_poisoned'])} rows "
@@ -347,8 +379,9 @@ class Run:
                 if self.pretrain() == "cancelled":
                     return "cancelled"
             except NonFiniteLoss as e:
-                self.summary["errors"]["pretrain"] = str(e)
-                self.emit("error", stage="pretrain", message=str(e))
+                msg = self.nonfinite_message("pretrain", e)
+                self.summary["errors"]["pretrain"] = msg
+                self.emit("error", stage="pretrain", message=msg)
                 self.save_summary()
                 return "error"
         # 1. poison: fine-tune the pre-trained model on train_poisoned
@@ -356,7 +389,7 @@ class Run:
         try:
             poisoned, st = self.fit("poison", "train_poisoned")
         except NonFiniteLoss as e:
-            self.fail_stage("poison", str(e), t0)
+            self.fail_stage("poison", self.nonfinite_message("poison", e), t0)
             return "error"
         if st == "cancelled":
             self.emit("stage_finished", stage="poison", metrics={"cancelled": True}, seconds=round(time.perf_counter() - t0, 2))
@@ -371,7 +404,7 @@ class Run:
             try:
                 retrained, st = self.fit("retrain", "train_clean")
             except NonFiniteLoss as e:
-                self.fail_stage("retrain", str(e), t0)
+                self.fail_stage("retrain", self.nonfinite_message("retrain", e), t0)
                 retrained, st = None, "error"
             if st == "cancelled":
                 self.emit("stage_finished", stage="retrain", metrics={"cancelled": True}, seconds=round(time.perf_counter() - t0, 2))

@@ -475,6 +475,10 @@ def load_summary(run_dir: str | Path) -> dict:
     cfg = _read_run_config(f.parent / "config.toml")
     if cfg is not None:
         data[CONFIG_KEY] = cfg
+    if data.get("status") == "running":  # killed without a word: its process is gone
+        from rga_engine.runinfo import effective_status
+
+        data["status"] = effective_status(data)
     return data
 
 

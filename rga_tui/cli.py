@@ -14,6 +14,7 @@ Headless commands never import textual.
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from pathlib import Path
@@ -41,11 +42,20 @@ _USER_ERRORS = (
 
 
 def _one_line(text: Any) -> str:
-    return " ".join(str(text).split())
+    """One line, control characters escaped (messages can quote a preset or a data file)."""
+    from rga_tui.safe_text import printable
+
+    return printable(" ".join(str(text).split()))
+
+
+# a read-only file system, a full disk or quota: the user's to fix, said in one line
+_USER_ERRNOS = {getattr(errno, n) for n in ("EROFS", "ENOSPC", "EDQUOT", "EEXIST") if hasattr(errno, n)}
 
 
 def _is_user_error(e: BaseException) -> bool:
     if isinstance(e, (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)):
+        return True
+    if isinstance(e, OSError) and e.errno in _USER_ERRNOS:
         return True
     for mod, name in _USER_ERRORS:
         module = sys.modules.get(mod)
@@ -201,6 +211,12 @@ def run(
     seeds: Optional[str] = typer.Option(None, "--seeds", metavar="SEEDS",
                                         help="Run once per seed (2021,2022 or 2021-2025): a run folder per "
                                         "seed under --out, then results.md with mean ± std."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code",
+                                           help="Let the model run its own Python code (model.trust_remote_code); "
+                                           "a preset alone never can."),
+    resume: bool = typer.Option(False, "--resume", help="--out holds an unfinished run of this preset: run it "
+                                "again there (cached stages load instead of training)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Run a preset that sets nothing (every default)."),
 ) -> None:
     """Run a preset headless: progress bars (plain lines when piped), then the results table;
     writes a run folder (with result.svg, a picture of the run screen)."""
@@ -216,8 +232,12 @@ def run(
 
         path = resolve_preset(preset, _check_dirs(presets))
         if seed_list is not None:
-            return run_seeds(path, seed_list, out, list(set_), quiet, log_every=log_every, svg=svg)
-        return run_headless(path, out, list(set_), quiet, log_every=log_every, svg=svg)
+            if resume:
+                raise fail("--resume runs one unfinished run again; it does not go with --seeds")
+            return run_seeds(path, seed_list, out, list(set_), quiet, log_every=log_every, svg=svg,
+                             trust_remote_code=trust_remote_code, yes=yes)
+        return run_headless(path, out, list(set_), quiet, log_every=log_every, svg=svg,
+                            trust_remote_code=trust_remote_code, resume=resume, yes=yes)
 
     code = _guard(go)
     raise typer.Exit(code)
@@ -250,6 +270,7 @@ def presets_cmd(
 ) -> None:
     """List the presets, one line each: name, dataset, attack, model, methods, description."""
     from rga_tui.presets import discover_presets
+    from rga_tui.safe_text import printable
 
     infos = _guard(lambda: discover_presets(presets, strict=True))
     if not infos:
@@ -259,13 +280,13 @@ def presets_cmd(
     widths = [max((len(x) for x in col), default=0) for col in zip(
         *[(i.name, i.dataset, i.attack, i.model, ",".join(i.methods)) for i in ok]
     )] if ok else [0] * 5
-    for i in infos:
+    for i in infos:  # names, descriptions and errors come from preset files: escaped
         if i.error:
-            typer.echo(f"{i.name.ljust(widths[0])}  error: {i.error}")
+            typer.echo(printable(f"{i.name.ljust(widths[0])}  error: {i.error}"))
             continue
         cols = [i.name, i.dataset, i.attack, i.model, ",".join(i.methods)]
         line = "  ".join(c.ljust(w) for c, w in zip(cols, widths))
-        typer.echo(f"{line}  {i.description}".rstrip())
+        typer.echo(printable(f"{line}  {i.description}".rstrip()))
 
 
 # --------------------------------------------------------------------------- inspect
@@ -274,7 +295,8 @@ def inspect_data(preset: str | Path, overrides: List[str] | None = None) -> dict
     """Build a preset's five splits (no training) and describe them (the ``--json`` object)."""
     from rga_engine import config
 
-    cfg = config.load(preset, list(overrides or []))
+    # no model is built here, so no model code can run: a trust_remote_code preset is inspectable
+    cfg = config.load(preset, list(overrides or []), allow_remote_code=True)
     from rga_engine.attacks import poison
     from rga_engine.data import load_dataset
 
@@ -337,10 +359,12 @@ def _highlight_insertions(clean: str, poisoned: str) -> Any:
 
     from rich.text import Text
 
+    from rga_tui.safe_text import printable
+
     a, b = clean.split(), poisoned.split()
     text = Text()
     for tag, _, _, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
-        chunk = " ".join(b[j1:j2])
+        chunk = printable(" ".join(b[j1:j2]))
         if not chunk:
             continue
         if text:
@@ -361,9 +385,11 @@ def inspect_cmd(
     poisoned rows per split, and examples."""
     from rga_tui.presets import resolve_preset
 
+    from rga_tui.safe_text import json_printable, printable
+
     info = _guard(lambda: inspect_data(resolve_preset(preset, _check_dirs(presets)), set_))
-    if json_:
-        typer.echo(json.dumps(info, ensure_ascii=False))
+    if json_:  # JSON escapes C0 controls itself; DEL, C1 and bidi overrides are escaped here
+        typer.echo(json_printable(json.dumps(info, ensure_ascii=False)))
         return
 
     from rich.console import Console
@@ -372,16 +398,15 @@ def inspect_cmd(
 
     console = Console(highlight=False)
     _print_understood(console, info)
-    names = info["label_names"] or [str(k) for k in range(info["num_labels"])]
-    table = Table(
-        title=f"{info['preset']} · {info['dataset']} · {info['attack']} · target {info['target']}"
-        f" ({names[info['target']] if 0 <= info['target'] < len(names) else '?'})",
-        title_justify="left",
-    )
+    # dataset text and names (a local file, a hub dataset) are printed with controls escaped
+    names = [printable(n) for n in info["label_names"]] or [str(k) for k in range(info["num_labels"])]
+    title = (f"{info['preset']} · {info['dataset']} · {info['attack']} · target {info['target']}"
+             f" ({names[info['target']] if 0 <= info['target'] < len(names) else '?'})")
+    table = Table(title=Text(printable(title)), title_justify="left")
     table.add_column("Split")
     table.add_column("Rows", justify="right")
     for k in range(info["num_labels"]):
-        table.add_column(f"{k} {names[k]}" if k < len(names) else str(k), justify="right")
+        table.add_column(Text(f"{k} {names[k]}") if k < len(names) else str(k), justify="right")
     table.add_column("Poisoned", justify="right")
     for split, s in info["splits"].items():
         table.add_row(split, str(s["rows"]), *[str(s["labels"].get(str(k), 0)) for k in range(info["num_labels"])],
@@ -390,7 +415,7 @@ def inspect_cmd(
     if info["examples"]:
         console.print("\n[bold]Examples[/] (clean → poisoned)")
         for ex in info["examples"]:
-            console.print(f"  clean:    {ex['clean']}", markup=False)
+            console.print(f"  clean:    {printable(ex['clean'])}", markup=False)
             line = Text("  poisoned: ")
             line.append_text(_highlight_insertions(ex["clean"], ex["poisoned"]))
             console.print(line)
@@ -448,8 +473,11 @@ def table(
         raise fail(f"--format {fmt}: allowed values are {', '.join(_TABLE_FORMATS)}")
     from rga_engine import export, report
 
+    from rga_tui.safe_text import json_printable, printable
+
     summaries = _guard(lambda: [report.load_summary(d) for d in _expand_run_dirs(run_dirs)])
-    typer.echo(export.render(summaries, fmt), nl=False)
+    out = export.render(summaries, fmt)  # preset names and messages come from files: escaped
+    typer.echo(json_printable(out) if fmt == "json" else printable(out, keep="\n\r\t"), nl=False)
 
 
 def main() -> None:

@@ -5,17 +5,28 @@
 bar per stage (steps done/total, loss, λ, samples/s, elapsed, ETA), prints evaluations as they
 arrive and, at the end, the paper-style table with the trigger-shift verdicts and the run folder.
 
-Ctrl-C: the first one asks the engine to stop after the current step (``should_stop``), which then
-writes what exists; the second raises :class:`KeyboardInterrupt`.  Either way the exit code is 130.
+Ctrl-C (or SIGTERM): the first one asks the engine to stop after the current step
+(``should_stop``), which then writes what exists; the second raises :class:`KeyboardInterrupt`.
+Either way the exit code is 130.  SIGHUP (the SSH connection or the terminal went away): the run
+goes on, stops writing to the dead terminal and keeps writing its run folder.
 A failed stage gives exit 1 with a one-line reason; bad input (``ConfigError``, ``DataError``,
-``AttackError``, ...) propagates to the command line, which prints one line and exits 2.
+``AttackError``, :class:`RunDirError`, ...) propagates to the command line, which prints one line
+and exits 2.
+
+The run folder (``--out``) must be new or empty, or hold a run of this preset that did not finish
+(``--resume`` runs it again there; stages whose weights are cached load instead of training).
+Files that are not a run's are never overwritten, and a run that fails before its first stage
+leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import math
+import os
 import signal
+import stat
 import sys
 import threading
 import time
@@ -36,6 +47,7 @@ from rich.progress import (
 from rich.table import Table
 
 from rga_engine import report
+from rga_tui.safe_text import printable
 
 __all__ = ["HeadlessSink", "RunDirError", "StopFlag", "run_headless", "run_seeds", "results_table"]
 
@@ -56,7 +68,7 @@ _PCT_KEYS = {
 
 
 class RunDirError(ValueError):
-    """``--out`` names a folder that already holds a run (one-line, user-facing)."""
+    """``--out`` cannot be used: a file, a foreign or finished folder, not writable (one line)."""
 
 
 def _num(x: Any) -> float | None:
@@ -159,6 +171,7 @@ class HeadlessSink:
         self.summary: dict | None = None
         self.label_names: list[str] | None = None
         self.run_dir: str | None = None
+        self.staged = False  # a stage has started (a failure after that keeps the run folder)
         self._pending_eval: tuple[tuple[Any, Any], dict] | None = None
 
     # rich's Progress is a context manager; so is the sink
@@ -173,8 +186,12 @@ class HeadlessSink:
             self.progress.__exit__(*exc)
 
     def print(self, *args: Any, always: bool = False, **kw: Any) -> None:
-        if always or not self.quiet:
-            self.progress.console.print(*args, **kw)
+        if always or not self.quiet:  # engine messages quote presets and data: controls escaped
+            args = tuple(printable(a, keep="\n") if isinstance(a, str) else a for a in args)
+            try:
+                self.progress.console.print(*args, **kw)
+            except OSError:  # the terminal went away (EIO, a broken pipe): the run goes on
+                detach_from_terminal()
 
     def emit(self, event: dict) -> None:
         try:
@@ -211,6 +228,7 @@ class HeadlessSink:
         return self.tasks[stage]
 
     def _on_stage_started(self, e: dict) -> None:
+        self.staged = True
         stage = str(e.get("stage"))
         if self.plain:
             now = self.clock()
@@ -311,6 +329,8 @@ class HeadlessSink:
     def _on_error(self, e: dict) -> None:
         stage = str(e.get("stage"))
         msg = " ".join(str(e.get("message", "")).split())
+        if stage == "run":  # the engine raises it next: the command line says it, once
+            return
         self.errors[stage] = msg
         if stage in self.tasks:
             self.progress.stop_task(self.tasks[stage])
@@ -344,7 +364,7 @@ def results_table(summary: dict) -> Table:
         )
         if x
     )
-    table = Table(title=escape(title) if title else None, title_justify="left")
+    table = Table(title=printable(escape(title)) if title else None, title_justify="left")
     table.add_column("Model", style="bold")
     for name in ("CACC", "ASR", "PACC", "LFR", "ΔPACC"):
         table.add_column(name, justify="right")
@@ -355,16 +375,17 @@ def results_table(summary: dict) -> Table:
             table.add_row(r["label"], *(["–"] * 5), "[yellow]cancelled[/]", "")
             continue
         if r["error"]:
-            table.add_row(r["label"], *(["–"] * 5), f"[red]failed: {escape(r['error'])}[/]", "")
+            table.add_row(printable(escape(r["label"])), *(["–"] * 5),
+                          f"[red]failed: {printable(escape(r['error']))}[/]", "")
             continue
         if r["status"] == "not run":
             table.add_row(r["label"], *(["–"] * 5), "[dim]not run[/]", "")
             continue
-        verdict = r["verdict"] or "–"
+        verdict = printable(r["verdict"] or "–")
         style = VERDICT_STYLE.get(r.get("verdict_kind") or "", "")
         secs = "" if r["seconds"] is None else f"{r['seconds']:.1f}s"
         table.add_row(
-            escape(r["label"]),
+            printable(escape(r["label"])),
             report.fmt_pct(r["cacc"]),
             report.fmt_pct(r["asr"]),
             report.fmt_pct(r["pacc"]),
@@ -406,12 +427,199 @@ def _save_svg(run_dir: Path, console: Console) -> None:
         console.print(f"picture: {path}", markup=False, highlight=False, soft_wrap=True)
 
 
-def _install_sigint(handler: StopFlag) -> Callable[[], None]:
+def detach_from_terminal(signum: int = 0, frame: Any = None) -> None:
+    """SIGHUP: the terminal is gone. Point stdout / stderr at /dev/null where they were the
+    terminal (or a pipe to a program that went with it), so that printing never fails; a log
+    file stays as it is. Training and the run folder go on."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        for fd in (1, 2):
+            try:
+                mode = os.fstat(fd).st_mode
+                if os.isatty(fd) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+                    os.dup2(devnull, fd)
+            except OSError:
+                pass
+    finally:
+        os.close(devnull)
+
+
+def _install(wanted: dict[int, Any]) -> Callable[[], None]:
+    """Install signal handlers; returns what restores the old ones (a no-op off the main thread)."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
-    old = signal.getsignal(signal.SIGINT)
-    signal.signal(signal.SIGINT, handler)
-    return lambda: signal.signal(signal.SIGINT, old)
+    old = {sig: signal.getsignal(sig) for sig in wanted}
+    for sig, fn in wanted.items():
+        signal.signal(sig, fn)
+
+    def restore() -> None:
+        for sig, fn in old.items():
+            signal.signal(sig, fn)
+
+    return restore
+
+
+def _install_signals(handler: StopFlag) -> Callable[[], None]:
+    """SIGINT and SIGTERM stop after the step (``handler``)."""
+    wanted: dict[int, Any] = {signal.SIGINT: handler}
+    if hasattr(signal, "SIGTERM"):
+        wanted[signal.SIGTERM] = handler
+    return _install(wanted)
+
+
+def _install_hangup() -> Callable[[], None]:
+    """SIGHUP detaches from the terminal, from the very start of a run (unless SIGHUP is ignored
+    already, as under ``nohup``: then the output goes on where nohup sent it)."""
+    if not hasattr(signal, "SIGHUP") or signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+        return lambda: None
+    return _install({signal.SIGHUP: detach_from_terminal})
+
+
+# --------------------------------------------------------------------------- the run folder
+
+_RUN_FILES = ("config.toml", "events.jsonl", "summary.json", "summary.json.tmp", "results.md", "result.svg")
+_FINISHED = ("finished", "partial", "error")
+
+
+def _scan_events(path: Path) -> dict[str, Any]:
+    """What a run folder's events say: the writer's process tag, whether a stage started, and the
+    status of its run_finished (None without one)."""
+    from rga_engine.runinfo import writer_from_events
+
+    out: dict[str, Any] = {"writer": writer_from_events(path), "staged": False, "finished": None}
+    try:
+        with path.open("rb") as f:
+            for line in f:
+                if b'"stage_started"' in line:
+                    out["staged"] = True
+                elif b'"run_finished"' in line:
+                    try:
+                        summary = json.loads(line).get("summary") or {}
+                        out["finished"] = str(summary.get("status") or "finished")
+                    except (ValueError, AttributeError):
+                        out["finished"] = "finished"
+    except OSError:
+        pass
+    return out
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _same_settings(run_dir: Path, cfg: Any) -> bool:
+    from rga_engine.config import tomllib
+
+    try:
+        before = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
+        return before == tomllib.loads(cfg.to_toml())
+    except (OSError, ValueError):
+        return False
+
+
+def check_run_dir(run_dir: Path, cfg: Any, resume: bool = False) -> str:
+    """How ``--out`` may be used: ``"new"`` (absent), ``"empty"``, ``"reuse"`` (a run that left
+    nothing: no stage started and its process is gone) or ``"resume"`` (a run of the same preset
+    and settings that did not finish, with ``resume``); anything else raises :class:`RunDirError`."""
+    from rga_engine.runinfo import effective_status, process_alive
+
+    where = f"--out {run_dir}"
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"{where}: is a file, not a folder; choose a new folder")
+    if not run_dir.exists():
+        return "new"
+    try:
+        names = sorted(p.name for p in run_dir.iterdir())
+    except OSError as e:
+        raise RunDirError(f"{where}: cannot read the folder ({e.strerror or e}); choose another folder") from None
+    if not names:
+        return "empty"
+    if "events.jsonl" not in names and "config.toml" not in names:
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        raise RunDirError(f"{where}: is not empty and holds no run ({shown}); choose a new or empty folder")
+    ev = _scan_events(run_dir / "events.jsonl")
+    summary = _read_json(run_dir / "summary.json")
+    summary = summary if isinstance(summary, dict) else None
+    writer = (summary or {}).get("process") or ev["writer"]
+    status = effective_status(summary) if summary else (ev["finished"] or "unfinished")
+    alive = process_alive(writer)
+    if alive:
+        raise RunDirError(f"{where}: already holds a run that is still going (pid {writer.get('pid')}); "
+                          f"choose a new folder")
+    if status in _FINISHED:
+        raise RunDirError(f"{where}: already holds a run ({status}); choose a new folder")
+    if not ev["staged"] and alive is False:
+        return "reuse"  # it failed or was killed before its first stage: nothing to keep
+    if status == "running":  # no process tag, or another host: it may still be going
+        host = (writer or {}).get("host") if isinstance(writer, dict) else None
+        raise RunDirError(f"{where}: already holds a run that may still be going"
+                          f"{f' on {host}' if host else ''}; choose a new folder")
+    if not _same_settings(run_dir, cfg):
+        raise RunDirError(f"{where}: already holds a run ({status}) of another preset or other settings; "
+                          f"choose a new folder")
+    if not resume:
+        raise RunDirError(f"{where}: already holds a run of this preset that did not finish ({status}); "
+                          f"add --resume to run it again there (stages whose weights are cached load "
+                          f"instead of training) or choose a new folder")
+    return "resume"
+
+
+def _missing_dirs(path: Path) -> list[Path]:
+    """``path`` and its ancestors that do not exist yet, innermost first."""
+    out = []
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        out.append(p)
+        p = p.parent
+    return out
+
+
+def prepare_run_dir(run_dir: Path, mode: str) -> list[Path]:
+    """Create the run folder (and its parents) and clear a reused / resumed run's own files;
+    returns the folders it created. An unwritable location is a one-line :class:`RunDirError`."""
+    created = _missing_dirs(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunDirError(f"--out {run_dir}: cannot create the folder ({e.strerror or e}); "
+                          f"choose a writable folder") from None
+    if not os.access(run_dir, os.W_OK):
+        raise RunDirError(f"--out {run_dir}: the folder is not writable; choose a writable folder")
+    try:
+        if mode == "resume" and (run_dir / "events.jsonl").exists():  # kept, out of the way
+            os.replace(run_dir / "events.jsonl", run_dir / "events.jsonl.prev")
+        if mode in ("reuse", "resume"):
+            _remove_run_files(run_dir)
+    except OSError as e:
+        raise RunDirError(f"--out {run_dir}: cannot clear the earlier run ({e.strerror or e}); "
+                          f"choose a new folder") from None
+    return created
+
+
+def _remove_run_files(run_dir: Path) -> None:
+    for name in _RUN_FILES:
+        try:
+            (run_dir / name).unlink()
+        except FileNotFoundError:
+            pass
+
+
+def cleanup_run_dir(run_dir: Path, created: list[Path]) -> bool:
+    """A run that failed before its first stage: remove its files, and the folders this run
+    created once empty. Foreign files are never touched. True when nothing is left."""
+    try:
+        _remove_run_files(run_dir)
+        for d in created:  # innermost first
+            d.rmdir()
+    except OSError:
+        return False
+    return True
 
 
 def run_headless(
@@ -424,11 +632,30 @@ def run_headless(
     err_console: Console | None = None,
     log_every: float = 30.0,
     svg: bool = True,
+    trust_remote_code: bool = False,
+    resume: bool = False,
+    yes: bool = False,
 ) -> int:
     """Run one preset without the TUI; returns the exit code (0, 1 or 130).
 
+    ``trust_remote_code``: the command line said ``--trust-remote-code`` (the only way to run a
+    model's own Python code); ``resume``: ``--out`` may hold an unfinished run of this preset;
+    ``yes``: run a preset that sets nothing (the full defaults).
     Bad input raises (``ConfigError``, ``DataError``, ``AttackError``, :class:`RunDirError`).
+    A hang-up (SIGHUP) at any moment detaches the run from the terminal.
     """
+    restore_hangup = _install_hangup()
+    try:
+        return _run(preset, out, overrides, quiet, console=console, err_console=err_console,
+                    log_every=log_every, svg=svg, trust_remote_code=trust_remote_code, resume=resume, yes=yes)
+    finally:
+        restore_hangup()
+
+
+def _run(preset: str | Path, out: str | Path | None, overrides: list[str] | None, quiet: bool, *,
+         console: Console | None, err_console: Console | None, log_every: float, svg: bool,
+         trust_remote_code: bool, resume: bool, yes: bool) -> int:
+    """The body of :func:`run_headless`."""
     from rga_engine import config
 
     if console is None:
@@ -437,11 +664,28 @@ def run_headless(
             console = Console(highlight=False, width=max(console.width, 160))
     err_console = err_console or Console(stderr=True, highlight=False)
 
-    cfg = config.load(preset, list(overrides or []))
-    pipeline = importlib.import_module("rga_engine.pipeline")
-    run_dir = Path(out) if out else Path(pipeline.default_run_dir(cfg))
-    if (run_dir / "events.jsonl").exists():
-        raise RunDirError(f"--out {run_dir}: already holds a run (events.jsonl); choose a new folder")
+    cfg = config.load(preset, list(overrides or []), allow_remote_code=trust_remote_code)
+    if trust_remote_code:
+        cfg.model.trust_remote_code = True
+    if not yes and not overrides and config.sets_nothing(preset):
+        raise config.ConfigError(f"{preset}: the preset sets nothing, so it would run every default "
+                                 f"({config.defaults_line(cfg)}); pass --yes to run that, or start "
+                                 f"from a preset in presets/demo")
+    created: list[Path] = []
+    if out:  # checked before the engine (torch) is imported: a bad --out is said at once
+        run_dir = Path(out)
+        mode = check_run_dir(run_dir, cfg, resume)
+        created = prepare_run_dir(run_dir, mode)
+    try:
+        pipeline = importlib.import_module("rga_engine.pipeline")
+    except BaseException:
+        if out:
+            cleanup_run_dir(run_dir, created)
+        raise
+    if not out:
+        run_dir = Path(pipeline.default_run_dir(cfg))
+        mode = check_run_dir(run_dir, cfg, resume)
+        created = prepare_run_dir(run_dir, mode)
 
     sink = HeadlessSink(console, quiet=quiet, log_every=log_every)
     sink.run_dir = str(run_dir)
@@ -449,20 +693,30 @@ def run_headless(
              or list(getattr(pipeline, "LABEL_NAMES", {}).get(cfg.data.dataset, [])))
     sink.label_names = names or None
     stop = StopFlag(notify=lambda msg: sink.print(f"[yellow]{msg}[/]", always=True))
-    restore = _install_sigint(stop)
+    restore = _install_signals(stop)
     if not quiet:
-        console.print(
+        console.print(printable(
             f"[bold]{escape(cfg.name)}[/] · "
             + escape(f"{cfg.data.dataset}/{cfg.attack.name}/{cfg.model.name} · "
                      f"methods {', '.join(cfg.unlearn.methods)} · seed {cfg.train.seed}")
-        )
+        ))
+        if mode == "resume":
+            console.print(escape(f"resuming the unfinished run in {run_dir} (cached stages load from the "
+                                 f"cache; the earlier events are in events.jsonl.prev)"), style="dim")
     summary: dict | None = None
     try:
         with sink:
             summary = pipeline.run(cfg, sink, stop.should_stop, run_dir=run_dir)
     except KeyboardInterrupt:
-        err_console.print(f"aborted; what was written is in {run_dir}", markup=False)
+        if not sink.staged and cleanup_run_dir(run_dir, created):
+            err_console.print("aborted before the first stage; no run folder was left", markup=False)
+        else:
+            err_console.print(f"aborted; what was written is in {run_dir}", markup=False)
         return EXIT_INTERRUPTED
+    except Exception:
+        if not sink.staged:  # bad data, a bad model name, ...: leave nothing behind
+            cleanup_run_dir(run_dir, created)
+        raise
     finally:
         restore()
 
@@ -487,7 +741,7 @@ def run_headless(
         return EXIT_INTERRUPTED
     reason = _failure_reason(summary or {}, sink.errors) if summary is not None else "the run left no summary"
     if reason:
-        print(f"error: {reason}", file=sys.stderr)
+        print(f"error: {printable(reason)}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
@@ -502,6 +756,8 @@ def run_seeds(
     console: Console | None = None,
     log_every: float = 30.0,
     svg: bool = True,
+    trust_remote_code: bool = False,
+    yes: bool = False,
 ) -> int:
     """``rga-tui run PRESET --seeds ...``: :func:`run_headless` once per seed into
     ``OUT/s<seed>/``, then ``OUT/results.md`` (mean ± sample std over the seeds).  Stops at the
@@ -510,7 +766,7 @@ def run_seeds(
 
     from rga_engine import config, export
 
-    cfg = config.load(preset, list(overrides or []))
+    cfg = config.load(preset, list(overrides or []), allow_remote_code=trust_remote_code)
     root = Path(out) if out else Path(cfg.output.dir) / (
         f"{cfg.name.replace('/', '-')}-seeds-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     for seed in seeds:  # refuse before anything runs, not after the first seed
@@ -522,7 +778,8 @@ def run_seeds(
     for i, seed in enumerate(seeds, 1):
         console.print(f"seed {seed} ({i}/{len(seeds)})", markup=False, highlight=False)
         code = run_headless(preset, root / f"s{seed}", list(overrides or []) + [f"train.seed={seed}"], quiet,
-                            console=console, log_every=log_every, svg=svg)
+                            console=console, log_every=log_every, svg=svg, trust_remote_code=trust_remote_code,
+                            yes=yes)
         if (root / f"s{seed}" / "summary.json").is_file():
             done.append(root / f"s{seed}")
         if code == EXIT_INTERRUPTED:

@@ -83,7 +83,7 @@ def load_info(path: Path, name: str) -> PresetInfo:
     try:
         from rga_engine import config
 
-        cfg = config.load(path)
+        cfg = config.load(path, allow_remote_code=True)  # listing builds no model: nothing runs
     except Exception as e:  # noqa: BLE001 - a broken preset is listed, never fatal
         info.error = _one_line(str(e)) or type(e).__name__
         return info

@@ -16,6 +16,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
+from rga_tui.safe_text import printable
+
 STAGE_STATES = ("pending", "running", "done", "failed", "cancelled")
 SPLITS = ("test_poisoned_all", "test_clean", "test_poisoned_part")
 SERIES_KEYS = ("loss", "forget_loss", "retain_loss", "lambda", "kl", "lr")
@@ -39,8 +41,8 @@ def stage_label(stage: str) -> str:
         return "Retrain"
     if stage.startswith("unlearn:"):
         m = stage.split(":", 1)[1]
-        return METHOD_LABELS.get(m, m.upper())
-    return stage
+        return METHOD_LABELS.get(m, printable(m.upper()))
+    return printable(stage)
 
 
 def model_key(stage: str) -> str:
@@ -88,6 +90,14 @@ def _num(v: Any) -> float | None:
         return None
     v = float(v)
     return v if math.isfinite(v) else None
+
+
+def _names(v: Any) -> list[str]:
+    """Class names from an event or a summary: a list, else nothing (a string or a number in
+    ``label_names`` -- a hand-edited or foreign file -- is ignored, never split into letters)."""
+    if not isinstance(v, (list, tuple)):
+        return []
+    return [printable(x) for x in v]
 
 
 def _matrix(v: Any) -> list[list[int]] | None:
@@ -200,6 +210,30 @@ class Series:
 
     def downsampled(self, n: int) -> tuple[list[float], list[float]]:
         return downsample(self.xs, self.ys, n)
+
+
+# --------------------------------------------------------------------------- event checks
+
+_STAGE_EVENTS = ("stage_started", "step", "eval", "stage_finished")
+_NUMBER_FIELDS = {"stage_started": ("total_steps",), "step": ("step",), "eval": ("step",),
+                  "stage_finished": ("seconds",)}
+
+
+def malformed(event: dict[str, Any]) -> str | None:
+    """Why a known event cannot be applied (a missing or mistyped field), or None.
+
+    A stage event must name a stage (``poison``, ``retrain``, ``unlearn:<method>``), so that a
+    hand-edited or foreign line never adds a phantom stage to the screen."""
+    etype = event.get("type")
+    if etype in _STAGE_EVENTS and not is_stage_name(event.get("stage")):
+        return f"stage = {event.get('stage')!r} is not a stage"
+    for key in _NUMBER_FIELDS.get(str(etype), ()):
+        v = event.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            return f"{key} = {v!r} is not a number"
+    if etype == "eval" and not isinstance(event.get("split"), str):
+        return f"split = {event.get('split')!r} is not a split name"
+    return None  # run_started / run_finished with odd fields are normalised by their handlers
 
 
 # --------------------------------------------------------------------------- verdicts
@@ -355,6 +389,10 @@ class RunState:
         # what runs before the first stage: the tiny encoder's masked-LM pre-training, which the
         # engine reports as log events with phase = "pretrain" (it is not a stage of the contract)
         self.phase: str | None = None
+        # the process writing the run (pid, host: ``run_started``'s ``process``); a run whose
+        # process is gone without a run_finished is shown as stopped (see :meth:`mark_stopped`)
+        self.writer: dict[str, Any] | None = None
+        self.stopped = False
         self.n_events = 0
         # change counters, so widgets redraw only what changed
         self.rev = {"stages": 0, "series": 0, "matrices": 0, "results": 0, "logs": 0, "errors": 0}
@@ -372,7 +410,7 @@ class RunState:
 
     @property
     def name(self) -> str:
-        return str(self.config.get("name") or (self.summary or {}).get("preset") or "")
+        return printable(self.config.get("name") or (self.summary or {}).get("preset") or "")
 
     @property
     def num_labels(self) -> int | None:
@@ -384,11 +422,11 @@ class RunState:
 
     @property
     def label_names(self) -> list[str]:
-        names = self._cfg("data", "label_names") or []
+        names = _names(self._cfg("data", "label_names"))
         if not names and isinstance(self._cfg("data", "label_map"), dict):  # its values, in order, once each
-            names = list(dict.fromkeys(self._cfg("data", "label_map").values()))
+            names = _names(list(dict.fromkeys(self._cfg("data", "label_map").values())))
         if not names and self.summary:
-            names = self.summary.get("label_names") or []
+            names = _names(self.summary.get("label_names"))
         if not names:
             names = DEFAULT_LABELS.get(self.dataset, [])
         n = self.num_labels
@@ -468,21 +506,27 @@ class RunState:
         self.n_events += 1
         handler = getattr(self, f"_on_{etype}", None)
         if handler is not None:
+            problem = malformed(event)
+            if problem:  # checked before anything changes: no phantom stage, no half-applied event
+                self._log(t, "warning", f"ignored a malformed {etype} event: {problem}")
+                return
             try:
                 handler(event, t)
             except Exception as exc:  # a malformed event never breaks the screen
                 self._log(t, "warning", f"ignored a malformed {etype} event: {exc!r}")
 
     def _log(self, t: float | None, level: str, message: str, stage: str | None = None) -> None:
-        self.logs.append(LogLine(t, level, message, stage))
+        # messages quote presets and data files: their control characters are shown, not obeyed
+        self.logs.append(LogLine(t, printable(level), printable(message, keep="\n"), stage))
         self.rev["logs"] += 1
 
     def _on_run_started(self, e: dict, t: float | None) -> None:
         cfg = e.get("config")
         self.config = cfg if isinstance(cfg, dict) else {}
-        self.device = e.get("device")
-        self.versions = e.get("versions") or {}
-        self.run_dir = e.get("run_dir") or self.run_dir
+        self.device = e.get("device") if isinstance(e.get("device"), str) else None
+        self.versions = e.get("versions") if isinstance(e.get("versions"), dict) else {}
+        self.run_dir = e.get("run_dir") if isinstance(e.get("run_dir"), str) else self.run_dir
+        self.writer = e.get("process") if isinstance(e.get("process"), dict) else None
         self.started = True
         self._plan()
         self.rev["results"] += 1
@@ -608,7 +652,7 @@ class RunState:
 
     def _on_error(self, e: dict, t: float | None) -> None:
         stage = e.get("stage")
-        msg = str(e.get("message") or "unknown error")
+        msg = printable(e.get("message") or "unknown error", keep="\n")
         if is_stage_name(stage):
             st = self._stage(stage)
             st.status = "failed"
@@ -625,7 +669,8 @@ class RunState:
 
     def _on_log(self, e: dict, t: float | None) -> None:
         message = str(e.get("message") or "")
-        self._log(t, str(e.get("level") or "info").lower(), message, e.get("stage"))
+        stage = e.get("stage") if isinstance(e.get("stage"), str) else None
+        self._log(t, str(e.get("level") or "info").lower(), message, stage)
         if e.get("phase") == "pretrain" and self.current_stage is None:
             epoch, epochs = int(e.get("epoch") or 0), int(e.get("epochs") or 0)
             if e.get("cached"):
@@ -648,6 +693,15 @@ class RunState:
         self.current_stage = None
         self.rev["stages"] += 1
         self.rev["results"] += 1
+
+    def mark_stopped(self, message: str) -> None:
+        """The process writing the run is gone without a ``run_finished`` (killed, power loss):
+        the run is stopped, not running (no ETA), and says so."""
+        if self.finished:
+            return
+        self.stopped = True
+        self._log(self.last_time, "warning", message)
+        self.mark_aborted(None, cancelled=True)
 
     # ------------------------------------------------------------------ views
     def matrix(self, stage: str, split: str = "test_poisoned_all") -> list[list[int]] | None:

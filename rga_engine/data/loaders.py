@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import random
 from collections import Counter, defaultdict
 from importlib import resources
@@ -290,6 +291,11 @@ def _check_file(path: Path, spec: ReadSpec) -> str:
 def _read_file(path: Path, spec: ReadSpec) -> Any:
     kind = _check_file(path, spec)
     datasets = _import_datasets()
+    # datasets logs its own "Failed to read file ..." line before raising: the DataError below
+    # says it in one line, so its logger is quiet while it reads
+    logger = logging.getLogger("datasets")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
     try:
         if kind in ("csv", "tsv"):
             ds = datasets.load_dataset("csv", data_files={"train": str(path)}, split="train", **_csv_kwargs(kind, spec))
@@ -299,6 +305,8 @@ def _read_file(path: Path, spec: ReadSpec) -> Any:
         raise
     except Exception as e:  # parse errors, ...
         raise DataError(f"data.path: could not read {path}: {_first_line(e)}") from None
+    finally:
+        logger.setLevel(level)
     return ds
 
 

@@ -60,7 +60,8 @@ def method_params(name: str, raw: dict[str, Any] | None = None) -> dict[str, Any
             raise ConfigError(f"methods.{name}.{k} = {v!r}: expected {type(d).__name__}")
         kwargs[k] = v
     params = cls(**kwargs)
-    problem = params.check()
+    bad = params.nonfinite()  # before the method's own checks: NaN passes every "x < 0" test
+    problem = (bad, "must be a finite number (not nan or inf)") if bad is not None else params.check()
     if problem:
         key, what = problem
         raise ConfigError(f"methods.{name}.{key} = {getattr(params, key)!r}: {what}")

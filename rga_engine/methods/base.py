@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -14,8 +15,22 @@ class BaseParams:
     forget_weight: float = 1.0
     retain_weight: float = 1.0
 
+    def nonfinite(self) -> str | None:
+        """The first float field that is NaN or infinite (every method's numbers must be finite)."""
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, float) and not math.isfinite(v):
+                return f.name
+        return None
+
     def check(self) -> tuple[str, str] | None:
-        """Return (key, what is allowed) for the first bad value, or None."""
+        """Return (key, what is allowed) for the first bad value, or None.
+
+        Subclasses check their own fields and end with ``return super().check()``; the finite
+        check comes first here too, so a subclass's ``x < 0`` tests never see a NaN unnoticed."""
+        bad = self.nonfinite()
+        if bad is not None:
+            return bad, "must be a finite number (not nan or inf)"
         if self.forget_weight < 0:
             return "forget_weight", "must be >= 0"
         if self.retain_weight < 0:

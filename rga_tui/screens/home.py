@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static, Tree
 from textual.widgets.tree import TreeNode
 
+from rga_tui.safe_text import printable
 from rga_tui.state import split_overrides
 
 FILTERS = ("dataset", "attack", "model", "methods")
@@ -58,17 +59,22 @@ def list_runs(out_dir: Path) -> list[RunInfo]:
     runs = []
     if not out_dir.is_dir():
         return runs
+    from rga_engine.runinfo import effective_status, process_alive, writer_from_events
+
     for ev in out_dir.glob("*/events.jsonl"):
         d = ev.parent
         status = "partial"
         summ = d / "summary.json"
         if summ.is_file():
             try:
-                status = str(json.loads(summ.read_text(encoding="utf-8")).get("status") or "finished")
+                summary = json.loads(summ.read_text(encoding="utf-8"))
+                status = (effective_status(summary) if isinstance(summary, dict) else "") or "finished"
             except (OSError, ValueError):
                 status = "?"
         elif _has_finished(ev):
             status = "finished"
+        elif process_alive(writer_from_events(ev)) is False:
+            status = "stopped"  # died before its first summary (while loading the data)
         try:
             mtime = ev.stat().st_mtime
         except OSError:
@@ -240,7 +246,7 @@ class HomeScreen(Screen):
             if node is None:
                 node = groups[group] = tree.root.add(Text(group, style="bold"), expand=False)
             leaf_name = p.name.split("/", 1)[1] if "/" in p.name and p.group else p.name
-            label = Text(leaf_name)
+            label = Text(printable(leaf_name))
             if p.error:
                 label.append("  ✖ error", style="red")
             leaf = node.add_leaf(label, data=("preset", p))
@@ -256,11 +262,11 @@ class HomeScreen(Screen):
         if self.runs:
             runs_node = tree.root.add(Text(f"past runs ({self.out_dir})", style="bold"), expand=True)
             icon = {"finished": ("✔", "green"), "cancelled": ("■", "yellow"), "error": ("✖", "red"),
-                    "partial": ("…", "dim"), "running": ("▶", "cyan")}
+                    "partial": ("…", "dim"), "running": ("▶", "cyan"), "stopped": ("■", "yellow")}
             for r in self.runs:
                 mark, style = icon.get(r.status, ("•", "dim"))
                 label = Text(f"{mark} ", style=style)
-                label.append(r.name)
+                label.append(printable(r.name))
                 leaf = runs_node.add_leaf(label, data=("run", r))
                 if isinstance(previous, RunInfo) and previous.path == r.path:
                     target_node = leaf
@@ -339,27 +345,33 @@ class HomeScreen(Screen):
             valid.update("")
             return
         if isinstance(item, RunInfo):
-            head = Text(item.name, style="bold")
+            head = Text(printable(item.name), style="bold")
             head.append(f"  run · {item.status} · Enter opens it", style="dim")
             title.update(head)
             cfg_path = item.path / "config.toml"
-            text = cfg_path.read_text(encoding="utf-8") if cfg_path.is_file() else "# no config.toml in this run"
+            try:
+                text = cfg_path.read_text(encoding="utf-8", errors="replace") if cfg_path.is_file() \
+                    else "# no config.toml in this run"
+            except OSError as e:
+                text = f"# cannot read config.toml: {e}"
+            text = printable(text, keep="\n\t")
             toml.update(Syntax(text, "toml", theme="ansi_dark", background_color="default", word_wrap=True))
             valid.update(Text("replay: Enter", style="dim"))
             return
-        head = Text(item.name, style="bold")
-        if item.description:
-            head.append("\n" + item.description, style="dim")
+        head = Text(printable(item.name), style="bold")
+        if item.description:  # from the preset file: its control characters are shown, not obeyed
+            head.append("\n" + printable(item.description), style="dim")
         title.update(head)
         try:
             from rga_engine import config
 
-            cfg = config.load(item.path, self.overrides)
+            # a trust_remote_code preset is shown; running it asks first (action_run)
+            cfg = config.load(item.path, self.overrides, allow_remote_code=True)
         except Exception as e:  # noqa: BLE001 - ConfigError and anything else: show, never crash
-            self.cfg_error = str(e) or type(e).__name__
+            self.cfg_error = printable(str(e) or type(e).__name__)
             raw = ""
             try:
-                raw = Path(item.path).read_text(encoding="utf-8")
+                raw = printable(Path(item.path).read_text(encoding="utf-8", errors="replace"), keep="\n\t")
             except OSError:
                 pass
             toml.update(Syntax(raw, "toml", theme="ansi_dark", background_color="default", word_wrap=True))
@@ -367,15 +379,18 @@ class HomeScreen(Screen):
             return
         self.cfg = cfg
         try:
-            text = cfg.to_display_toml()
+            text = printable(cfg.to_display_toml(), keep="\n\t")
         except Exception as e:  # noqa: BLE001
-            text = f"# could not render the resolved preset: {e}"
+            text = printable(f"# could not render the resolved preset: {e}")
         toml.update(Syntax(text, "toml", theme="ansi_dark", background_color="default", word_wrap=True))
         n = len(self.overrides)
         msg = Text("✔ valid", style="bold green")
         msg.append(f" · {cfg.data.dataset}/{cfg.attack.name}/{cfg.model.name} · "
                    f"{','.join(cfg.unlearn.methods)}" + (f" · {n} override{'s' * (n != 1)}" if n else ""),
                    style="dim")
+        if cfg.model.trust_remote_code:
+            msg.append("\n⚠ model.trust_remote_code: runs the model's own Python code (asks before it starts)",
+                       style="bold #ffb86c")
         valid.update(msg)
 
     # ------------------------------------------------------------------ actions
@@ -395,9 +410,31 @@ class HomeScreen(Screen):
         if self.cfg is None:
             self.notify(f"Cannot run: {self.cfg_error}", severity="error", timeout=6)
             return
-        run_dir = new_run_dir(self.cfg, self.out_dir)
+        cfg = self.cfg
+        if cfg.model.trust_remote_code:
+            self._confirm_remote_code(cfg)
+            return
+        self._start(cfg)
+
+    def _start(self, cfg: Any) -> None:
+        run_dir = new_run_dir(cfg, self.out_dir)
         if self.on_start is not None:
-            self.on_start(self.cfg, run_dir)
+            self.on_start(cfg, run_dir)
+
+    def _confirm_remote_code(self, cfg: Any) -> None:
+        """``model.trust_remote_code = true`` runs Python files that come with the model: only
+        after the user says yes here (the app's ``--trust-remote-code``)."""
+        from rga_tui.screens.modals import ConfirmScreen
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._start(cfg)
+            else:
+                self.notify("Not started: the preset needs model.trust_remote_code.", severity="warning")
+
+        question = (f"{cfg.name} sets model.trust_remote_code = true: {cfg.model.name!r} would run its own "
+                    f"Python code on this machine. Run it only if you trust that model. Run it?")
+        self.app.push_screen(ConfirmScreen(question, yes="Run it", no="Cancel"), answer)
 
     def action_help(self) -> None:
         from rga_tui.screens.modals import HelpScreen

@@ -31,6 +31,7 @@ from rga_tui.widgets import ErrorPanel, EventLog, LambdaChart, LossChart, Matrix
 WIDE = 140
 TICK = 0.5
 STRIP_INTERVAL = 1.0  # elapsed / ETA tick once a second while live
+ALIVE_INTERVAL = 2.0  # watching a run folder: how often to check that its process still lives
 TABS = ("tab-matrices", "tab-curves", "tab-table", "tab-log")
 
 
@@ -64,6 +65,7 @@ class RunScreen(Screen):
         self._strip_rev: int | None = None
         self._status_text: Text | None = None
         self._strip_at = float("-inf")
+        self._alive_at = float("-inf")
 
     # ------------------------------------------------------------------ layout
     def _is_wide(self) -> bool:
@@ -154,7 +156,30 @@ class RunScreen(Screen):
             else:
                 where = f" · {src.run_dir}" if src.run_dir is not None else ""
                 self.notify(f"Run {'cancelled' if src.stop.is_set() else 'finished'}{where}", timeout=6)
+        if isinstance(src, FileSource) and not events_:
+            self._check_writer(src)
         self.refresh_widgets()
+
+    def _check_writer(self, src: FileSource) -> None:
+        """A followed run whose process is gone without a run_finished (SIGKILL, power loss) is
+        stopped, not running: checked every couple of seconds once every event is read."""
+        st = self.state
+        if st.finished or st.writer is None or src.pacer.pending:
+            return
+        now = time.monotonic()
+        if now - self._alive_at < ALIVE_INTERVAL:
+            return
+        self._alive_at = now
+        from rga_engine.runinfo import process_alive
+
+        if process_alive(st.writer) is False:
+            rest = src.poll()  # what it wrote just before it died comes first
+            if rest:
+                st.apply_many(rest)
+                return
+            w = st.writer
+            st.mark_stopped(f"stopped: the run's process (pid {w.get('pid')} on {w.get('host')}) "
+                            f"is gone without finishing (killed?)")
 
     def refresh_widgets(self, force: bool = False) -> None:
         self._update_status()
@@ -197,6 +222,8 @@ class RunScreen(Screen):
             state = Text(f"waiting for {getattr(src, 'path', 'events')}…", style="#ffb86c")
         elif st.cancel_requested and not st.finished:
             state = Text("cancelling…", style="bold #ff9f1a")
+        elif st.stopped:
+            state = Text("stopped (its process is gone)", style="bold #ff9f1a")
         elif st.finished:
             total = (st.last_time - st.first_time) if st.first_time is not None and st.last_time is not None else None
             if st.errors:

@@ -134,7 +134,10 @@ class ProcessSource(PipelineSource):
         self._tmp: Path | None = None
 
     def command(self, preset: Path) -> list[str]:
-        return [sys.executable, "-m", "rga_tui", "run", str(preset), "--out", str(self.run_dir), "--quiet"]
+        cmd = [sys.executable, "-m", "rga_tui", "run", str(preset), "--out", str(self.run_dir), "--quiet", "--yes"]
+        if getattr(getattr(self.cfg, "model", None), "trust_remote_code", False):
+            cmd.append("--trust-remote-code")  # the user confirmed it in the app (home screen)
+        return cmd
 
     def run(self) -> None:
         """Start the child and wait for it (``work`` guards this; ``cancel`` signals the child)."""
