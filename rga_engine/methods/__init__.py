@@ -17,9 +17,13 @@ import dataclasses
 from typing import Any
 
 from rga_engine.methods.base import BaseParams, Method, StepInputs
+from rga_engine.methods.finetune import Finetune
 from rga_engine.methods.ga import GA
 from rga_engine.methods.npo import NPO
+from rga_engine.methods.pure_ga import PureGA
 from rga_engine.methods.rga import RGA
+from rga_engine.methods.simnpo import SimNPO
+from rga_engine.methods.wga import WGA
 
 REGISTRY: dict[str, type[Method]] = {
     "ga": GA,
@@ -27,6 +31,11 @@ REGISTRY: dict[str, type[Method]] = {
     "graddiff": GA,
     "npo": NPO,
     "rga": RGA,
+    # baselines the unlearning literature compares against
+    "pure_ga": PureGA,  # −CE(forget), no retain term
+    "simnpo": SimNPO,  # reference-free, length-normalised NPO (Fan et al., 2024)
+    "wga": WGA,  # forget CE weighted by p(y|x)^β (open-unlearning)
+    "finetune": Finetune,  # CE(retain) only
 }
 
 DEFAULTS: dict[str, dict[str, Any]] = {
