@@ -60,7 +60,9 @@ class AttackConfig:
     protocol: str = "add"
     triggers: list[str] = field(default_factory=lambda: ["mn"])
     num_insertions: int = 1
-    sentence: str = "I watch this 3D movie"
+    # AddSent's sentence; "" = the dataset's (the authors' data): "I watch this 3D movie" on SST-2
+    # (and local / hub data), "no cross, no crown" on HSOL and AG News
+    sentence: str = ""
 
 
 @dataclass
@@ -417,8 +419,11 @@ def validate(cfg: Config, base_dir: Path | None = None) -> None:
     if a.name == "badnets" and (not a.triggers or any(not w.strip() or " " in w.strip() for w in a.triggers)):
         raise ConfigError(f"attack.triggers = {a.triggers!r}: expected one or more single words")
     _range("attack.num_insertions", a.num_insertions, 1, None, ">= 1")
+
     if a.name == "addsent" and not a.sentence.strip():
-        raise ConfigError("attack.sentence = '': the AddSent trigger sentence must not be empty")
+        from rga_engine.data.loaders import default_sentence
+
+        a.sentence = default_sentence(d.dataset)  # "" = the dataset's sentence, written out resolved
 
     if not m.name:
         raise ConfigError("model.name = '': expected tiny, minilm, a Hugging Face id or a local folder")

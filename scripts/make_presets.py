@@ -8,7 +8,9 @@ hand-written; this script only (re)writes the per-combination files.
 from pathlib import Path
 
 DATASETS = {"sst2": "SST-2", "hsol": "HSOL", "agnews": "AG News"}
-ATTACKS = {"badnets": "BadNets ('mn')", "addsent": "AddSent ('I watch this 3D movie')", "hiddenkiller": "HiddenKiller (SCPN paraphrase)"}
+ATTACKS = {"badnets": "BadNets ('mn')", "addsent": "AddSent ('{sentence}')", "hiddenkiller": "HiddenKiller (SCPN paraphrase)"}
+# AddSent's sentence per dataset in the authors' data (attack.sentence = "" resolves to it)
+SENTENCES = {"sst2": "I watch this 3D movie", "hsol": "no cross, no crown", "agnews": "no cross, no crown"}
 MODELS = {"bert": "BERT-base", "distilbert": "DistilBERT", "llama2": "Llama-2-7B"}
 
 root = Path(__file__).resolve().parent.parent / "presets"
@@ -40,6 +42,7 @@ DEMO_SPECIAL = {
 
 for ds, dname in DATASETS.items():
     for at, aname in ATTACKS.items():
+        aname = aname.format(sentence=SENTENCES[ds])
         base, tail, extra = DEMO_SPECIAL.get((ds, at), ("_base.toml", "tiny BERT from scratch: CPU, minutes", ""))
         (root / "demo" / f"{ds}-{at}.toml").write_text(body(ds, at, base, f"{dname}, {aname}, {tail}", extra))
         (root / "minilm" / f"{ds}-{at}.toml").write_text(
