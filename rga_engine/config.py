@@ -70,7 +70,11 @@ class ModelConfig:
     name: str = "tiny"  # tiny | minilm | a Hugging Face id | a local folder
     max_length: int = 128
     dtype: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU
-    pooling: str = "auto"  # auto = [CLS] for encoders, last non-pad token for decoders
+    # the classification head: "auto" = the model's own Hugging Face head (BERT: pooler + tanh +
+    # dropout + linear; DistilBERT: pre_classifier; decoders: linear on the last non-pad token);
+    # "cls" = one linear layer on the last layer's [CLS] vector, no pooler, no dropout (the
+    # authors' encoder head); "last" = the same on the last non-pad token (decoders)
+    pooling: str = "auto"
     trust_remote_code: bool = False
     lora: bool = False
     lora_r: int = 8
@@ -111,6 +115,9 @@ class TrainConfig:
     # batches shuffled; Trainer's ``group_by_length``): about half the padding of random batches,
     # every row still seen once per epoch. Applies to fine-tuning and to the forget batches.
     group_by_length: bool = True
+    # false: every epoch takes the rows in the split's own order (train_poisoned is shuffled once
+    # when it is built), as the authors' loaders (shuffle=False); also the forget batches
+    shuffle: bool = True
     # "epoch": a new AdamW at the start of every epoch, as the authors' loops do (its moments
     # reset); "never": one AdamW for the whole stage.
     reset_optimizer: str = "never"
@@ -429,6 +436,9 @@ def validate(cfg: Config, base_dir: Path | None = None) -> None:
         raise ConfigError("model.name = '': expected tiny, minilm, a Hugging Face id or a local folder")
     _choice("model.dtype", m.dtype, DTYPES)
     _choice("model.pooling", m.pooling, POOLINGS)
+    if m.pooling != "auto" and m.lora:
+        raise ConfigError(f"model.pooling = {m.pooling!r}: not with model.lora = true (LoRA wraps the Hugging Face "
+                          "head model); use pooling = 'auto'")
     _range("model.max_length", m.max_length, 8, 8192, "between 8 and 8192")
     for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "lora_r"):
         _range(f"model.{k}", getattr(m, k), 1, None, ">= 1")

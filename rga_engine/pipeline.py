@@ -280,7 +280,8 @@ class Run:
                           self.cfg.unlearn, stage=stage, accelerator=self.accelerator, pad_id=self.pad_id,
                           emit=self.emit, should_stop=self.should_stop, seed=self.seed,
                           weight_decay=self.cfg.train.weight_decay, max_grad_norm=self.cfg.train.max_grad_norm,
-                          on_eval=on_eval, base_state=base, group_by_length=self.cfg.train.group_by_length)
+                          on_eval=on_eval, base_state=base, group_by_length=self.cfg.train.group_by_length,
+                          shuffle=self.cfg.train.shuffle)
         except NonFiniteLoss as e:
             self.accelerator.free_memory()
             self.fail_stage(stage, str(e), t0)

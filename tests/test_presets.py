@@ -35,6 +35,25 @@ def test_paper_presets_follow_the_protocol():
     assert ll.model.name == "meta-llama/Llama-2-7b-hf" and ll.train.lr == 5e-6 and ll.model.dtype == "bf16"
 
 
+PAPER = sorted((ROOT / "paper").glob("[!_]*.toml"))
+
+
+@pytest.mark.parametrize("path", PAPER, ids=lambda p: p.stem)
+def test_paper_preset_is_the_authors_setup(path):
+    """Each paper preset resolves offline (config.load touches no hub) to the authors' head, dtype,
+    optimizer reset, batch order and forget set."""
+    c = config.load(path)
+    family = path.stem.split("-")[0]
+    head, dtype = {"bert": ("cls", "fp32"), "distilbert": ("cls", "fp32"), "llama2": ("auto", "bf16")}[family]
+    assert (c.model.pooling, c.model.dtype) == (head, dtype)
+    assert (c.train.reset_optimizer, c.unlearn.reset_optimizer) == ("epoch", "epoch")
+    assert (c.train.shuffle, c.train.group_by_length) == (False, False)
+    assert c.unlearn.forget_set == "oracle"  # CUBE detection is not built yet
+    assert (c.train.epochs, c.train.batch_size, c.model.max_length, c.unlearn.epochs) == (5, 32, 128, 30)
+    if c.attack.name == "addsent":
+        assert c.attack.sentence == {"sst2": "I watch this 3D movie"}.get(c.data.dataset, "no cross, no crown")
+
+
 def test_recommended_is_the_files_own_key_and_not_inherited(tmp_path):
     from rga_tui.presets import load_info
 
