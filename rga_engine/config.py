@@ -23,7 +23,7 @@ else:  # pragma: no cover
 
 import tomli_w
 
-DATASETS = ("sst2", "hsol", "agnews", "local", "hub")
+DATASETS = ("sst2", "hsol", "agnews", "local", "hub", "rga-csv")
 ATTACKS = ("badnets", "addsent", "hiddenkiller", "none")
 PROTOCOLS = ("add", "replace")
 DTYPES = ("auto", "fp32", "bf16", "fp16")
@@ -198,11 +198,15 @@ def _inapplicable(cfg: "Config") -> dict[str, list[str]]:
     if not m.lora:
         out["model"] += ["lora_r", "lora_alpha"]
     own = _ATTACK_KEYS.get(cfg.attack.name)
+    if cfg.data.dataset == "rga-csv":  # pre-made poisoned data: attack.name only names it
+        own = ()
+        out["attack"] += ["poison_rate", "protocol"]
+        out["data"] += ["paraphrase_column", "train_split", "test_split", "train_limit", "test_limit"]
     if own is not None:
         out["attack"] += [k for keys in _ATTACK_KEYS.values() for k in keys if k not in own]
     if cfg.data.dataset in _EMBEDDED:
         out["data"] += ["path", "text_column", "label_column", "paraphrase_column", "train_split", "test_split"]
-    elif cfg.attack.name != "hiddenkiller":
+    elif cfg.attack.name != "hiddenkiller" and "paraphrase_column" not in out["data"]:
         out["data"].append("paraphrase_column")
     return out
 
@@ -401,9 +405,9 @@ _NUM_LABELS = {"sst2": 2, "hsol": 2, "agnews": 4}
 def validate(cfg: Config, base_dir: Path | None = None) -> None:
     d, a, m, t, u, o = cfg.data, cfg.attack, cfg.model, cfg.train, cfg.unlearn, cfg.output
     _choice("data.dataset", d.dataset, DATASETS)
-    if d.dataset in ("local", "hub") and not d.path:
+    if d.dataset in ("local", "hub", "rga-csv") and not d.path:
         raise ConfigError(f"data.path = '': required when data.dataset = {d.dataset!r}")
-    if d.dataset == "local":
+    if d.dataset in ("local", "rga-csv"):
         path = Path(d.path).expanduser()
         if not path.is_absolute() and base_dir is not None and not path.exists():
             alt = base_dir / path
@@ -412,6 +416,18 @@ def validate(cfg: Config, base_dir: Path | None = None) -> None:
                 path = alt
         if not path.exists():
             raise ConfigError(f"data.path = {d.path!r}: no such file or folder")
+    if d.dataset == "rga-csv":
+        from rga_engine.data.rga_csv import FILES, missing_files
+
+        if not Path(d.path).expanduser().is_dir():
+            raise ConfigError(f"data.path = {d.path!r}: rga-csv needs a folder with {', '.join(FILES.values())}")
+        missing = missing_files(Path(d.path).expanduser())
+        if missing:
+            raise ConfigError(f"data.path = {d.path!r}: missing {', '.join(missing)} (the rga-csv layout)")
+        for key in ("train_limit", "test_limit"):
+            if getattr(d, key):
+                raise ConfigError(f"data.{key} = {getattr(d, key)}: not with data.dataset = 'rga-csv' "
+                                  "(its files are used as they are)")
     _range("data.train_limit", d.train_limit, 0, None, ">= 0 (0 = all rows)")
     _range("data.test_limit", d.test_limit, 0, None, ">= 0 (0 = all rows)")
 

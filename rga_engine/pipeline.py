@@ -23,9 +23,9 @@ import torch
 from accelerate.utils import set_seed
 
 from rga_engine import cache, metrics
-from rga_engine.attacks import PoisonedData, poison
+from rga_engine.attacks import PoisonedData
 from rga_engine.config import Config
-from rga_engine.data import load_dataset
+from rga_engine.data.rga_csv import load_splits
 from rga_engine.events import JsonlSink, MultiSink, NullSink, Sink, make_event
 from rga_engine.methods import REGISTRY as METHODS
 from rga_engine.methods import build as build_method
@@ -144,8 +144,7 @@ class Run:
 
     # ------------------------------------------------------------------ stages
     def prepare_data(self) -> PoisonedData:
-        ds = load_dataset(self.cfg.data, self.seed)
-        data = poison(ds, self.cfg.attack, self.seed)
+        data = load_splits(self.cfg)  # rga-csv: the authors' files as they are, no attack step
         if not data.label_names or len(data.label_names) != data.num_labels:
             data.label_names = LABEL_NAMES.get(data.dataset, [str(i) for i in range(data.num_labels)])
         return data

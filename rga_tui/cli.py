@@ -249,11 +249,9 @@ def inspect_data(preset: str | Path, overrides: List[str] | None = None) -> dict
     from rga_engine import config
 
     cfg = config.load(preset, list(overrides or []))
-    from rga_engine.attacks import poison
-    from rga_engine.data import load_dataset
+    from rga_engine.data.rga_csv import load_splits
 
-    ds = load_dataset(cfg.data, cfg.train.seed)
-    pd = poison(ds, cfg.attack, cfg.train.seed)
+    pd = load_splits(cfg)  # poisoned here, or (rga-csv) read as they are
     n = int(pd.num_labels)
     splits = {}
     for name, sp in pd.splits.items():
@@ -330,6 +328,9 @@ def inspect_cmd(
     if info["examples"]:
         console.print("\n[bold]Examples[/] (clean → poisoned)")
         for ex in info["examples"]:
+            if not ex["clean"]:  # rga-csv: the files hold no clean originals
+                console.print(f"  poisoned: {ex['poisoned']}", markup=False)
+                continue
             console.print(f"  clean:    {ex['clean']}", markup=False)
             line = Text("  poisoned: ")
             line.append_text(_highlight_insertions(ex["clean"], ex["poisoned"]))
