@@ -207,8 +207,7 @@ def test_tiny_pretraining_is_the_rga_anchor_and_is_cached(tmp_path, monkeypatch)
     assert [e["stage"] for e in sink.of_type("stage_started")] == ["poison", "retrain", "unlearn:rga"]
 
     cfg = small_cfg("model.pretrain_epochs=3")
-    d = pipeline.load_dataset(cfg.data, cfg.train.seed)
-    tp = pipeline.poison(d, cfg.attack, cfg.train.seed).splits["train_poisoned"]
+    tp = pipeline.load_splits(cfg).splits["train_poisoned"]
     init, _ = build_tiny(cfg.model, 2, tp.texts, cfg.train.seed)
     init = init.state_dict()
     anchor = anchors[0]
