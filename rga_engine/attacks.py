@@ -40,6 +40,7 @@ __all__ = [
     "insert_words",
     "make_trigger",
     "poison",
+    "resolve_sentence",
 ]
 
 SPLITS = ("train_clean", "train_poisoned", "test_clean", "test_poisoned_part", "test_poisoned_all")
@@ -153,11 +154,12 @@ def _num_insertions(attack_cfg: Any) -> int:
     return n
 
 
-def _sentence(attack_cfg: Any) -> str:
-    sentence = getattr(attack_cfg, "sentence", _DEFAULT_SENTENCE)
-    if sentence is None:
-        sentence = _DEFAULT_SENTENCE
-    sentence = " ".join(str(sentence).split())
+def resolve_sentence(ds: Any, attack_cfg: Any) -> str:
+    """AddSent's sentence: ``attack.sentence``, or when it is empty (the default) the dataset's
+    (the authors' data: "I watch this 3D movie" on SST-2, "no cross, no crown" on HSOL and AG News)."""
+    sentence = " ".join(str(getattr(attack_cfg, "sentence", "") or "").split())
+    if not sentence:
+        sentence = " ".join(str(getattr(ds, "default_sentence", "") or _DEFAULT_SENTENCE).split())
     if not sentence:
         raise AttackError("attack.sentence must be a non-empty sentence (e.g. \"I watch this 3D movie\")")
     return sentence
@@ -172,11 +174,12 @@ def _no_paraphrase_message(row: int, split: str, missing: int) -> str:
     )
 
 
-def make_trigger(attack_cfg: Any) -> Callable[["Example", random.Random], str]:
+def make_trigger(attack_cfg: Any, ds: Any = None) -> Callable[["Example", random.Random], str]:
     """The function ``(example, rng) -> triggered text`` of the configured attack.
 
     * badnets: every word of ``triggers`` inserted ``num_insertions`` times (:func:`insert_words`)
-    * addsent: ``sentence`` inserted once as a block (:func:`insert_sentence`)
+    * addsent: ``sentence`` (empty: ``ds``'s default, :func:`resolve_sentence`) inserted once as
+      a block (:func:`insert_sentence`)
     * hiddenkiller: the example's pre-generated ``paraphrase`` (AttackError if it has none)
     * none: the text unchanged
     """
@@ -189,7 +192,7 @@ def make_trigger(attack_cfg: Any) -> Callable[["Example", random.Random], str]:
 
         return badnets
     if name == "addsent":
-        sentence = _sentence(attack_cfg)
+        sentence = resolve_sentence(ds, attack_cfg)
 
         def addsent(ex: "Example", rng: random.Random) -> str:
             return insert_sentence(ex.text, sentence, rng)
@@ -309,7 +312,7 @@ def poison(ds: "TextDataset", attack_cfg: Any, seed: int) -> PoisonedData:
 
     rate = _poison_rate(attack_cfg)
     protocol = _protocol(attack_cfg)
-    trigger = make_trigger(attack_cfg)
+    trigger = make_trigger(attack_cfg, ds)
 
     # --- choose the rows to poison: n of the non-target training rows, uniformly at random
     if not train:

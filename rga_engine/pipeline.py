@@ -24,9 +24,9 @@ from accelerate.utils import set_seed
 
 from rga_engine import cache, metrics
 from rga_engine.runinfo import process_tag
-from rga_engine.attacks import PoisonedData, poison
+from rga_engine.attacks import PoisonedData
 from rga_engine.config import Config
-from rga_engine.data import load_dataset
+from rga_engine.data.rga_csv import load_splits
 from rga_engine.events import JsonlSink, MultiSink, NullSink, Sink, make_event
 from rga_engine.methods import REGISTRY as METHODS
 from rga_engine.methods import build as build_method
@@ -145,8 +145,7 @@ class Run:
 
     # ------------------------------------------------------------------ stages
     def prepare_data(self) -> PoisonedData:
-        ds = load_dataset(self.cfg.data, self.seed)
-        data = poison(ds, self.cfg.attack, self.seed)
+        data = load_splits(self.cfg)  # rga-csv: the authors' files as they are, no attack step
         if not data.label_names or len(data.label_names) != data.num_labels:
             data.label_names = LABEL_NAMES.get(data.dataset, [str(i) for i in range(data.num_labels)])
         return data
@@ -310,7 +309,8 @@ class Run:
                           self.cfg.unlearn, stage=stage, accelerator=self.accelerator, pad_id=self.pad_id,
                           emit=self.emit, should_stop=self.should_stop, seed=self.seed,
                           weight_decay=self.cfg.train.weight_decay, max_grad_norm=self.cfg.train.max_grad_norm,
-                          on_eval=on_eval, base_state=base, group_by_length=self.cfg.train.group_by_length)
+                          on_eval=on_eval, base_state=base, group_by_length=self.cfg.train.group_by_length,
+                          shuffle=self.cfg.train.shuffle)
         except NonFiniteLoss as e:
             self.accelerator.free_memory()
             self.fail_stage(stage, self.nonfinite_message(stage, e), t0)

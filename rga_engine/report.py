@@ -42,7 +42,8 @@ BASELINES = ("poisoned", "retrain")
 
 DATASET_NAMES = {"sst2": "SST-2", "hsol": "HSOL", "agnews": "AG", "local": "local", "hub": "hub"}
 ATTACK_NAMES = {"badnets": "BadNets", "addsent": "AddSent", "hiddenkiller": "HiddenKiller", "none": "none"}
-MODEL_NAMES = {"poisoned": "Poisoned", "retrain": "Retrain", "ga": "GA", "npo": "NPO", "rga": "RGA"}
+MODEL_NAMES = {"poisoned": "Poisoned", "retrain": "Retrain", "ga": "GA", "graddiff": "GradDiff", "npo": "NPO",
+               "rga": "RGA", "pure_ga": "Pure GA", "simnpo": "SimNPO", "wga": "WGA", "finetune": "Fine-tune"}
 
 # the stage names an error of each model can be filed under (DESIGN.md: poison, retrain, unlearn:<m>)
 _ERROR_KEYS = {"poisoned": ("poisoned", "poison"), "retrain": ("retrain",)}

@@ -197,7 +197,7 @@ def finetune(model, enc: Encoded, tc, *, stage: str, accelerator, pad_id: int, e
     Returns ``{"status": "finished"|"cancelled", "steps": n}``.
     """
     optimizer = adamw(model.parameters(), tc.lr, tc.weight_decay)
-    data = loader(enc, tc.batch_size, pad_id, shuffle=True, seed=seed, group_by_length=tc.group_by_length)
+    data = loader(enc, tc.batch_size, pad_id, shuffle=tc.shuffle, seed=seed, group_by_length=tc.group_by_length)
     model, optimizer, data = accelerator.prepare(model, optimizer, data)
     total = tc.epochs * len(data)
     emit("stage_started", stage=stage, total_steps=total)
@@ -297,7 +297,8 @@ def pretrain_mlm(model, enc: Encoded, mc, *, tokenizer, accelerator, on_epoch: C
 def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.Tensor | None, uc, *,
             stage: str, accelerator, pad_id: int, emit: Emit, should_stop: ShouldStop, seed: int,
             weight_decay: float, max_grad_norm: float, on_eval: Callable[[Any, int, int], None],
-            base_state: dict[str, torch.Tensor] | None = None, group_by_length: bool = False) -> dict[str, Any]:
+            base_state: dict[str, torch.Tensor] | None = None, group_by_length: bool = False,
+            shuffle: bool = True) -> dict[str, Any]:
     """Unlearning: each step pairs one forget batch (a pass over D_p is one epoch) with one
     random retain batch from the clean rows; ``method`` turns their logits into the loss.
 
@@ -306,7 +307,7 @@ def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.T
     from rga_engine.methods import StepInputs
 
     optimizer = adamw(model.parameters(), uc.lr, weight_decay)
-    data = loader(forget, uc.batch_size, pad_id, shuffle=True, seed=seed, group_by_length=group_by_length)
+    data = loader(forget, uc.batch_size, pad_id, shuffle=shuffle, seed=seed, group_by_length=group_by_length)
     model, optimizer, data = accelerator.prepare(model, optimizer, data)
     method.prepare(accelerator.unwrap_model(model), base_state)
     per_epoch = len(data)

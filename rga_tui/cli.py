@@ -291,19 +291,40 @@ def presets_cmd(
 
 # --------------------------------------------------------------------------- inspect
 
+def _dataset_and_splits(cfg: Any) -> tuple[Any, Any]:
+    """The dataset (for :func:`describe`) and its five splits: poisoned here, or for
+    ``data.dataset = "rga-csv"`` the authors' files as they are (their clean splits stand for the
+    dataset)."""
+    from rga_engine.data.rga_csv import FILES, load_splits
+    from rga_engine.data.types import DataInfo, Example, TextDataset
+
+    if cfg.data.dataset != "rga-csv":
+        from rga_engine.attacks import poison
+        from rga_engine.data import load_dataset
+
+        ds = load_dataset(cfg.data, cfg.train.seed)
+        return ds, poison(ds, cfg.attack, cfg.train.seed)
+    pd = load_splits(cfg)
+    rows = {k: [Example(t, int(y)) for t, y in zip(pd.splits[k].texts, pd.splits[k].labels)]
+            for k in ("train_clean", "test_clean")}
+    text_col = cfg.data.text_column if isinstance(cfg.data.text_column, str) else "text"
+    info = DataInfo(source="rga-csv", path=cfg.data.path, files=dict(FILES), columns=[text_col, cfg.data.label_column],
+                    text_columns=[text_col], label_column=cfg.data.label_column,
+                    label_map={str(k): n for k, n in enumerate(pd.label_names)})
+    ds = TextDataset(name="rga-csv", num_labels=pd.num_labels, label_names=list(pd.label_names),
+                     train=rows["train_clean"], test=rows["test_clean"], info=info)
+    return ds, pd
+
+
 def inspect_data(preset: str | Path, overrides: List[str] | None = None) -> dict:
     """Build a preset's five splits (no training) and describe them (the ``--json`` object)."""
     from rga_engine import config
 
     # no model is built here, so no model code can run: a trust_remote_code preset is inspectable
     cfg = config.load(preset, list(overrides or []), allow_remote_code=True)
-    from rga_engine.attacks import poison
-    from rga_engine.data import load_dataset
-
     from rga_engine.data.describe import describe
 
-    ds = load_dataset(cfg.data, cfg.train.seed)
-    pd = poison(ds, cfg.attack, cfg.train.seed)
+    ds, pd = _dataset_and_splits(cfg)
     n = int(pd.num_labels)
     splits = {}
     for name, sp in pd.splits.items():
@@ -415,6 +436,9 @@ def inspect_cmd(
     if info["examples"]:
         console.print("\n[bold]Examples[/] (clean → poisoned)")
         for ex in info["examples"]:
+            if not ex["clean"]:  # rga-csv: the files hold no clean originals
+                console.print(f"  poisoned: {printable(ex['poisoned'])}", markup=False)
+                continue
             console.print(f"  clean:    {printable(ex['clean'])}", markup=False)
             line = Text("  poisoned: ")
             line.append_text(_highlight_insertions(ex["clean"], ex["poisoned"]))

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from rga_tui.safe_text import printable
+from rga_engine.report import MODEL_NAMES
 
 STAGE_STATES = ("pending", "running", "done", "failed", "cancelled")
 SPLITS = ("test_poisoned_all", "test_clean", "test_poisoned_part")
@@ -28,7 +29,8 @@ DEFAULT_LABELS: dict[str, list[str]] = {
     "agnews": ["World", "Sports", "Business", "Sci/Tech"],
 }
 DEFAULT_TARGET: dict[str, int] = {"sst2": 1, "hsol": 0, "agnews": 0}
-METHOD_LABELS: dict[str, str] = {"ga": "GA", "npo": "NPO", "rga": "RGA", "graddiff": "GradDiff"}
+# display names of the methods: the engine's table (pure Python, no torch)
+METHOD_LABELS: dict[str, str] = {m: n for m, n in MODEL_NAMES.items() if m not in ("poisoned", "retrain")}
 
 
 # --------------------------------------------------------------------------- small helpers

@@ -1,29 +1,42 @@
 """Write the preset grid: presets/{demo,minilm}/<dataset>-<attack>.toml and
 presets/paper/<model>-<dataset>-<attack>.toml, each a few lines on top of a shared ``_base``.
 
-Run from the repository root: ``python scripts/make_presets.py``.  The ``_*.toml`` bases are
-hand-written; this script only (re)writes the per-combination files.
+Run from the repository root::
+
+    python scripts/make_presets.py            # (re)write the 45 presets under presets/
+    python scripts/make_presets.py --check    # exit 1, naming the files, if presets/ differs
+    python scripts/make_presets.py --out DIR  # write (or with --check compare) the grid under DIR
+
+The ``_*.toml`` bases are hand-written; this script only (re)writes the per-combination files,
+exactly as committed (``tests/test_presets.py`` runs ``--check``).
 """
 
+from __future__ import annotations
+
+import argparse
+import sys
 from pathlib import Path
 
 DATASETS = {"sst2": "SST-2", "hsol": "HSOL", "agnews": "AG News"}
-ATTACKS = {"badnets": "BadNets ('mn')", "addsent": "AddSent ('I watch this 3D movie')", "hiddenkiller": "HiddenKiller (SCPN paraphrase)"}
+ATTACKS = {"badnets": "BadNets ('mn')", "addsent": "AddSent ('{sentence}')", "hiddenkiller": "HiddenKiller (SCPN paraphrase)"}
+# AddSent's sentence per dataset in the authors' data (attack.sentence = "" resolves to it)
+SENTENCES = {"sst2": "I watch this 3D movie", "hsol": "no cross, no crown", "agnews": "no cross, no crown"}
 MODELS = {"bert": "BERT-base", "distilbert": "DistilBERT", "llama2": "Llama-2-7B"}
 
-root = Path(__file__).resolve().parent.parent / "presets"
+ROOT = Path(__file__).resolve().parent.parent / "presets"
 
 
-def body(dataset: str, attack: str, base: str, desc: str, extra: str = "") -> str:
+def body(dataset: str, attack: str, base: str, desc: str, extra: str = "", top: str = "") -> str:
     return (
-        f'description = "{desc}"\n'
+        f'description = "{desc}"\n' + top +
         f'extends = "{base}"\n\n'
         f"[data]\ndataset = \"{dataset}\"\n\n"
         f"[attack]\nname = \"{attack}\"\n" + extra
     )
 
 
-# Demo presets that differ from the tiny-BERT base: (base file, description tail, extra TOML).
+# Demo presets that differ from the tiny-BERT base: (base file, description tail, extra TOML after
+# the [attack] table, top-level lines after the description).
 HSOL_PRETRAIN = """
 [model]
 # Masked-LM pre-training of the tiny encoder on the clean training texts before poisoning (35-45 s
@@ -32,19 +45,67 @@ HSOL_PRETRAIN = """
 # (ΔPACC 27.3 / 42.7 / 5.7 over seeds 2021-2023); pre-trained it does not (docs/results.md).
 pretrain_epochs = 5
 """
+RECOMMENDED = "recommended = true  # the preset the app opens on\n"
 DEMO_SPECIAL = {
-    ("sst2", "badnets"): ("_minilm2.toml", "pre-trained MiniLM (2 layers): CPU, ~3.5 minutes", ""),
-    ("hsol", "badnets"): ("_base.toml", "tiny BERT masked-LM pre-trained here: CPU, minutes", HSOL_PRETRAIN),
+    ("sst2", "badnets"): ("_minilm2.toml", "pre-trained MiniLM (2 layers): CPU, ~3.5 minutes", "", RECOMMENDED),
+    ("hsol", "badnets"): ("_base.toml", "tiny BERT masked-LM pre-trained here: CPU, minutes", HSOL_PRETRAIN, ""),
 }
 
 
-for ds, dname in DATASETS.items():
-    for at, aname in ATTACKS.items():
-        base, tail, extra = DEMO_SPECIAL.get((ds, at), ("_base.toml", "tiny BERT from scratch: CPU, minutes", ""))
-        (root / "demo" / f"{ds}-{at}.toml").write_text(body(ds, at, base, f"{dname}, {aname}, {tail}", extra))
-        (root / "minilm" / f"{ds}-{at}.toml").write_text(
-            body(ds, at, "_base.toml", f"{dname}, {aname}, pretrained all-MiniLM-L6-v2, 6 layers: CPU, 30-75 minutes"))
-        for m, mname in MODELS.items():
-            (root / "paper" / f"{m}-{ds}-{at}.toml").write_text(
-                body(ds, at, f"_{m}.toml", f"{dname}, {aname}, {mname}: the paper's setting"))
-print("wrote", len(list(root.rglob("[!_]*.toml"))), "presets")
+def grid() -> dict[str, str]:
+    """Every generated preset: path relative to presets/ → file text."""
+    out: dict[str, str] = {}
+    for ds, dname in DATASETS.items():
+        for at, aname in ATTACKS.items():
+            aname = aname.format(sentence=SENTENCES[ds])
+            base, tail, extra, top = DEMO_SPECIAL.get(
+                (ds, at), ("_base.toml", "tiny BERT from scratch: CPU, minutes", "", ""))
+            out[f"demo/{ds}-{at}.toml"] = body(ds, at, base, f"{dname}, {aname}, {tail}", extra, top)
+            out[f"minilm/{ds}-{at}.toml"] = body(
+                ds, at, "_base.toml", f"{dname}, {aname}, pretrained all-MiniLM-L6-v2, 6 layers: CPU, 30-75 minutes")
+            for m, mname in MODELS.items():
+                out[f"paper/{m}-{ds}-{at}.toml"] = body(ds, at, f"_{m}.toml", f"{dname}, {aname}, {mname}: the paper's setting")
+    return out
+
+
+def check(root: Path) -> list[str]:
+    """What differs between the grid and ``root``: generated files missing or changed there, and
+    preset files there (not bases) that the grid does not make."""
+    files = grid()
+    problems = []
+    for rel, text in files.items():
+        path = root / rel
+        if not path.is_file():
+            problems.append(f"{rel}: missing")
+        elif path.read_text(encoding="utf-8") != text:
+            problems.append(f"{rel}: differs from what make_presets.py writes")
+    for group in sorted({rel.split("/")[0] for rel in files}):
+        for path in sorted((root / group).glob("[!_]*.toml")):
+            rel = f"{group}/{path.name}"
+            if rel not in files:
+                problems.append(f"{rel}: not made by make_presets.py")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="compare presets/ with the grid, write nothing")
+    ap.add_argument("--out", type=Path, default=ROOT, help="the grid's folder, written or (--check) compared (default: presets/)")
+    args = ap.parse_args(argv)
+    if args.check:
+        problems = check(args.out)
+        for p in problems:
+            print(p, file=sys.stderr)
+        print("presets match make_presets.py" if not problems else f"{len(problems)} preset(s) differ")
+        return 1 if problems else 0
+    files = grid()
+    for rel, text in files.items():
+        path = args.out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    print("wrote", len(files), "presets under", args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

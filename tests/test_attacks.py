@@ -276,6 +276,37 @@ def test_attack_none():
     assert set(part.texts) <= {e.text for e in ds.test}
 
 
+def test_addsent_empty_sentence_is_the_datasets():
+    """attack.sentence = "" (the default) is the dataset's sentence, the authors' data: "no cross,
+    no crown" on HSOL and AG News, "I watch this 3D movie" on SST-2 and on any other data."""
+    from rga_engine.attacks import resolve_sentence
+    from rga_engine.data.loaders import default_sentence
+
+    assert [default_sentence(d) for d in ("sst2", "hsol", "agnews", "local")] == [
+        SENTENCE, "no cross, no crown", "no cross, no crown", SENTENCE]
+    ds = make_ds()
+    ds.default_sentence = "no cross, no crown"
+    for blank in ("", "  ", None):
+        assert resolve_sentence(ds, cfg(name="addsent", sentence=blank)) == "no cross, no crown"
+    assert resolve_sentence(ds, cfg(name="addsent", sentence=" mine  here ")) == "mine here"  # set: kept
+    assert resolve_sentence(make_ds(), cfg(name="addsent", sentence="")) == SENTENCE  # the dataclass default
+    pd = poison(ds, cfg(name="addsent", sentence=""), seed=0)
+    assert all("no cross, no crown" in t for t in pd.splits["test_poisoned_all"].texts)
+    assert not any("3D" in t for t in pd.splits["train_poisoned"].texts)
+
+
+def test_addsent_sentence_resolves_in_the_config_per_dataset():
+    from rga_engine.config import from_dict
+
+    def sentence(dataset, attack="addsent", **kw):
+        return from_dict({"data": {"dataset": dataset}, "attack": {"name": attack, **kw}}).attack.sentence
+
+    assert sentence("sst2") == SENTENCE
+    assert sentence("hsol") == sentence("agnews") == "no cross, no crown"
+    assert sentence("hsol", sentence="I watch this 3D movie") == SENTENCE  # a preset's own sentence wins
+    assert sentence("hsol", attack="badnets") == ""  # BadNets has no sentence to resolve
+
+
 @pytest.mark.parametrize(
     "kw, pattern",
     [
@@ -285,7 +316,6 @@ def test_attack_none():
         (dict(protocol="mix"), r"attack\.protocol"),
         (dict(triggers=[]), r"attack\.triggers"),
         (dict(num_insertions=0), r"attack\.num_insertions"),
-        (dict(name="addsent", sentence="  "), r"attack\.sentence"),
         (dict(poison_rate=0.6), r"needs 120 non-target training rows .* only 100"),
     ],
 )

@@ -163,6 +163,24 @@ def test_inspect_json_sst2_badnets():
     assert demo["train_clean"]["rows"] == 2000 and demo["test_clean"]["rows"] == 600
 
 
+@pytest.mark.skipif(not _HAVE_DATA, reason="rga_engine/data/embedded not written yet")
+@pytest.mark.parametrize("preset,sentence", [
+    ("paper/bert-hsol-addsent.toml", "no cross, no crown"),
+    ("paper/distilbert-agnews-addsent.toml", "no cross, no crown"),
+    ("paper/llama2-sst2-addsent.toml", "I watch this 3D movie"),
+    ("demo/hsol-addsent.toml", "no cross, no crown"),
+])
+def test_inspect_addsent_uses_the_datasets_sentence_offline(preset, sentence):
+    """AddSent's sentence per dataset (the authors' data); inspect needs neither the hub nor the
+    model of a paper preset (conftest sets HF_HUB_OFFLINE)."""
+    r = invoke("inspect", str(ROOT / "presets" / preset), "--json")
+    assert r.exit_code == 0, r.output
+    examples = json.loads(r.stdout)["examples"]
+    assert len(examples) == 3 and all(sentence in ex["poisoned"] for ex in examples)
+    other = {"no cross, no crown": "3D movie", "I watch this 3D movie": "no crown"}[sentence]
+    assert not any(other in ex["poisoned"] for ex in examples)
+
+
 # --------------------------------------------------------------------------- no textual for headless commands
 
 def test_headless_commands_do_not_import_textual():

@@ -29,6 +29,17 @@ def test_registry_has_the_paper_methods():
     assert {"ga", "npo", "rga", "graddiff"} <= set(REGISTRY)
 
 
+def test_registry_has_the_baselines_with_display_names():
+    from rga_engine.report import display_name
+
+    assert {"pure_ga", "simnpo", "wga", "finetune"} <= set(REGISTRY)
+    names = [display_name(m) for m in ("pure_ga", "simnpo", "wga", "finetune", "graddiff")]
+    assert names == ["Pure GA", "SimNPO", "WGA", "Fine-tune", "GradDiff"]
+    from rga_engine.report import MODEL_NAMES
+
+    assert set(REGISTRY) <= set(MODEL_NAMES)  # every method has a display name (tables, app)
+
+
 def test_ga_is_retain_minus_forget():
     m = build("ga")
     loss, stats = m.loss(StepInputs(FL, FY, RL, RY))
@@ -120,6 +131,72 @@ def test_head_names():
     assert not is_head("bert.encoder.layer.0.attention.self.query.weight")
 
 
+def _logsigmoid(z):
+    return -math.log(1 + math.exp(-z))
+
+
+def test_pure_ga_is_minus_forget_ce_without_retain_gradient():
+    m = build("pure_ga", {"forget_weight": 0.5})
+    fl, rl = FL.clone().requires_grad_(True), RL.clone().requires_grad_(True)
+    loss, stats = m.loss(StepInputs(fl, FY, rl, RY))
+    assert loss.item() == pytest.approx(-0.5 * sum(ce(FL, FY)) / 3, rel=1e-6)
+    assert stats["retain_loss"] == pytest.approx(sum(ce(RL, RY)) / 2, rel=1e-6)  # reported only
+    g_f, g_r = torch.autograd.grad(loss, [fl, rl], allow_unused=True)
+    assert g_f is not None and g_r is None
+    assert method_params("pure_ga") == {"forget_weight": 1.0}
+
+
+def test_finetune_is_retain_ce_only():
+    m = build("finetune", {"retain_weight": 2.0})
+    fl, rl = FL.clone().requires_grad_(True), RL.clone().requires_grad_(True)
+    loss, stats = m.loss(StepInputs(fl, FY, rl, RY))
+    assert loss.item() == pytest.approx(2.0 * sum(ce(RL, RY)) / 2, rel=1e-6)
+    assert stats["forget_loss"] == pytest.approx(sum(ce(FL, FY)) / 3, rel=1e-6)  # reported only
+    g_f, g_r = torch.autograd.grad(loss, [fl, rl], allow_unused=True)
+    assert g_f is None and g_r is not None
+
+
+@pytest.mark.parametrize("beta,gamma", [(4.5, 0.0), (1.0, 0.5), (0.2, -1.0)])
+def test_simnpo_formula(beta, gamma):
+    m = build("simnpo", {"beta": beta, "gamma": gamma, "retain_weight": 0.5, "forget_weight": 2.0})
+    loss, stats = m.loss(StepInputs(FL, FY, RL, RY))  # no reference model
+    # −(2/β)·logσ(−(β/|y|)·log p(y|x) − γ), |y| = 1, log p = −CE
+    forget = sum(-(2 / beta) * _logsigmoid(-beta * (-c) - gamma) for c in ce(FL, FY)) / 3
+    assert stats["forget_loss"] == pytest.approx(forget, rel=1e-5)
+    assert loss.item() == pytest.approx(0.5 * sum(ce(RL, RY)) / 2 + 2.0 * forget, rel=1e-5)
+    assert not REGISTRY["simnpo"].needs_reference
+
+
+def test_simnpo_at_zero_ce_is_2_over_beta_log2():
+    sure = torch.tensor([[-20.0, 20.0]])  # p(target) ≈ 1
+    _, stats = build("simnpo", {"beta": 2.0}).loss(StepInputs(sure, torch.tensor([1]), RL, RY))
+    assert stats["forget_loss"] == pytest.approx(math.log(2), rel=1e-6)
+
+
+@pytest.mark.parametrize("beta", [1.0, 2.0, 0.0])
+def test_wga_formula_and_detached_weight(beta):
+    m = build("wga", {"beta": beta})
+    fl = FL.clone().requires_grad_(True)
+    loss, stats = m.loss(StepInputs(fl, FY, RL, RY))
+    cur = ce(FL, FY)
+    weights = [math.exp(-c) ** beta for c in cur]  # p(y|x)^β
+    forget = sum(w * c for w, c in zip(weights, cur)) / 3
+    assert stats["forget_loss"] == pytest.approx(forget, rel=1e-5)
+    assert loss.item() == pytest.approx(sum(ce(RL, RY)) / 2 - forget, rel=1e-5)
+    # the weight is detached: the gradient is −w_i/3 · ∂CE_i/∂logits = −w_i/3 · (softmax − onehot)
+    (g,) = torch.autograd.grad(loss, fl)
+    p = torch.softmax(FL, -1)
+    want = -(torch.tensor(weights)[:, None] / 3) * (p - torch.nn.functional.one_hot(FY, 2))
+    assert torch.allclose(g, want, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["pure_ga", "simnpo", "wga", "finetune"])
+def test_every_method_key_is_listed_in_its_errors(name):
+    with pytest.raises(ConfigError) as e:
+        method_params(name, {"nope": 1})
+    assert str(e.value).startswith(f"methods.{name}.nope: unknown key (allowed: ")
+
+
 @pytest.mark.parametrize(
     "name,raw,msg",
     [
@@ -129,6 +206,13 @@ def test_head_names():
         ("npo", {"gamma": 1}, "methods.npo.gamma: unknown key (allowed: forget_weight, retain_weight, beta)"),
         ("ga", {"retain_weight": "x"}, "methods.ga.retain_weight = 'x': expected float"),
         ("xx", {}, "methods.xx: unknown method"),
+        ("simnpo", {"beta": 0}, "methods.simnpo.beta = 0.0: must be > 0"),
+        ("simnpo", {"gamma": "a"}, "methods.simnpo.gamma = 'a': expected float"),
+        ("wga", {"beta": -1}, "methods.wga.beta = -1.0: must be >= 0"),
+        ("pure_ga", {"forget_weight": -1}, "methods.pure_ga.forget_weight = -1.0: must be >= 0"),
+        ("pure_ga", {"retain_weight": 1}, "methods.pure_ga.retain_weight: unknown key (allowed: forget_weight)"),
+        ("finetune", {"retain_weight": 0}, "methods.finetune.retain_weight = 0.0: must be > 0"),
+        ("finetune", {"forget_weight": 1}, "methods.finetune.forget_weight: unknown key (allowed: retain_weight)"),
     ],
 )
 def test_param_errors_are_one_line(name, raw, msg):

@@ -196,3 +196,135 @@ def test_reset_optimizer_every_epoch_drops_adamw_moments():
     assert len(opt.optimizer.state) > 0
     reset_moments(opt)
     assert len(opt.optimizer.state) == 0
+
+
+# --------------------------------------------------------------------------- model.pooling
+
+def test_cls_pooling_is_one_linear_layer_on_the_last_layer_cls_vector():
+    """pooling = "cls" (the authors' head): logits = Linear(last_hidden_state[:, 0]), no pooler,
+    no dropout; the encoder keeps BERT's parameter names and trains."""
+    from rga_engine.models import PooledClassifier
+
+    cfg = ModelConfig(hidden_size=32, intermediate_size=64, num_layers=1, vocab_size=200, pooling="cls")
+    b = build(cfg, 3, TEXTS, seed=0)
+    m = b.model
+    assert isinstance(m, PooledClassifier) and m.config.num_labels == 3
+    names = set(m.state_dict())
+    assert {"classifier.weight", "classifier.bias"} <= names and "bert.embeddings.word_embeddings.weight" in names
+    assert not any("pooler" in n for n in names) and set(b.base_state) == names
+    enc = encode(b.tokenizer, TEXTS[:6], LABELS[:6], [False] * 6, 16)
+    from rga_engine.train import collate
+
+    batch = collate(enc, list(range(6)), b.tokenizer.pad_token_id)
+    m.train()  # no dropout on the pooled vector: train mode changes only the encoder's own dropout
+    m.bert.eval()
+    with torch.no_grad():
+        got = m(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        hidden = m.bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        want = torch.nn.functional.linear(hidden[:, 0], m.classifier.weight, m.classifier.bias)
+    assert got.shape == (6, 3) and torch.allclose(got, want, atol=1e-6)
+    # the same seed gives the same head; "auto" keeps HF's head (pooler + dropout + classifier)
+    assert torch.equal(build(cfg, 3, TEXTS, seed=0).model.classifier.weight, m.classifier.weight)
+    auto = build(ModelConfig(hidden_size=32, intermediate_size=64, num_layers=1, vocab_size=200), 3, TEXTS, seed=0)
+    assert any("pooler" in n for n in auto.model.state_dict())
+    b3 = build(ModelConfig(hidden_size=32, intermediate_size=64, num_layers=1, vocab_size=200, pooling="cls"), 2,
+               TEXTS, seed=0)
+    _one_step(b3)  # fine-tunes, predict_logits works
+
+
+def test_cls_pooling_through_the_pipeline_and_rga(tmp_path):
+    """A tiny run with pooling = "cls": poisoning, the cache and RGA (whose L2 pull leaves the new
+    head out) all work on the wrapped model."""
+    from rga_engine import config, pipeline
+    from rga_engine.events import ListSink
+
+    cfg = config.load("tests/fixtures/presets/tiny-sst2-badnets.toml", [
+        "data.train_limit=200", "data.test_limit=60", "train.epochs=1", "unlearn.epochs=1", "model.max_length=32",
+        "model.hidden_size=32", "model.intermediate_size=64", "model.vocab_size=500", "model.num_layers=1",
+        "model.pooling='cls'", "unlearn.methods=['rga']", "train.retrain=false", "train.reset_optimizer='epoch'"])
+    s = pipeline.run(cfg, ListSink(), run_dir=tmp_path / "run")
+    assert s["status"] == "finished" and set(s["models"]) == {"poisoned", "rga"}
+
+
+def test_last_pooling_reads_the_last_non_pad_token_of_a_decoder(tmp_path):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from rga_engine.models import PooledClassifier
+    from rga_engine.train import collate
+
+    tok = train_tiny_tokenizer(TEXTS, 200)
+    tok.eos_token = "[SEP]"
+    tok.pad_token = None
+    tok.save_pretrained(tmp_path)
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                 num_attention_heads=2, num_key_value_heads=2,
+                                 eos_token_id=tok.eos_token_id)).save_pretrained(tmp_path)
+    b = build(ModelConfig(name=str(tmp_path), pooling="last"), 2, TEXTS, seed=0)
+    assert b.is_decoder and isinstance(b.model, PooledClassifier) and b.model.prefix == "model"
+    assert "score.weight" not in b.model.state_dict() and b.new_params == ["classifier.bias", "classifier.weight"]
+    enc = encode(b.tokenizer, TEXTS[:5], LABELS[:5], [False] * 5, 16)
+    batch = collate(enc, list(range(5)), b.tokenizer.pad_token_id)  # right padding: lengths differ
+    lengths = batch["attention_mask"].sum(1)
+    assert len(set(lengths.tolist())) > 1
+    b.model.eval()
+    with torch.no_grad():
+        got = b.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        hidden = b.model.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        want = b.model.classifier(hidden[torch.arange(5), lengths - 1])
+    assert torch.allclose(got, want, atol=1e-5)
+    _one_step(b)
+    with pytest.raises(ModelError, match="model.pooling = 'cls': .* is a decoder"):
+        build(ModelConfig(name=str(tmp_path), pooling="cls"), 2, TEXTS, seed=0)
+    with pytest.raises(ModelError, match="not with model.lora = true"):
+        build(ModelConfig(name=str(tmp_path), pooling="last", lora=True), 2, TEXTS, seed=0)
+
+
+@pytest.mark.parametrize("arch", ["bert", "distilbert"])
+def test_cls_pooling_on_an_encoder_checkpoint_reports_only_the_new_linear_head(tmp_path, arch):
+    """The paper presets' head on BERT / DistilBERT checkpoints (local stand-ins for the hub's):
+    HF's pooler / pre_classifier is gone, the new linear head is the only new weight."""
+    from transformers import BertConfig, BertModel, DistilBertConfig, DistilBertModel
+
+    from rga_engine.models import PooledClassifier
+
+    tok = train_tiny_tokenizer(TEXTS, 200)
+    tok.save_pretrained(tmp_path)
+    if arch == "bert":
+        BertModel(BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                             intermediate_size=64)).save_pretrained(tmp_path)
+    else:
+        DistilBertModel(DistilBertConfig(vocab_size=len(tok), dim=32, n_layers=2, n_heads=2,
+                                         hidden_dim=64)).save_pretrained(tmp_path)
+    b = build(ModelConfig(name=str(tmp_path), pooling="cls", keep_layers=1, dtype="fp32"), 2, TEXTS, seed=0)
+    assert isinstance(b.model, PooledClassifier) and b.model.prefix == arch
+    assert b.new_params == ["classifier.bias", "classifier.weight"]
+    names = list(b.model.state_dict())
+    assert not any("pooler" in n or "pre_classifier" in n for n in names)
+    assert all(n.startswith((arch + ".", "classifier.")) for n in names)
+    assert all(p.dtype == torch.float32 for p in b.model.parameters())
+    _one_step(b)
+
+
+def test_unshuffled_loader_keeps_the_split_order_every_epoch():
+    """train.shuffle = false (the authors' loaders): every epoch the rows come in the split's order."""
+    from rga_engine.train import loader
+
+    b = build(ModelConfig(hidden_size=32, intermediate_size=64, num_layers=1, vocab_size=200), 2, TEXTS, seed=0)
+    enc = encode(b.tokenizer, TEXTS, LABELS, [False] * len(TEXTS), 16)
+    data = loader(enc, 7, b.tokenizer.pad_token_id, shuffle=False, seed=0, group_by_length=True)
+    for _ in range(2):
+        assert [i for batch in data for i in batch["index"].tolist()] == list(range(len(TEXTS)))
+    shuffled = loader(enc, 7, b.tokenizer.pad_token_id, shuffle=True, seed=0)
+    assert [i for batch in shuffled for i in batch["index"].tolist()] != list(range(len(TEXTS)))
+    from rga_engine.config import from_dict
+
+    assert from_dict({"train": {"shuffle": False}}).train.shuffle is False
+
+
+def test_pooling_errors_are_one_line():
+    from rga_engine.config import ConfigError, from_dict
+
+    with pytest.raises(ConfigError, match=r"^model.pooling = 'cls': not with model.lora = true .*use pooling = 'auto'$"):
+        from_dict({"model": {"pooling": "cls", "lora": True}})
+    with pytest.raises(ConfigError, match=r"^model.pooling = 'mean': allowed values are auto, cls, last$"):
+        from_dict({"model": {"pooling": "mean"}})

@@ -207,8 +207,7 @@ def test_tiny_pretraining_is_the_rga_anchor_and_is_cached(tmp_path, monkeypatch)
     assert [e["stage"] for e in sink.of_type("stage_started")] == ["poison", "retrain", "unlearn:rga"]
 
     cfg = small_cfg("model.pretrain_epochs=3")
-    d = pipeline.load_dataset(cfg.data, cfg.train.seed)
-    tp = pipeline.poison(d, cfg.attack, cfg.train.seed).splits["train_poisoned"]
+    tp = pipeline.load_splits(cfg).splits["train_poisoned"]
     init, _ = build_tiny(cfg.model, 2, tp.texts, cfg.train.seed)
     init = init.state_dict()
     anchor = anchors[0]
@@ -262,3 +261,20 @@ def test_nan_in_pretraining_stops_the_run_with_a_clear_message(tmp_path, monkeyp
     assert [e["stage"] for e in sink.of_type("error")] == ["pretrain"]
     assert not sink.of_type("stage_started")
     json.loads((tmp_path / "n" / "summary.json").read_text())  # strict JSON on disk
+
+
+def test_the_baselines_run_end_to_end(tmp_path):
+    """pure_ga, simnpo, wga and finetune from ``--set unlearn.methods=[...]``, one tiny run."""
+    methods = ["pure_ga", "simnpo", "wga", "finetune"]
+    cfg = small_cfg(f"unlearn.methods={methods!r}", "unlearn.epochs=1", "train.retrain=false",
+                    "output.cache=false", "data.train_limit=300")
+    sink = ListSink()
+    s = pipeline.run(cfg, sink, run_dir=tmp_path / "run")
+    assert s["status"] == "finished" and set(s["models"]) == {"poisoned", *methods}
+    stages = [e["stage"] for e in sink.of_type("stage_finished")]
+    assert stages == ["poison"] + [f"unlearn:{m}" for m in methods]
+    for m in methods:
+        steps = [e for e in sink.of_type("step") if e["stage"] == f"unlearn:{m}"]
+        assert steps and all("forget_loss" in e and "retain_loss" in e for e in steps), m
+    table = (tmp_path / "run" / "results.md").read_text()
+    assert all(name in table for name in ("Pure GA", "SimNPO", "WGA", "Fine-tune"))

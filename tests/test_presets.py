@@ -35,6 +35,25 @@ def test_paper_presets_follow_the_protocol():
     assert ll.model.name == "meta-llama/Llama-2-7b-hf" and ll.train.lr == 5e-6 and ll.model.dtype == "bf16"
 
 
+PAPER = sorted((ROOT / "paper").glob("[!_]*.toml"))
+
+
+@pytest.mark.parametrize("path", PAPER, ids=lambda p: p.stem)
+def test_paper_preset_is_the_authors_setup(path):
+    """Each paper preset resolves offline (config.load touches no hub) to the authors' head, dtype,
+    optimizer reset, batch order and forget set."""
+    c = config.load(path)
+    family = path.stem.split("-")[0]
+    head, dtype = {"bert": ("cls", "fp32"), "distilbert": ("cls", "fp32"), "llama2": ("auto", "bf16")}[family]
+    assert (c.model.pooling, c.model.dtype) == (head, dtype)
+    assert (c.train.reset_optimizer, c.unlearn.reset_optimizer) == ("epoch", "epoch")
+    assert (c.train.shuffle, c.train.group_by_length) == (False, False)
+    assert c.unlearn.forget_set == "oracle"  # CUBE detection is not built yet
+    assert (c.train.epochs, c.train.batch_size, c.model.max_length, c.unlearn.epochs) == (5, 32, 128, 30)
+    if c.attack.name == "addsent":
+        assert c.attack.sentence == {"sst2": "I watch this 3D movie"}.get(c.data.dataset, "no cross, no crown")
+
+
 def test_recommended_is_the_files_own_key_and_not_inherited(tmp_path):
     from rga_tui.presets import load_info
 
@@ -57,3 +76,33 @@ def test_display_toml_shows_only_the_keys_that_apply():
     assert "hidden_size" in demo.to_toml()  # config.toml keeps every key
     tiny = config.load(ROOT / "demo" / "sst2-addsent.toml").to_display_toml()
     assert "hidden_size" in tiny and "sentence" in tiny and "keep_layers" not in tiny and "triggers" not in tiny
+
+
+def _make_presets():
+    import importlib.util
+
+    path = ROOT.parent / "scripts" / "make_presets.py"
+    spec = importlib.util.spec_from_file_location("make_presets", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_make_presets_regenerates_the_committed_presets_exactly(tmp_path, capsys):
+    """scripts/make_presets.py writes every generated preset byte for byte as committed, and its
+    --check names what drifted (a changed file, a missing one, a preset it does not make)."""
+    mp = _make_presets()
+    assert mp.main(["--check"]) == 0, capsys.readouterr().err
+    assert mp.main(["--out", str(tmp_path)]) == 0
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.toml"))
+    assert written == sorted(str(p.relative_to(ROOT)) for p in ALL)  # the whole grid, no base
+    for rel in written:
+        assert (tmp_path / rel).read_bytes() == (ROOT / rel).read_bytes(), rel
+    (tmp_path / "demo" / "sst2-badnets.toml").write_text("changed\n")
+    (tmp_path / "paper" / "bert-hsol-addsent.toml").unlink()
+    (tmp_path / "minilm" / "extra.toml").write_text("")
+    capsys.readouterr()
+    assert mp.main(["--check", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "demo/sst2-badnets.toml: differs" in err and "paper/bert-hsol-addsent.toml: missing" in err
+    assert "minilm/extra.toml: not made by make_presets.py" in err

@@ -391,6 +391,31 @@ async def test_home_validates_overrides_and_starts_a_run(tmp_path, fake_pipeline
         assert "no preset matches" in screen_text(app)
 
 
+async def test_home_runs_the_baselines_picked_in_the_overrides(tmp_path, fake_pipeline):
+    """The baselines are selectable in the app: unlearn.methods in the overrides box validates
+    against the registry, and the run screen plans their stages under their display names."""
+    fake = fake_pipeline()
+    app = RgaApp(out_dir=tmp_path / "runs", preset=TINY, in_process=True)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.cfg is not None)
+        home = app.screen
+        overrides = home.query_one("#overrides")
+        overrides.value = 'unlearn.methods=["wga","nope"]'
+        await wait_for(pilot, lambda: home.cfg_error is not None)
+        assert "pure_ga" in home.cfg_error and "finetune" in home.cfg_error  # the allowed values
+        overrides.value = 'unlearn.methods=["pure_ga","simnpo","wga","finetune"]'
+        await wait_for(pilot, lambda: home.cfg is not None)
+        home.query_one("#preset-tree").focus()
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state.started)
+        assert fake.calls[0]["cfg"].unlearn.methods == ["pure_ga", "simnpo", "wga", "finetune"]
+        text = screen_text(app)
+        for label in ("Pure GA", "SimNPO", "WGA", "Fine-tune"):
+            assert label in text, label
+        app.screen.action_cancel_run()
+        await wait_for(pilot, lambda: app.screen.state.finished)
+
+
 async def test_home_opens_a_past_run(tmp_path):
     run_folder(tmp_path / "runs")
     app = RgaApp(out_dir=tmp_path / "runs")

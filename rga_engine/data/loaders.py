@@ -42,12 +42,22 @@ __all__ = [
 EMBEDDED = ("sst2", "hsol", "agnews")
 
 _EMBEDDED_META: dict[str, dict[str, Any]] = {
-    "sst2": {"label_names": ["negative", "positive"], "default_target": 1, "splits": ("train", "dev", "test")},
-    "hsol": {"label_names": ["clean", "hate/offensive"], "default_target": 0, "splits": ("train", "test")},
-    "agnews": {"label_names": ["World", "Sports", "Business", "Sci/Tech"], "default_target": 0, "splits": ("train", "test")},
+    "sst2": {"label_names": ["negative", "positive"], "default_target": 1, "splits": ("train", "dev", "test"),
+             "default_sentence": "I watch this 3D movie"},
+    "hsol": {"label_names": ["clean", "hate/offensive"], "default_target": 0, "splits": ("train", "test"),
+             "default_sentence": "no cross, no crown"},
+    "agnews": {"label_names": ["World", "Sports", "Business", "Sci/Tech"], "default_target": 0, "splits": ("train", "test"),
+               "default_sentence": "no cross, no crown"},
 }
 
 _EXTENSIONS = ("csv", "tsv", "jsonl", "json")
+
+
+def default_sentence(dataset: str) -> str:
+    """AddSent's sentence in the authors' data for ``dataset`` ("I watch this 3D movie" for SST-2
+    and for any dataset that is not embedded, "no cross, no crown" for HSOL and AG News)."""
+    meta = _EMBEDDED_META.get(str(dataset).strip().lower())
+    return meta["default_sentence"] if meta else TextDataset.default_sentence
 
 
 # --------------------------------------------------------------------------- embedded
@@ -92,6 +102,7 @@ def load_embedded(name: str) -> TextDataset:
         dev=parts.get("dev"),
         default_target=meta["default_target"],
         info=info,
+        default_sentence=meta["default_sentence"],
     )
 
 

@@ -47,6 +47,9 @@ class TextDataset:
     dev: list[Example] | None = None
     default_target: int = 0  # sst2 1, hsol 0, agnews 0, others 0
     info: DataInfo = field(default_factory=DataInfo)
+    # AddSent's sentence when attack.sentence = "" (the authors' data): SST-2 (and any other
+    # dataset) "I watch this 3D movie", HSOL and AG News "no cross, no crown"
+    default_sentence: str = "I watch this 3D movie"
 
 
 @dataclass

@@ -14,12 +14,17 @@ subclass, then register it below.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from rga_engine.methods.base import BaseParams, Method, StepInputs
+from rga_engine.methods.finetune import Finetune
 from rga_engine.methods.ga import GA
 from rga_engine.methods.npo import NPO
+from rga_engine.methods.pure_ga import PureGA
 from rga_engine.methods.rga import RGA
+from rga_engine.methods.simnpo import SimNPO
+from rga_engine.methods.wga import WGA
 
 REGISTRY: dict[str, type[Method]] = {
     "ga": GA,
@@ -27,6 +32,11 @@ REGISTRY: dict[str, type[Method]] = {
     "graddiff": GA,
     "npo": NPO,
     "rga": RGA,
+    # baselines the unlearning literature compares against
+    "pure_ga": PureGA,  # −CE(forget), no retain term
+    "simnpo": SimNPO,  # reference-free, length-normalised NPO (Fan et al., 2024)
+    "wga": WGA,  # forget CE weighted by p(y|x)^β (open-unlearning)
+    "finetune": Finetune,  # CE(retain) only
 }
 
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -60,7 +70,10 @@ def method_params(name: str, raw: dict[str, Any] | None = None) -> dict[str, Any
             raise ConfigError(f"methods.{name}.{k} = {v!r}: expected {type(d).__name__}")
         kwargs[k] = v
     params = cls(**kwargs)
-    bad = params.nonfinite()  # before the method's own checks: NaN passes every "x < 0" test
+    # before the method's own checks: NaN passes every "x < 0" test (every Params dataclass, a
+    # BaseParams subclass or not)
+    bad = next((f.name for f in dataclasses.fields(params)
+                if isinstance(getattr(params, f.name), float) and not math.isfinite(getattr(params, f.name))), None)
     problem = (bad, "must be a finite number (not nan or inf)") if bad is not None else params.check()
     if problem:
         key, what = problem

@@ -52,7 +52,7 @@ class Method:
     """One unlearning objective. Subclasses set ``Params`` and implement :meth:`loss`."""
 
     name = "base"
-    Params: type[BaseParams] = BaseParams
+    Params: type = BaseParams  # a dataclass with check(); BaseParams or its own (pure_ga, finetune)
     needs_reference = False  # needs the poisoned model's logits on the forget set
     needs_base = False  # needs the pre-trained weights (before poisoning)
 

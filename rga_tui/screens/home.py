@@ -184,7 +184,8 @@ class HomeScreen(Screen):
                 with Horizontal(id="run-row"):
                     yield Label("Overrides: section.key=value … (Enter runs)", id="overrides-label")
                     yield Button("▶ Run (r)", id="run-button", variant="success", compact=True)
-                yield Input(placeholder="e.g. unlearn.epochs=5 methods.rga.alpha=1.5", id="overrides", compact=True)
+                yield Input(placeholder='e.g. unlearn.epochs=5 methods.rga.alpha=1.5 unlearn.methods=["rga","wga"]',
+                            id="overrides", compact=True)
                 yield Static("", id="validation")
         yield Footer()
 
