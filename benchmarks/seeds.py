@@ -70,21 +70,12 @@ PARTS = (("asr", "poisoned ASR≥90", ASR_PASS_RATE), ("ga", "GA shifted", GA_PA
 # --------------------------------------------------------------------------- seeds
 def parse_seeds(text: str) -> list[int]:
     """``"2021-2023,2030"`` -> [2021, 2022, 2023, 2030] (order kept, duplicates dropped)."""
-    out: list[int] = []
-    for part in str(text).replace(" ", ",").split(","):
-        if not part:
-            continue
-        lo, sep, hi = part.partition("-")
-        try:
-            a, b = (int(lo), int(hi)) if sep else (int(part), int(part))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"seeds: {part!r} is not a seed or a range A-B") from None
-        if b < a:
-            raise argparse.ArgumentTypeError(f"seeds: empty range {part!r}")
-        out += [s for s in range(a, b + 1) if s not in out]
-    if not out:
-        raise argparse.ArgumentTypeError("seeds: no seed given")
-    return out
+    from rga_engine.report import parse_seeds as parse
+
+    try:
+        return parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"seeds: {e}") from None
 
 
 def format_seeds(seeds) -> str:

@@ -439,6 +439,26 @@ def _failed_cell(message: str) -> str:
     return "cancelled" if message.strip().lower() == "cancelled" else f"failed: {_md(message)}"
 
 
+def parse_seeds(text: str) -> list[int]:
+    """``"2021-2023,2030"`` -> [2021, 2022, 2023, 2030] (order kept, duplicates dropped); a
+    ValueError with a one-line reason otherwise (``rga-tui run --seeds``, ``benchmarks/seeds.py``)."""
+    out: list[int] = []
+    for part in str(text).replace(" ", ",").split(","):
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            a, b = (int(lo), int(hi)) if sep else (int(part), int(part))
+        except ValueError:
+            raise ValueError(f"{part!r} is not a seed or a range A-B") from None
+        if b < a:
+            raise ValueError(f"empty range {part!r}")
+        out += [s for s in range(a, b + 1) if s not in out]
+    if not out:
+        raise ValueError("no seed given")
+    return out
+
+
 def _seed_key(s: str) -> tuple[int, Any]:
     try:
         return (0, int(s))

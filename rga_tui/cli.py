@@ -244,22 +244,12 @@ def run(
 
 
 def _parse_seeds(text: str) -> list[int]:
-    """``"2021-2023,2030"`` -> [2021, 2022, 2023, 2030] (order kept, duplicates dropped)."""
-    out: list[int] = []
-    for part in text.replace(" ", ",").split(","):
-        if not part:
-            continue
-        lo, sep, hi = part.partition("-")
-        try:
-            a, b = (int(lo), int(hi)) if sep else (int(part), int(part))
-        except ValueError:
-            raise fail(f"--seeds {text}: {part!r} is not a seed or a range A-B") from None
-        if b < a:
-            raise fail(f"--seeds {text}: empty range {part!r}")
-        out += [x for x in range(a, b + 1) if x not in out]
-    if not out:
-        raise fail(f"--seeds {text!r}: no seed given")
-    return out
+    from rga_engine.report import parse_seeds
+
+    try:
+        return parse_seeds(text)
+    except ValueError as e:
+        raise fail(f"--seeds {text}: {e}") from None
 
 
 # --------------------------------------------------------------------------- presets
