@@ -113,6 +113,13 @@ def loader(enc: Encoded, batch_size: int, pad_id: int, shuffle: bool, seed: int,
     )
 
 
+def unwrap(accelerator, model):
+    """The trained model as it leaves a loop: no DDP wrapper and no autocast wrapper of its own
+    (accelerate adds one to ``forward`` under mixed precision), so that a fresh model and one
+    loaded from the cache are evaluated alike, under the pipeline's one autocast context."""
+    return accelerator.unwrap_model(model, keep_fp32_wrapper=False)
+
+
 def forward(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
 
@@ -221,8 +228,8 @@ def finetune(model, enc: Encoded, tc, *, stage: str, accelerator, pad_id: int, e
                 emit("step", stage=stage, step=step, epoch=epoch + step_fraction(step, len(data)),
                      loss=loss.item(), lr=tc.lr, samples_per_s=rate)
             if should_stop():
-                return {"status": "cancelled", "steps": step, "model": accelerator.unwrap_model(model)}
-    return {"status": "finished", "steps": step, "model": accelerator.unwrap_model(model)}
+                return {"status": "cancelled", "steps": step, "model": unwrap(accelerator, model)}
+    return {"status": "finished", "steps": step, "model": unwrap(accelerator, model)}
 
 
 def step_fraction(step: int, per_epoch: int) -> float:
@@ -340,12 +347,13 @@ def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.T
                      loss=loss.item(), lr=uc.lr, samples_per_s=rate, **stats)
             done = step >= total
             if not done and should_stop():
-                return {"status": "cancelled", "steps": step, "model": accelerator.unwrap_model(model)}
+                return {"status": "cancelled", "steps": step, "model": unwrap(accelerator, model)}
             if done:
                 break
         end_of_epoch = epoch + 1
         if step >= total:
             break
         if uc.eval_every and end_of_epoch % uc.eval_every == 0:
+            # still training: its autocast wrapper stays (the same dtype as the pipeline's context)
             on_eval(accelerator.unwrap_model(model), end_of_epoch, step)
-    return {"status": "finished", "steps": step, "model": accelerator.unwrap_model(model)}
+    return {"status": "finished", "steps": step, "model": unwrap(accelerator, model)}
