@@ -1,6 +1,9 @@
 """Issue 19 on CPU: one precision policy for fresh and cached models, no host syncs in the
 training steps, RGA's anchor counted (and refused when it would silently be empty)."""
 
+import os
+import sys
+
 import pytest
 import torch
 
@@ -74,3 +77,93 @@ def test_fp32_evaluates_without_autocast(tmp_path, monkeypatch):
     seen = _spy_evaluations(monkeypatch)
     pipeline.run(small_cfg("unlearn.methods=['ga']", "output.cache=false"), run_dir=tmp_path / "r")
     assert seen and all(r["autocast"][0] is False and r["head_dtype"] == torch.float32 for r in seen)
+
+
+# --------------------------------------------------------------------------- 2. no host syncs
+
+SYNCS = ("item", "tolist", "__float__", "__int__", "__bool__")
+
+
+def _count_syncs(monkeypatch) -> dict[str, int]:
+    """Count the engine's reads of float/bool tensors back to Python (on a GPU each one waits
+    for the device). Integer tensors are left out: the batch indices are built on the host from
+    CPU tensors. Reads made inside transformers are left out too: its SDPA mask helper asks
+    ``padding_mask.all()`` on every forward pass, which is not ours to change."""
+    counts = {"n": 0}
+
+    def counting(real):
+        def read(self, *args, **kwargs):
+            caller = sys._getframe(1).f_code.co_filename
+            if (self.dtype.is_floating_point or self.dtype == torch.bool) and f"{os.sep}rga_engine{os.sep}" in caller:
+                counts["n"] += 1
+            return real(self, *args, **kwargs)
+        return read
+
+    for name in SYNCS:
+        monkeypatch.setattr(torch.Tensor, name, counting(getattr(torch.Tensor, name)))
+    return counts
+
+
+def test_no_host_sync_in_the_steps_between_logging_steps(tmp_path, monkeypatch):
+    from rga_engine import train
+    from rga_engine.events import ListSink
+
+    monkeypatch.setattr(train, "_log_every", lambda total: 10**9)  # log the last step only
+    counts = _count_syncs(monkeypatch)
+    sink, per_step = ListSink(), []
+
+    def should_stop():  # called after every step: the reads since the previous step
+        started = sink.of_type("stage_started")
+        per_step.append((started[-1]["stage"] if started else None, counts["n"]))
+        counts["n"] = 0
+        return False
+
+    cfg = small_cfg("unlearn.methods=['ga','npo','rga']", "unlearn.epochs=5", "output.cache=false")
+    s = pipeline.run(cfg, sink, should_stop, run_dir=tmp_path / "r")
+    assert s["status"] == "finished"
+    for stage in ("poison", "unlearn:ga", "unlearn:npo", "unlearn:rga"):
+        reads = [n for st, n in per_step if st == stage]
+        total = next(e["total_steps"] for e in sink.of_type("stage_started") if e["stage"] == stage)
+        assert total >= 4, stage
+        # the first step also pays for the stage's setup; the last one is the logging step
+        middle = reads[1 : total - 1]
+        assert len(middle) >= 2 and middle == [0] * len(middle), (stage, reads)
+    # the counter is live: the logging steps do read (loss, statistics and the finite check)
+    assert any(n for _, n in per_step)
+    steps = [e for e in sink.of_type("step") if e["stage"] == "unlearn:rga"]
+    assert len(steps) == 1 and all(isinstance(steps[0][k], float) for k in ("loss", "lambda", "kl", "penalty"))
+
+
+def test_the_finite_guard_names_the_step_where_the_loss_went_bad():
+    from rga_engine.train import FiniteGuard, NonFiniteLoss
+
+    guard = FiniteGuard("unlearn:ga", "cpu")
+    for step, loss in enumerate([0.5, 0.4, float("nan"), float("inf"), 0.3], start=1):
+        guard.watch(torch.tensor(loss, requires_grad=True), step)
+    with pytest.raises(NonFiniteLoss, match=r"^unlearn:ga: the loss became nan at step 3; stopped this stage$"):
+        guard.check()
+    ok = FiniteGuard("poison", "cpu")
+    ok.watch(torch.tensor(1.0), 1)
+    ok.check()
+
+
+def test_a_nan_late_in_a_stage_stops_it_at_the_next_logging_step(tmp_path, monkeypatch):
+    from rga_engine import train
+    from rga_engine.events import ListSink
+    from rga_engine.methods.ga import GA
+
+    monkeypatch.setattr(train, "_log_every", lambda total: 3)
+    real, calls = GA.loss, {"n": 0}
+
+    def nan_at_step_2(self, x):
+        calls["n"] += 1
+        loss, stats = real(self, x)
+        return (loss * float("nan") if calls["n"] == 2 else loss), stats
+
+    monkeypatch.setattr(GA, "loss", nan_at_step_2)
+    sink = ListSink()
+    s = pipeline.run(small_cfg("unlearn.methods=['ga']", "unlearn.epochs=5", "output.cache=false"), sink,
+                     run_dir=tmp_path / "n")
+    assert s["errors"]["unlearn:ga"].startswith("unlearn:ga: the loss became nan at step 2; stopped this stage")
+    assert "ga" not in s["models"] and s["status"] == "partial"
+    assert not [e for e in sink.of_type("step") if e["stage"] == "unlearn:ga"]  # stopped before logging step 3

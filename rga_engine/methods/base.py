@@ -65,5 +65,7 @@ class Method:
     def retain_loss(self, x: StepInputs) -> torch.Tensor:
         return F.cross_entropy(x.retain_logits.float(), x.retain_labels)
 
-    def loss(self, x: StepInputs) -> tuple[torch.Tensor, dict[str, Any]]:
+    def loss(self, x: StepInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss to minimise and the step's statistics as detached 0-d tensors (never
+        ``.item()``: the loop reads them on logging steps only, one host sync for all)."""
         raise NotImplementedError

@@ -50,7 +50,11 @@ def kl_div(forget_logits: torch.Tensor, ref_logits: torch.Tensor, direction: str
     return F.kl_div(logp_ref, logp_cur, reduction="batchmean", log_target=True)  # KL(current || poisoned)
 
 
-def rga_lambda(kl: float, alpha: float) -> float:
+def rga_lambda(kl, alpha: float):
+    """``λ = exp(−KL)^α``. A tensor KL gives a detached float64 0-d tensor on its device (no host
+    sync; float64 as ``math.exp`` on the read-back value gave), a float a float."""
+    if isinstance(kl, torch.Tensor):
+        return torch.exp(-kl.detach().double()) ** alpha
     return math.exp(-kl) ** alpha
 
 
@@ -86,15 +90,16 @@ class RGA(Method):
     def loss(self, x: StepInputs):
         forget = F.cross_entropy(x.forget_logits.float(), x.forget_labels)
         with torch.no_grad():
-            kl = kl_div(x.forget_logits, x.ref_forget_logits, self.p.kl_direction).item()
-        lam = rga_lambda(kl, self.p.alpha)
+            kl = kl_div(x.forget_logits, x.ref_forget_logits, self.p.kl_direction)
+        lam = rga_lambda(kl, self.p.alpha)  # detached: a weight, not a path for the gradient
         retain = self.retain_loss(x)
         pen = self.penalty().to(retain.device)
-        total = self.p.retain_weight * retain - lam * self.p.forget_weight * forget + self.p.beta * pen
+        ascent = (lam * self.p.forget_weight).to(forget.dtype)  # rounded as a Python float would be
+        total = self.p.retain_weight * retain - ascent * forget + self.p.beta * pen
         return total, {
-            "forget_loss": forget.item(),
-            "retain_loss": retain.item(),
+            "forget_loss": forget.detach(),
+            "retain_loss": retain.detach(),
             "lambda": lam,
             "kl": kl,
-            "penalty": pen.item(),
+            "penalty": pen.detach(),
         }
