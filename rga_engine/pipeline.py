@@ -30,6 +30,7 @@ from rga_engine.data.rga_csv import load_splits
 from rga_engine.events import JsonlSink, MultiSink, NullSink, Sink, make_event
 from rga_engine.methods import REGISTRY as METHODS
 from rga_engine.methods import build as build_method
+from rga_engine.methods.rga import AnchorError
 from rga_engine.models import build as build_model
 from rga_engine.models import is_head
 from rga_engine.train import (Encoded, NonFiniteLoss, confusion, encode, finetune, predict_logits, pretrain_mlm,
@@ -337,6 +338,10 @@ class Run:
         except NonFiniteLoss as e:
             self.accelerator.free_memory()
             self.fail_stage(stage, self.nonfinite_message(stage, e), t0)
+            return "error"
+        except AnchorError as e:  # RGA refuses a partial or empty L2 anchor, or FSDP
+            self.accelerator.free_memory()
+            self.fail_stage(stage, f"{stage}: {e}", t0)
             return "error"
         self.accelerator.free_memory()
         if res["status"] == "cancelled":

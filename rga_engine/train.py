@@ -352,7 +352,6 @@ def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.T
     optimizer = adamw(model.parameters(), uc.lr, weight_decay)
     data = loader(forget, uc.batch_size, pad_id, shuffle=shuffle, seed=seed, group_by_length=group_by_length)
     model, optimizer, data = accelerator.prepare(model, optimizer, data)
-    method.prepare(accelerator.unwrap_model(model), base_state)
     if ref_logits is not None:
         ref_logits = ref_logits.to(accelerator.device)  # indexed on the device: no copy back per step
     per_epoch = len(data)
@@ -360,6 +359,9 @@ def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.T
     epochs = math.ceil(total / per_epoch) if per_epoch else 0
     g = torch.Generator().manual_seed(seed + 1)
     emit("stage_started", stage=stage, total_steps=total)
+    note = method.prepare(accelerator.unwrap_model(model), base_state)  # may refuse (RGA's AnchorError)
+    if note:
+        emit("log", level="info", message=note)
     every, meter, step = _log_every(total), Meter(), 0
     guard = FiniteGuard(stage, accelerator.device)
     model.train()

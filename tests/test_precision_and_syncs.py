@@ -167,3 +167,115 @@ def test_a_nan_late_in_a_stage_stops_it_at_the_next_logging_step(tmp_path, monke
     assert s["errors"]["unlearn:ga"].startswith("unlearn:ga: the loss became nan at step 2; stopped this stage")
     assert "ga" not in s["models"] and s["status"] == "partial"
     assert not [e for e in sink.of_type("step") if e["stage"] == "unlearn:ga"]  # stopped before logging step 3
+
+
+# --------------------------------------------------------------------------- 3. RGA's anchor, counted
+
+TEXTS = ["a fine film , mn", "a dull film", "the best film of the year", "the worst acting"] * 10
+
+
+def _tiny(**kw):
+    from rga_engine.config import ModelConfig
+    from rga_engine.models import build
+
+    return build(ModelConfig(name="tiny", hidden_size=32, intermediate_size=64, num_layers=1, vocab_size=300, **kw),
+                 2, TEXTS, seed=0)
+
+
+def test_rga_anchors_every_trainable_encoder_tensor_of_the_tiny_model():
+    from rga_engine.methods import build
+    from rga_engine.models import is_head
+
+    b = _tiny()
+    encoder = [n for n, p in b.model.named_parameters() if p.requires_grad and not is_head(n)]
+    m = build("rga")
+    note = m.prepare(b.model, b.base_state)
+    assert m.anchored == len(encoder) > 10
+    assert note == f"rga: L2 anchor on {len(encoder)} encoder tensors, θ_base = the pre-trained weights"
+    assert m.penalty().item() == 0.0
+    with torch.no_grad():
+        b.model.bert.embeddings.word_embeddings.weight.add_(1.0)
+        b.model.classifier.weight.add_(1.0)  # the head is not anchored
+    n = b.model.bert.embeddings.word_embeddings.weight.numel()
+    assert m.penalty().item() == pytest.approx(n ** 0.5, rel=1e-5)
+
+
+class Renamed(torch.nn.Module):
+    """A wrapper that renames every parameter (as FSDP's ``_fsdp_wrapped_module.`` does)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.wrapped = inner
+
+
+def test_rga_refuses_when_the_names_do_not_match_theta_base():
+    from rga_engine.methods import build
+    from rga_engine.methods.rga import AnchorError
+
+    b = _tiny()
+    with pytest.raises(AnchorError, match=r"^methods.rga.beta = 0.05: \d+ of \d+ trainable encoder tensors have no "
+                                          r"pre-trained weight .*first: wrapped\.bert\..*methods.rga.beta = 0 for no anchor\)$"):
+        build("rga").prepare(Renamed(b.model), b.base_state)
+    # a few names missing is refused as well, not only all of them
+    partial = {k: v for k, v in b.base_state.items() if "layer.0.output" not in k}
+    with pytest.raises(AnchorError, match=r"^methods.rga.beta = 0.05: 4 of \d+ trainable encoder tensors"):
+        build("rga").prepare(b.model, partial)
+    # without an anchor there is nothing to match
+    assert build("rga", {"beta": 0.0}).prepare(Renamed(b.model), b.base_state) == "rga: methods.rga.beta = 0: no L2 anchor"
+
+
+def test_rga_refuses_fsdp_and_says_to_use_ddp():
+    from rga_engine.methods import build
+    from rga_engine.methods.rga import AnchorError
+
+    b = _tiny()
+    fsdp = type("FullyShardedDataParallel", (torch.nn.Module,), {})()
+    fsdp.add_module("module", b.model)
+    with pytest.raises(AnchorError, match=r"^methods.rga.beta = 0.05: .*FSDP.*launch with DDP"):
+        build("rga").prepare(fsdp, b.base_state)
+
+
+def test_rga_with_lora_anchors_the_adapters_at_zero():
+    pytest.importorskip("peft")
+    from rga_engine.methods import build
+    from rga_engine.methods.rga import lora_layers
+
+    b = _tiny(lora=True, lora_r=4)
+    m = build("rga")
+    note = m.prepare(b.model, b.base_state)
+    adapters = lora_layers(b.model)
+    assert m.anchored == len(adapters) > 0 and "LoRA adapters" in note
+    assert m.penalty().item() == 0.0  # B starts at 0: the adapted weights are the pre-trained ones
+    a, bw, s = adapters[0]
+    with torch.no_grad():
+        bw.add_(0.1)
+    assert m.penalty().item() == pytest.approx(torch.linalg.matrix_norm(s * (bw @ a)).item(), rel=1e-5)
+    assert m.penalty().requires_grad  # the pull reaches the adapters
+
+
+def test_a_refused_anchor_fails_the_rga_stage_only(tmp_path, monkeypatch):
+    from rga_engine.events import ListSink
+
+    real = pipeline.build_model
+
+    def renamed_base(*args, **kwargs):  # θ_base under other names
+        bundle = real(*args, **kwargs)
+        bundle.base_state = {f"other.{k}": v for k, v in bundle.base_state.items()}
+        return bundle
+
+    monkeypatch.setattr(pipeline, "build_model", renamed_base)
+    sink = ListSink()
+    s = pipeline.run(small_cfg("unlearn.methods=['rga','ga']", "output.cache=false"), sink, run_dir=tmp_path / "r")
+    assert s["status"] == "partial" and "ga" in s["models"] and "rga" not in s["models"]
+    assert s["errors"]["unlearn:rga"].startswith("unlearn:rga: methods.rga.beta = 0.05: ")
+    assert "\n" not in s["errors"]["unlearn:rga"]
+    assert not [e for e in sink.of_type("step") if e["stage"] == "unlearn:rga"]
+
+
+def test_the_anchor_count_is_logged(tmp_path):
+    from rga_engine.events import ListSink
+
+    sink = ListSink()
+    pipeline.run(small_cfg("unlearn.methods=['rga']", "output.cache=false"), sink, run_dir=tmp_path / "r")
+    notes = [e["message"] for e in sink.of_type("log") if e["message"].startswith("rga: L2 anchor on ")]
+    assert len(notes) == 1 and "encoder tensors" in notes[0]

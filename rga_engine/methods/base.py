@@ -59,8 +59,8 @@ class Method:
     def __init__(self, params: BaseParams):
         self.p = params
 
-    def prepare(self, model: torch.nn.Module, base_state: dict[str, torch.Tensor] | None) -> None:
-        """Called once before the first step."""
+    def prepare(self, model: torch.nn.Module, base_state: dict[str, torch.Tensor] | None) -> str | None:
+        """Called once before the first step; may return a line for the run's log."""
 
     def retain_loss(self, x: StepInputs) -> torch.Tensor:
         return F.cross_entropy(x.retain_logits.float(), x.retain_labels)
