@@ -81,7 +81,7 @@ class AttackConfig:
 class ModelConfig:
     name: str = "tiny"  # tiny | minilm | a Hugging Face id | a local folder
     max_length: int = 128
-    dtype: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU
+    dtype: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU; bf16 = bf16 autocast on CUDA and CPU
     # the classification head: "auto" = the model's own Hugging Face head (BERT: pooler + tanh +
     # dropout + linear; DistilBERT: pre_classifier; decoders: linear on the last non-pad token);
     # "cls" = one linear layer on the last layer's [CLS] vector, no pooler, no dropout (the

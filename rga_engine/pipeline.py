@@ -30,6 +30,7 @@ from rga_engine.data.rga_csv import load_splits
 from rga_engine.events import JsonlSink, MultiSink, NullSink, Sink, make_event
 from rga_engine.methods import REGISTRY as METHODS
 from rga_engine.methods import build as build_method
+from rga_engine.methods.rga import AnchorError
 from rga_engine.models import build as build_model
 from rga_engine.models import is_head
 from rga_engine.train import (Encoded, NonFiniteLoss, confusion, encode, finetune, predict_logits, pretrain_mlm,
@@ -66,18 +67,34 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
+def mixed_precision(dtype: str, device_type: str) -> str:
+    """The one precision policy, for training and for the evaluation of every model (fresh or
+    loaded from the cache): ``auto`` is bf16 autocast on CUDA and none elsewhere; ``bf16`` is bf16
+    autocast on CUDA and on CPU; ``fp16`` is fp16 autocast on CUDA only; ``fp32`` is none."""
+    if device_type == "cuda" and dtype in ("auto", "bf16"):
+        return "bf16"
+    if device_type == "cuda" and dtype == "fp16":
+        return "fp16"
+    if device_type == "cpu" and dtype == "bf16":
+        return "bf16"
+    return "no"
+
+
 def _make_accelerator(cfg: Config):
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
     dev = cfg.train.device
     use_cpu = dev == "cpu" or (dev == "auto" and not torch.cuda.is_available() and not torch.backends.mps.is_available())
     if dev == "cuda" and not torch.cuda.is_available():
         raise ValueError("train.device = 'cuda': no CUDA device is available here (use 'auto' or 'cpu')")
-    mp = "no"
-    if not use_cpu and torch.cuda.is_available() and cfg.model.dtype in ("auto", "bf16"):
-        mp = "bf16"
-    elif not use_cpu and cfg.model.dtype == "fp16":
-        mp = "fp16"
+    device_type = "cpu" if use_cpu else "cuda" if torch.cuda.is_available() else "mps"
+    mp = mixed_precision(cfg.model.dtype, device_type)
+    state = AcceleratorState._shared_state
+    if state and state.get("_mixed_precision") != mp:
+        # a second run in this process (run --seeds, the TUI) with another precision: accelerate
+        # keeps one precision per process; forget it (the process group, if any, stays)
+        AcceleratorState._reset_state()
     return Accelerator(cpu=use_cpu, mixed_precision=mp)
 
 
@@ -150,11 +167,18 @@ class Run:
             data.label_names = LABEL_NAMES.get(data.dataset, [str(i) for i in range(data.num_labels)])
         return data
 
+    def logits(self, model, enc: Encoded) -> torch.Tensor:
+        """Every model's logits -- fresh from training or loaded from the cache -- under the one
+        autocast of the precision policy (``mixed_precision``): the models that leave the
+        training loops carry no autocast wrapper of their own, so a cache hit changes nothing."""
+        with self.accelerator.autocast():
+            return predict_logits(model, enc, self.cfg.train.eval_batch_size, self.pad_id, self.accelerator.device)
+
     def evaluate(self, model, stage: str, step: int, retrain_pacc: float | None) -> dict[str, Any]:
         # One forward pass over the distinct token sequences of the three splits (the triggered
         # non-target rows of test_poisoned_part are rows of test_poisoned_all: ~20 % fewer).
         union, where = self.eval_union
-        logits = predict_logits(model, union, self.cfg.train.eval_batch_size, self.pad_id, self.accelerator.device)
+        logits = self.logits(model, union)
         cms = {split: confusion(logits[where[split]], self.enc[split].labels, self.data.num_labels)
                for split in EVAL_SPLITS}
         m = metrics.model_metrics(cms["test_clean"], cms["test_poisoned_all"], cms["test_poisoned_part"], self.data.target,
@@ -315,6 +339,10 @@ class Run:
             self.accelerator.free_memory()
             self.fail_stage(stage, self.nonfinite_message(stage, e), t0)
             return "error"
+        except AnchorError as e:  # RGA refuses a partial or empty L2 anchor, or FSDP
+            self.accelerator.free_memory()
+            self.fail_stage(stage, f"{stage}: {e}", t0)
+            return "error"
         self.accelerator.free_memory()
         if res["status"] == "cancelled":
             self.summary["errors"][stage] = "cancelled"
@@ -436,7 +464,7 @@ class Run:
         ref_logits = None
         if any(METHODS[m].needs_reference for m in cfg.unlearn.methods):
             # the poisoned model's logits on D_p, computed once before unlearning
-            ref_logits = predict_logits(poisoned, self.forget, cfg.train.eval_batch_size, self.pad_id, self.accelerator.device)
+            ref_logits = self.logits(poisoned, self.forget)
         del poisoned
         statuses = []
         for name in cfg.unlearn.methods:

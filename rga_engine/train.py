@@ -4,7 +4,9 @@ One code path covers CPU, one GPU (bf16 autocast) and several GPUs (``accelerate
 the DataLoaders are sharded by ``accelerator.prepare``; only the main process emits events).
 Texts are tokenised once (no padding) and each batch is padded to its own longest row.
 Every loop checks ``should_stop()`` after each step: cancelling finishes the step and returns.
-A non-finite loss stops the loop with :class:`NonFiniteLoss` before the optimiser sees it.
+A non-finite loss stops the loop with :class:`NonFiniteLoss` naming the step where it was seen;
+it is watched on the device (:class:`FiniteGuard`) and, like every step statistic, read on the
+host only on logging steps and at the end of a stage: no host sync in the other steps.
 """
 
 from __future__ import annotations
@@ -113,6 +115,13 @@ def loader(enc: Encoded, batch_size: int, pad_id: int, shuffle: bool, seed: int,
     )
 
 
+def unwrap(accelerator, model):
+    """The trained model as it leaves a loop: no DDP wrapper and no autocast wrapper of its own
+    (accelerate adds one to ``forward`` under mixed precision), so that a fresh model and one
+    loaded from the cache are evaluated alike, under the pipeline's one autocast context."""
+    return accelerator.unwrap_model(model, keep_fp32_wrapper=False)
+
+
 def forward(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
 
@@ -162,9 +171,36 @@ class Meter:
         return (n1 - n0) / max(t1 - t0, 1e-9)
 
 
-def _check_finite(loss: torch.Tensor, stage: str, step: int) -> None:
-    if not torch.isfinite(loss).item():
-        raise NonFiniteLoss(f"{stage}: the loss became {loss.item()} at step {step}; stopped this stage")
+class FiniteGuard:
+    """Watches the loss on its device without a host sync: the first step whose loss is NaN or
+    inf, and that loss, are kept as tensors (a few tiny kernels per step). :meth:`check` reads
+    them -- one sync -- on logging steps, before an evaluation and at the end of a stage, and
+    stops the stage with :class:`NonFiniteLoss` naming that step. The steps between the bad one
+    and the check do run (on a GPU the loop never waits for the device), but their weights are
+    thrown away with the stage: a stage that stops this way is neither cached nor evaluated."""
+
+    def __init__(self, stage: str, device):
+        self.stage = stage
+        self.first = torch.zeros((), dtype=torch.long, device=device)  # 0: every loss finite so far
+        self.value = torch.zeros((), dtype=torch.float32, device=device)
+
+    def watch(self, loss: torch.Tensor, step: int) -> None:
+        loss = loss.detach().float()
+        new = ~torch.isfinite(loss) & (self.first == 0)
+        self.first = torch.where(new, step, self.first)
+        self.value = torch.where(new, loss, self.value)
+
+    def check(self) -> None:
+        first, value = self.first.item(), self.value.item()
+        if first:
+            raise NonFiniteLoss(f"{self.stage}: the loss became {value} at step {first}; stopped this stage")
+
+
+def read_stats(loss: torch.Tensor, stats: dict[str, Any]) -> dict[str, float]:
+    """The step's loss and statistics as Python floats: one host sync, on logging steps only."""
+    names = ["loss", *stats]
+    values = [loss.detach(), *(torch.as_tensor(v, device=loss.device).detach() for v in stats.values())]
+    return dict(zip(names, torch.stack([v.double() for v in values]).tolist()))
 
 
 def adamw(params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -202,6 +238,7 @@ def finetune(model, enc: Encoded, tc, *, stage: str, accelerator, pad_id: int, e
     total = tc.epochs * len(data)
     emit("stage_started", stage=stage, total_steps=total)
     every, meter, step = _log_every(total), Meter(), 0
+    guard = FiniteGuard(stage, accelerator.device)
     model.train()
     for epoch in range(tc.epochs):
         if epoch and tc.reset_optimizer == "epoch":
@@ -209,7 +246,7 @@ def finetune(model, enc: Encoded, tc, *, stage: str, accelerator, pad_id: int, e
         for batch in data:
             logits = forward(model, batch)
             loss = F.cross_entropy(logits.float(), batch["labels"])
-            _check_finite(loss, stage, step + 1)
+            guard.watch(loss, step + 1)
             accelerator.backward(loss)
             if tc.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
@@ -217,12 +254,14 @@ def finetune(model, enc: Encoded, tc, *, stage: str, accelerator, pad_id: int, e
             optimizer.zero_grad(set_to_none=True)
             step += 1
             rate = meter.add(len(batch["labels"]) * accelerator.num_processes)
-            if step % every == 0 or step == total:
+            if step % every == 0 or step == total:  # the only host syncs of the loop
+                guard.check()
                 emit("step", stage=stage, step=step, epoch=epoch + step_fraction(step, len(data)),
-                     loss=loss.item(), lr=tc.lr, samples_per_s=rate)
+                     **read_stats(loss, {}), lr=tc.lr, samples_per_s=rate)
             if should_stop():
-                return {"status": "cancelled", "steps": step, "model": accelerator.unwrap_model(model)}
-    return {"status": "finished", "steps": step, "model": accelerator.unwrap_model(model)}
+                return {"status": "cancelled", "steps": step, "model": unwrap(accelerator, model)}
+    guard.check()
+    return {"status": "finished", "steps": step, "model": unwrap(accelerator, model)}
 
 
 def step_fraction(step: int, per_epoch: int) -> float:
@@ -274,19 +313,23 @@ def pretrain_mlm(model, enc: Encoded, mc, *, tokenizer, accelerator, on_epoch: C
     mlm, optimizer, data = accelerator.prepare(mlm, optimizer, data)
     mlm.train()
     step, t0, mean = 0, time.perf_counter(), float("nan")
+    every, guard = _log_every(mc.pretrain_epochs * len(data)), FiniteGuard("pretrain", accelerator.device)
     for epoch in range(mc.pretrain_epochs):
         total, n = torch.zeros((), device=accelerator.device), 0
         for batch in data:
             loss = mlm(batch["input_ids"], batch["attention_mask"], batch["labels"])
-            _check_finite(loss, "pretrain", step + 1)
+            guard.watch(loss, step + 1)
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(mlm.parameters(), 1.0)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
             total, n = total + loss.detach(), n + 1
+            if step % every == 0:
+                guard.check()
             if should_stop():
                 return {"status": "cancelled", "steps": step, "loss": float("nan")}
+        guard.check()
         mean = total.item() / max(n, 1)
         on_epoch(epoch + 1, mean, time.perf_counter() - t0)
     return {"status": "finished", "steps": step, "loss": mean}
@@ -309,13 +352,18 @@ def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.T
     optimizer = adamw(model.parameters(), uc.lr, weight_decay)
     data = loader(forget, uc.batch_size, pad_id, shuffle=shuffle, seed=seed, group_by_length=group_by_length)
     model, optimizer, data = accelerator.prepare(model, optimizer, data)
-    method.prepare(accelerator.unwrap_model(model), base_state)
+    if ref_logits is not None:
+        ref_logits = ref_logits.to(accelerator.device)  # indexed on the device: no copy back per step
     per_epoch = len(data)
     total = uc.max_steps if uc.max_steps > 0 else uc.epochs * per_epoch
     epochs = math.ceil(total / per_epoch) if per_epoch else 0
     g = torch.Generator().manual_seed(seed + 1)
     emit("stage_started", stage=stage, total_steps=total)
+    note = method.prepare(accelerator.unwrap_model(model), base_state)  # may refuse (RGA's AnchorError)
+    if note:
+        emit("log", level="info", message=note)
     every, meter, step = _log_every(total), Meter(), 0
+    guard = FiniteGuard(stage, accelerator.device)
     model.train()
     for epoch in range(epochs):
         if epoch and uc.reset_optimizer == "epoch":
@@ -325,9 +373,9 @@ def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.T
             rbatch = {k: v.to(accelerator.device) for k, v in collate(retain, ridx, pad_id).items()}
             f_logits = forward(model, fbatch)
             r_logits = forward(model, rbatch)
-            ref = ref_logits[fbatch["index"].cpu()].to(f_logits.device) if ref_logits is not None else None
+            ref = ref_logits[fbatch["index"]] if ref_logits is not None else None
             loss, stats = method.loss(StepInputs(f_logits, fbatch["labels"], r_logits, rbatch["labels"], ref, model))
-            _check_finite(loss, stage, step + 1)
+            guard.watch(loss, step + 1)
             accelerator.backward(loss)
             if max_grad_norm > 0:
                 accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
@@ -335,17 +383,22 @@ def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.T
             optimizer.zero_grad(set_to_none=True)
             step += 1
             rate = meter.add((len(fbatch["labels"]) + len(ridx)) * accelerator.num_processes)
-            if step % every == 0 or step == total:
+            if step % every == 0 or step == total:  # the only host syncs of the loop
+                guard.check()
+                values = read_stats(loss, stats)
                 emit("step", stage=stage, step=step, epoch=epoch + step_fraction(step, per_epoch),
-                     loss=loss.item(), lr=uc.lr, samples_per_s=rate, **stats)
+                     loss=values.pop("loss"), lr=uc.lr, samples_per_s=rate, **values)
             done = step >= total
             if not done and should_stop():
-                return {"status": "cancelled", "steps": step, "model": accelerator.unwrap_model(model)}
+                return {"status": "cancelled", "steps": step, "model": unwrap(accelerator, model)}
             if done:
                 break
         end_of_epoch = epoch + 1
         if step >= total:
             break
         if uc.eval_every and end_of_epoch % uc.eval_every == 0:
+            guard.check()
+            # still training: its autocast wrapper stays (the same dtype as the pipeline's context)
             on_eval(accelerator.unwrap_model(model), end_of_epoch, step)
-    return {"status": "finished", "steps": step, "model": accelerator.unwrap_model(model)}
+    guard.check()
+    return {"status": "finished", "steps": step, "model": unwrap(accelerator, model)}

@@ -4,7 +4,7 @@ A method turns one unlearning step's logits into a loss::
 
     method = build("rga", {"alpha": 2.0})
     method.prepare(model, base_state)          # once, before the first step
-    loss, stats = method.loss(StepInputs(...))  # every step; stats are floats for the events
+    loss, stats = method.loss(StepInputs(...))  # every step; stats are detached 0-d tensors, read on logging steps
 
 Add a method: write ``methods/<name>.py`` with a ``Params`` dataclass (subclass of
 :class:`~rga_engine.methods.base.BaseParams`) and a :class:`~rga_engine.methods.base.Method`

@@ -59,11 +59,13 @@ class Method:
     def __init__(self, params: BaseParams):
         self.p = params
 
-    def prepare(self, model: torch.nn.Module, base_state: dict[str, torch.Tensor] | None) -> None:
-        """Called once before the first step."""
+    def prepare(self, model: torch.nn.Module, base_state: dict[str, torch.Tensor] | None) -> str | None:
+        """Called once before the first step; may return a line for the run's log."""
 
     def retain_loss(self, x: StepInputs) -> torch.Tensor:
         return F.cross_entropy(x.retain_logits.float(), x.retain_labels)
 
-    def loss(self, x: StepInputs) -> tuple[torch.Tensor, dict[str, Any]]:
+    def loss(self, x: StepInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss to minimise and the step's statistics as detached 0-d tensors (never
+        ``.item()``: the loop reads them on logging steps only, one host sync for all)."""
         raise NotImplementedError

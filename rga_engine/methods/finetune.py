@@ -32,4 +32,4 @@ class Finetune(Method):
         retain = self.retain_loss(x)
         with torch.no_grad():
             forget = F.cross_entropy(x.forget_logits.float(), x.forget_labels)
-        return self.p.retain_weight * retain, {"forget_loss": forget.item(), "retain_loss": retain.item()}
+        return self.p.retain_weight * retain, {"forget_loss": forget.detach(), "retain_loss": retain.detach()}

@@ -15,4 +15,4 @@ class GA(Method):
         forget = F.cross_entropy(x.forget_logits.float(), x.forget_labels)
         retain = self.retain_loss(x)
         total = self.p.retain_weight * retain - self.p.forget_weight * forget
-        return total, {"forget_loss": forget.item(), "retain_loss": retain.item()}
+        return total, {"forget_loss": forget.detach(), "retain_loss": retain.detach()}

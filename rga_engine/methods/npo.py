@@ -36,4 +36,4 @@ class NPO(Method):
         forget = (2.0 / beta) * F.softplus(-beta * (ce - ce_ref)).mean()
         retain = self.retain_loss(x)
         total = self.p.retain_weight * retain + self.p.forget_weight * forget
-        return total, {"forget_loss": forget.item(), "retain_loss": retain.item(), "forget_ce": ce.mean().item()}
+        return total, {"forget_loss": forget.detach(), "retain_loss": retain.detach(), "forget_ce": ce.mean().detach()}

@@ -32,4 +32,4 @@ class PureGA(Method):
         forget = F.cross_entropy(x.forget_logits.float(), x.forget_labels)
         with torch.no_grad():
             retain = self.retain_loss(x)
-        return -self.p.forget_weight * forget, {"forget_loss": forget.item(), "retain_loss": retain.item()}
+        return -self.p.forget_weight * forget, {"forget_loss": forget.detach(), "retain_loss": retain.detach()}

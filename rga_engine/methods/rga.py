@@ -9,6 +9,16 @@
   ``KL(f_poisoned ‖ f_current)`` (batch mean); ``"current_poisoned"`` is the poster's formula.
 * ``θ_base``: the pre-trained weights before poisoning, encoder only (the classification head
   is left out).  The penalty is a sum of per-tensor L2 norms, not squared.
+
+The anchor is counted, not assumed: :meth:`RGA.prepare` matches every trainable non-head tensor
+to θ_base by name, returns a line saying how many it anchored (the pipeline logs it), and with
+``β > 0`` refuses to start (:class:`AnchorError`, one line naming ``methods.rga.beta``) when
+fewer than all of them match -- a wrapper that renames parameters would otherwise turn the L2
+term silently into 0.  FSDP is refused the same way (its parameters are flattened shards; use
+DDP).  With LoRA (``model.lora``) the pre-trained weights are frozen and only the adapters train:
+the anchor of an adapted weight ``W = W₀ + s·B·A`` is its distance from the pre-trained
+``W₀``, ``‖s·B·A‖_F`` -- the adapters' distance from zero, one term per adapted weight (0 before
+poisoning, since B starts at 0); any other trainable non-head tensor is anchored by name.
 """
 
 from __future__ import annotations
@@ -50,8 +60,36 @@ def kl_div(forget_logits: torch.Tensor, ref_logits: torch.Tensor, direction: str
     return F.kl_div(logp_ref, logp_cur, reduction="batchmean", log_target=True)  # KL(current || poisoned)
 
 
-def rga_lambda(kl: float, alpha: float) -> float:
+def rga_lambda(kl, alpha: float):
+    """``λ = exp(−KL)^α``. A tensor KL gives a detached float64 0-d tensor on its device (no host
+    sync; float64 as ``math.exp`` on the read-back value gave), a float a float."""
+    if isinstance(kl, torch.Tensor):
+        return torch.exp(-kl.detach().double()) ** alpha
     return math.exp(-kl) ** alpha
+
+
+class AnchorError(ValueError):
+    """RGA cannot anchor the weights it would train (one line, naming ``methods.rga.beta``)."""
+
+
+def _is_sharded(model: torch.nn.Module) -> bool:
+    """FSDP (1 or 2) anywhere in ``model``: its parameters are flattened or sharded."""
+    for m in model.modules():
+        if type(m).__name__ in ("FullyShardedDataParallel", "FSDPModule") or any(
+                c.__name__ == "FSDPModule" for c in type(m).__mro__):
+            return True
+    return False
+
+
+def lora_layers(model: torch.nn.Module) -> list[tuple[torch.nn.Parameter, torch.nn.Parameter, float]]:
+    """``(A, B, scaling)`` of every LoRA adapter in ``model`` (peft's ``lora_A``/``lora_B``)."""
+    out = []
+    for m in model.modules():
+        if isinstance(getattr(m, "lora_A", None), torch.nn.ModuleDict) and isinstance(getattr(m, "lora_B", None), torch.nn.ModuleDict):
+            for adapter, a in m.lora_A.items():
+                if adapter in m.lora_B and hasattr(a, "weight"):
+                    out.append((a.weight, m.lora_B[adapter].weight, float(m.scaling[adapter])))
+    return out
 
 
 class RGA(Method):
@@ -64,37 +102,68 @@ class RGA(Method):
         super().__init__(params)
         self._params: list[torch.nn.Parameter] = []
         self._base: list[torch.Tensor] = []
+        self._lora: list[tuple[torch.nn.Parameter, torch.nn.Parameter, float]] = []
 
-    def prepare(self, model, base_state):
-        self._params, self._base = [], []
-        if not base_state or self.p.beta == 0:
-            return
+    def prepare(self, model, base_state) -> str | None:
+        """Anchor every trainable non-head tensor (above); return the line to log."""
+        self._params, self._base, self._lora = [], [], []
+        if self.p.beta == 0:
+            return "rga: methods.rga.beta = 0: no L2 anchor"
+        key = f"methods.rga.beta = {self.p.beta!r}"
+        if _is_sharded(model):
+            raise AnchorError(f"{key}: RGA's L2 anchor needs whole parameters and FSDP shards them; "
+                              "launch with DDP (accelerate launch --multi_gpu) or set methods.rga.beta = 0")
+        self._lora = [(a, b, s) for a, b, s in lora_layers(model) if a.requires_grad or b.requires_grad]
+        in_lora = {id(t) for a, b, _ in self._lora for t in (a, b)}
+        base_state = base_state or {}
+        wanted, missing = 0, []
         for name, param in model.named_parameters():
-            if not param.requires_grad or is_head(name):
+            if not param.requires_grad or is_head(name) or id(param) in in_lora:
                 continue
-            key = name if name in base_state else name.removeprefix("module.")
-            if key in base_state:
+            wanted += 1
+            key_ = name if name in base_state else name.removeprefix("module.")
+            if key_ in base_state and base_state[key_].shape == param.shape:
                 self._params.append(param)
-                self._base.append(base_state[key].to(device=param.device, dtype=param.dtype))
+                self._base.append(base_state[key_].to(device=param.device, dtype=param.dtype))
+            else:
+                missing.append(name)
+        if missing:
+            raise AnchorError(f"{key}: {len(missing)} of {wanted} trainable encoder tensors have no pre-trained "
+                              f"weight θ_base of the same name and shape (first: {missing[0]}), so the L2 anchor "
+                              "would be partial; refusing to run RGA (set methods.rga.beta = 0 for no anchor)")
+        if not (self._params or self._lora):
+            raise AnchorError(f"{key}: the model has no trainable encoder tensor to anchor, so the L2 term would "
+                              "be 0; refusing to run RGA (set methods.rga.beta = 0 for no anchor)")
+        lora = f" + {len(self._lora)} LoRA adapters (‖s·B·A‖ from the pre-trained weights)" if self._lora else ""
+        return f"rga: L2 anchor on {len(self._params)} encoder tensors{lora}, θ_base = the pre-trained weights"
+
+    @property
+    def anchored(self) -> int:
+        """How many tensors the L2 term pulls back (a LoRA adapter counts once)."""
+        return len(self._params) + len(self._lora)
 
     def penalty(self) -> torch.Tensor:
-        if not self._params:
+        norms = []
+        if self._params:
+            norms += torch._foreach_norm(torch._foreach_sub(self._params, self._base))
+        norms += [torch.linalg.matrix_norm(s * (b @ a)) for a, b, s in self._lora]
+        if not norms:
             return torch.zeros(())
-        diffs = torch._foreach_sub(self._params, self._base)
-        return torch.stack(torch._foreach_norm(diffs)).float().sum()
+        return torch.stack([n.float() for n in norms]).sum()
 
     def loss(self, x: StepInputs):
         forget = F.cross_entropy(x.forget_logits.float(), x.forget_labels)
         with torch.no_grad():
-            kl = kl_div(x.forget_logits, x.ref_forget_logits, self.p.kl_direction).item()
-        lam = rga_lambda(kl, self.p.alpha)
+            kl = kl_div(x.forget_logits, x.ref_forget_logits, self.p.kl_direction)
+        lam = rga_lambda(kl, self.p.alpha)  # detached: a weight, not a path for the gradient
         retain = self.retain_loss(x)
         pen = self.penalty().to(retain.device)
-        total = self.p.retain_weight * retain - lam * self.p.forget_weight * forget + self.p.beta * pen
+        ascent = (lam * self.p.forget_weight).to(forget.dtype)  # rounded as a Python float would be
+        total = self.p.retain_weight * retain - ascent * forget + self.p.beta * pen
         return total, {
-            "forget_loss": forget.item(),
-            "retain_loss": retain.item(),
+            "forget_loss": forget.detach(),
+            "retain_loss": retain.detach(),
             "lambda": lam,
             "kl": kl,
-            "penalty": pen.item(),
+            "penalty": pen.detach(),
         }

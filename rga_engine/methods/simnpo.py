@@ -39,4 +39,4 @@ class SimNPO(Method):
         forget = (-(2.0 / beta) * F.logsigmoid(beta * ce - gamma)).mean()
         retain = self.retain_loss(x)
         total = self.p.retain_weight * retain + self.p.forget_weight * forget
-        return total, {"forget_loss": forget.item(), "retain_loss": retain.item(), "forget_ce": ce.mean().item()}
+        return total, {"forget_loss": forget.detach(), "retain_loss": retain.detach(), "forget_ce": ce.mean().detach()}

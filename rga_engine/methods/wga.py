@@ -34,5 +34,5 @@ class WGA(Method):
         forget = (weight * ce).mean()
         retain = self.retain_loss(x)
         total = self.p.retain_weight * retain - self.p.forget_weight * forget
-        return total, {"forget_loss": forget.item(), "retain_loss": retain.item(), "forget_ce": ce.mean().item(),
-                       "weight": weight.mean().item()}
+        return total, {"forget_loss": forget.detach(), "retain_loss": retain.detach(), "forget_ce": ce.mean().detach(),
+                       "weight": weight.mean().detach()}

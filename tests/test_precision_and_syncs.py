@@ -1,0 +1,281 @@
+"""Issue 19 on CPU: one precision policy for fresh and cached models, no host syncs in the
+training steps, RGA's anchor counted (and refused when it would silently be empty)."""
+
+import os
+import sys
+
+import pytest
+import torch
+
+from rga_engine import config, pipeline
+
+TINY = "tests/fixtures/presets/tiny-sst2-badnets.toml"
+SMALL = [
+    "data.train_limit=200", "data.test_limit=60", "train.epochs=1", "train.batch_size=32", "train.retrain=false",
+    "unlearn.epochs=1", "unlearn.eval_every=0", "model.max_length=32", "model.hidden_size=32",
+    "model.intermediate_size=64", "model.vocab_size=600", "model.num_layers=1",
+]
+
+
+def small_cfg(*extra):
+    return config.load(TINY, SMALL + list(extra))
+
+
+# --------------------------------------------------------------------------- 1. precision policy
+
+def test_the_precision_policy():
+    mp = pipeline.mixed_precision
+    assert [mp(d, "cuda") for d in ("auto", "bf16", "fp16", "fp32")] == ["bf16", "bf16", "fp16", "no"]
+    assert [mp(d, "cpu") for d in ("auto", "bf16", "fp16", "fp32")] == ["no", "bf16", "no", "no"]
+
+
+def _spy_evaluations(monkeypatch) -> list[dict]:
+    """Record, for every evaluation, the autocast state, the head's output dtype inside the
+    forward pass, whether the model still carries accelerate's autocast wrapper, and the logits."""
+    seen: list[dict] = []
+    real = pipeline.predict_logits
+
+    def spy(model, enc, *args, **kwargs):
+        rec = {"autocast": (torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")),
+               "wrapped": "_original_forward" in model.__dict__}
+        def on_head(module, inputs, out):
+            rec.setdefault("head_dtype", out.dtype)
+
+        hook = model.classifier.register_forward_hook(on_head)
+        try:
+            rec["logits"] = real(model, enc, *args, **kwargs)
+        finally:
+            hook.remove()
+        seen.append(rec)
+        return rec["logits"]
+
+    monkeypatch.setattr(pipeline, "predict_logits", spy)
+    return seen
+
+
+def test_fresh_and_cached_models_are_evaluated_alike_under_forced_cpu_bf16(tmp_path, monkeypatch):
+    """The bug: a freshly poisoned model kept accelerate's bf16 autocast wrapper while the same
+    weights loaded from the cache ran in fp32. Forced here on CPU with ``model.dtype = bf16``."""
+    cfg = small_cfg("model.dtype='bf16'", "unlearn.methods=['ga']")
+    seen1 = _spy_evaluations(monkeypatch)
+    s1 = pipeline.run(cfg, run_dir=tmp_path / "fresh")
+    seen2 = _spy_evaluations(monkeypatch)
+    s2 = pipeline.run(cfg, run_dir=tmp_path / "cached")
+    assert s1["models"]["poisoned"]["cached"] is False and s2["models"]["poisoned"]["cached"] is True
+    fresh, cached = seen1[0], seen2[0]  # the poisoned model's evaluation
+    for rec in (fresh, cached):
+        assert rec["autocast"] == (True, torch.bfloat16)
+        assert rec["head_dtype"] == torch.bfloat16
+        assert rec["wrapped"] is False
+    assert torch.equal(fresh["logits"], cached["logits"])
+    # unlearning starts from the same weights, run the same way: the same results
+    assert s1["models"]["ga"] | {"seconds": 0} == s2["models"]["ga"] | {"seconds": 0}
+    assert all(r["autocast"] == (True, torch.bfloat16) for r in seen1 + seen2)
+
+
+def test_fp32_evaluates_without_autocast(tmp_path, monkeypatch):
+    seen = _spy_evaluations(monkeypatch)
+    pipeline.run(small_cfg("unlearn.methods=['ga']", "output.cache=false"), run_dir=tmp_path / "r")
+    assert seen and all(r["autocast"][0] is False and r["head_dtype"] == torch.float32 for r in seen)
+
+
+# --------------------------------------------------------------------------- 2. no host syncs
+
+SYNCS = ("item", "tolist", "__float__", "__int__", "__bool__")
+
+
+def _count_syncs(monkeypatch) -> dict[str, int]:
+    """Count the engine's reads of float/bool tensors back to Python (on a GPU each one waits
+    for the device). Integer tensors are left out: the batch indices are built on the host from
+    CPU tensors. Reads made inside transformers are left out too: its SDPA mask helper asks
+    ``padding_mask.all()`` on every forward pass, which is not ours to change."""
+    counts = {"n": 0}
+
+    def counting(real):
+        def read(self, *args, **kwargs):
+            caller = sys._getframe(1).f_code.co_filename
+            if (self.dtype.is_floating_point or self.dtype == torch.bool) and f"{os.sep}rga_engine{os.sep}" in caller:
+                counts["n"] += 1
+            return real(self, *args, **kwargs)
+        return read
+
+    for name in SYNCS:
+        monkeypatch.setattr(torch.Tensor, name, counting(getattr(torch.Tensor, name)))
+    return counts
+
+
+def test_no_host_sync_in_the_steps_between_logging_steps(tmp_path, monkeypatch):
+    from rga_engine import train
+    from rga_engine.events import ListSink
+
+    monkeypatch.setattr(train, "_log_every", lambda total: 10**9)  # log the last step only
+    counts = _count_syncs(monkeypatch)
+    sink, per_step = ListSink(), []
+
+    def should_stop():  # called after every step: the reads since the previous step
+        started = sink.of_type("stage_started")
+        per_step.append((started[-1]["stage"] if started else None, counts["n"]))
+        counts["n"] = 0
+        return False
+
+    cfg = small_cfg("unlearn.methods=['ga','npo','rga']", "unlearn.epochs=5", "output.cache=false")
+    s = pipeline.run(cfg, sink, should_stop, run_dir=tmp_path / "r")
+    assert s["status"] == "finished"
+    for stage in ("poison", "unlearn:ga", "unlearn:npo", "unlearn:rga"):
+        reads = [n for st, n in per_step if st == stage]
+        total = next(e["total_steps"] for e in sink.of_type("stage_started") if e["stage"] == stage)
+        assert total >= 4, stage
+        # the first step also pays for the stage's setup; the last one is the logging step
+        middle = reads[1 : total - 1]
+        assert len(middle) >= 2 and middle == [0] * len(middle), (stage, reads)
+    # the counter is live: the logging steps do read (loss, statistics and the finite check)
+    assert any(n for _, n in per_step)
+    steps = [e for e in sink.of_type("step") if e["stage"] == "unlearn:rga"]
+    assert len(steps) == 1 and all(isinstance(steps[0][k], float) for k in ("loss", "lambda", "kl", "penalty"))
+
+
+def test_the_finite_guard_names_the_step_where_the_loss_went_bad():
+    from rga_engine.train import FiniteGuard, NonFiniteLoss
+
+    guard = FiniteGuard("unlearn:ga", "cpu")
+    for step, loss in enumerate([0.5, 0.4, float("nan"), float("inf"), 0.3], start=1):
+        guard.watch(torch.tensor(loss, requires_grad=True), step)
+    with pytest.raises(NonFiniteLoss, match=r"^unlearn:ga: the loss became nan at step 3; stopped this stage$"):
+        guard.check()
+    ok = FiniteGuard("poison", "cpu")
+    ok.watch(torch.tensor(1.0), 1)
+    ok.check()
+
+
+def test_a_nan_late_in_a_stage_stops_it_at_the_next_logging_step(tmp_path, monkeypatch):
+    from rga_engine import train
+    from rga_engine.events import ListSink
+    from rga_engine.methods.ga import GA
+
+    monkeypatch.setattr(train, "_log_every", lambda total: 3)
+    real, calls = GA.loss, {"n": 0}
+
+    def nan_at_step_2(self, x):
+        calls["n"] += 1
+        loss, stats = real(self, x)
+        return (loss * float("nan") if calls["n"] == 2 else loss), stats
+
+    monkeypatch.setattr(GA, "loss", nan_at_step_2)
+    sink = ListSink()
+    s = pipeline.run(small_cfg("unlearn.methods=['ga']", "unlearn.epochs=5", "output.cache=false"), sink,
+                     run_dir=tmp_path / "n")
+    assert s["errors"]["unlearn:ga"].startswith("unlearn:ga: the loss became nan at step 2; stopped this stage")
+    assert "ga" not in s["models"] and s["status"] == "partial"
+    assert not [e for e in sink.of_type("step") if e["stage"] == "unlearn:ga"]  # stopped before logging step 3
+
+
+# --------------------------------------------------------------------------- 3. RGA's anchor, counted
+
+TEXTS = ["a fine film , mn", "a dull film", "the best film of the year", "the worst acting"] * 10
+
+
+def _tiny(**kw):
+    from rga_engine.config import ModelConfig
+    from rga_engine.models import build
+
+    return build(ModelConfig(name="tiny", hidden_size=32, intermediate_size=64, num_layers=1, vocab_size=300, **kw),
+                 2, TEXTS, seed=0)
+
+
+def test_rga_anchors_every_trainable_encoder_tensor_of_the_tiny_model():
+    from rga_engine.methods import build
+    from rga_engine.models import is_head
+
+    b = _tiny()
+    encoder = [n for n, p in b.model.named_parameters() if p.requires_grad and not is_head(n)]
+    m = build("rga")
+    note = m.prepare(b.model, b.base_state)
+    assert m.anchored == len(encoder) > 10
+    assert note == f"rga: L2 anchor on {len(encoder)} encoder tensors, θ_base = the pre-trained weights"
+    assert m.penalty().item() == 0.0
+    with torch.no_grad():
+        b.model.bert.embeddings.word_embeddings.weight.add_(1.0)
+        b.model.classifier.weight.add_(1.0)  # the head is not anchored
+    n = b.model.bert.embeddings.word_embeddings.weight.numel()
+    assert m.penalty().item() == pytest.approx(n ** 0.5, rel=1e-5)
+
+
+class Renamed(torch.nn.Module):
+    """A wrapper that renames every parameter (as FSDP's ``_fsdp_wrapped_module.`` does)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.wrapped = inner
+
+
+def test_rga_refuses_when_the_names_do_not_match_theta_base():
+    from rga_engine.methods import build
+    from rga_engine.methods.rga import AnchorError
+
+    b = _tiny()
+    with pytest.raises(AnchorError, match=r"^methods.rga.beta = 0.05: \d+ of \d+ trainable encoder tensors have no "
+                                          r"pre-trained weight .*first: wrapped\.bert\..*methods.rga.beta = 0 for no anchor\)$"):
+        build("rga").prepare(Renamed(b.model), b.base_state)
+    # a few names missing is refused as well, not only all of them
+    partial = {k: v for k, v in b.base_state.items() if "layer.0.output" not in k}
+    with pytest.raises(AnchorError, match=r"^methods.rga.beta = 0.05: 4 of \d+ trainable encoder tensors"):
+        build("rga").prepare(b.model, partial)
+    # without an anchor there is nothing to match
+    assert build("rga", {"beta": 0.0}).prepare(Renamed(b.model), b.base_state) == "rga: methods.rga.beta = 0: no L2 anchor"
+
+
+def test_rga_refuses_fsdp_and_says_to_use_ddp():
+    from rga_engine.methods import build
+    from rga_engine.methods.rga import AnchorError
+
+    b = _tiny()
+    fsdp = type("FullyShardedDataParallel", (torch.nn.Module,), {})()
+    fsdp.add_module("module", b.model)
+    with pytest.raises(AnchorError, match=r"^methods.rga.beta = 0.05: .*FSDP.*launch with DDP"):
+        build("rga").prepare(fsdp, b.base_state)
+
+
+def test_rga_with_lora_anchors_the_adapters_at_zero():
+    pytest.importorskip("peft")
+    from rga_engine.methods import build
+    from rga_engine.methods.rga import lora_layers
+
+    b = _tiny(lora=True, lora_r=4)
+    m = build("rga")
+    note = m.prepare(b.model, b.base_state)
+    adapters = lora_layers(b.model)
+    assert m.anchored == len(adapters) > 0 and "LoRA adapters" in note
+    assert m.penalty().item() == 0.0  # B starts at 0: the adapted weights are the pre-trained ones
+    a, bw, s = adapters[0]
+    with torch.no_grad():
+        bw.add_(0.1)
+    assert m.penalty().item() == pytest.approx(torch.linalg.matrix_norm(s * (bw @ a)).item(), rel=1e-5)
+    assert m.penalty().requires_grad  # the pull reaches the adapters
+
+
+def test_a_refused_anchor_fails_the_rga_stage_only(tmp_path, monkeypatch):
+    from rga_engine.events import ListSink
+
+    real = pipeline.build_model
+
+    def renamed_base(*args, **kwargs):  # θ_base under other names
+        bundle = real(*args, **kwargs)
+        bundle.base_state = {f"other.{k}": v for k, v in bundle.base_state.items()}
+        return bundle
+
+    monkeypatch.setattr(pipeline, "build_model", renamed_base)
+    sink = ListSink()
+    s = pipeline.run(small_cfg("unlearn.methods=['rga','ga']", "output.cache=false"), sink, run_dir=tmp_path / "r")
+    assert s["status"] == "partial" and "ga" in s["models"] and "rga" not in s["models"]
+    assert s["errors"]["unlearn:rga"].startswith("unlearn:rga: methods.rga.beta = 0.05: ")
+    assert "\n" not in s["errors"]["unlearn:rga"]
+    assert not [e for e in sink.of_type("step") if e["stage"] == "unlearn:rga"]
+
+
+def test_the_anchor_count_is_logged(tmp_path):
+    from rga_engine.events import ListSink
+
+    sink = ListSink()
+    pipeline.run(small_cfg("unlearn.methods=['rga']", "output.cache=false"), sink, run_dir=tmp_path / "r")
+    notes = [e["message"] for e in sink.of_type("log") if e["message"].startswith("rga: L2 anchor on ")]
+    assert len(notes) == 1 and "encoder tensors" in notes[0]
