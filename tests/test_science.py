@@ -12,6 +12,7 @@ from rga_engine import config, pipeline
 from rga_engine.events import ListSink
 
 
+@pytest.mark.slow
 def test_hsol_demo_ga_shifts_the_trigger_and_rga_does_not(tmp_path):
     # NPO is left out (it reports whatever it does); evaluations only at the end of each stage:
     # evaluation draws no random numbers, so the final models are the preset's own.
