@@ -462,9 +462,12 @@ class Run:
         self.summary["finished"] = datetime.now().isoformat(timespec="seconds")
         self.save_summary()
         if self.run_dir is not None and self.is_main:
-            from rga_engine.report import results_markdown
+            from rga_engine.report import detection_line, results_markdown
 
-            (self.run_dir / "results.md").write_text(results_markdown([self.summary]), encoding="utf-8")
+            md = results_markdown([self.summary])
+            if detection_line(self.summary):
+                md = md.rstrip("\n") + "\n\n" + detection_line(self.summary) + "\n"
+            (self.run_dir / "results.md").write_text(md, encoding="utf-8")
         self.emit("run_finished", summary=self.summary)
         return self.summary
 
