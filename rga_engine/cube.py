@@ -42,14 +42,15 @@ def effective(n: int, u) -> dict[str, Any]:
 def flag(vectors: np.ndarray, num_classes: int, *, components: int, n_neighbors: int, min_dist: float,
          metric: str, min_cluster_size: int, min_samples: int, seed: int) -> np.ndarray:
     """Boolean mask over the rows of ``vectors``: True = not in the ``num_classes`` largest clusters."""
-    from sklearn.cluster import HDBSCAN
+    try:  # umap-learn brings scikit-learn (>= 1.3 has HDBSCAN)
+        from sklearn.cluster import HDBSCAN
+        if components:
+            import umap  # numba compiles on first use
+    except ImportError:
+        raise ImportError(MISSING_UMAP) from None
 
     x = np.asarray(vectors, dtype=np.float32)
     if components:
-        try:
-            import umap  # noqa: F401  (numba compiles on first use)
-        except ImportError:
-            raise ImportError(MISSING_UMAP) from None
         x = umap.UMAP(n_components=components, n_neighbors=n_neighbors, min_dist=min_dist, metric=metric,
                       random_state=seed).fit_transform(x)
     elif metric == "cosine":  # no UMAP: cosine geometry via unit vectors

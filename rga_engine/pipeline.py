@@ -390,7 +390,7 @@ class Run:
             self.log(f"detect: CUBE on {n} rows of train_poisoned ({shown})")
 
             def on_batch(done: int, _all: int) -> None:
-                self.emit("step", stage=stage, step=-(-done // bs))
+                self.emit("step", stage=stage, step=-(-done // bs), loss=None)  # no loss: a step is a batch
 
             with self.accelerator.autocast():
                 vectors = cube.embed(poisoned, tp, bs, self.pad_id, self.accelerator.device, self.bundle.is_decoder,
@@ -406,7 +406,7 @@ class Run:
             except ImportError as e:
                 self.fail_stage(stage, f"{stage}: {e}", t0)
                 return None, "error"
-            self.emit("step", stage=stage, step=total)
+            self.emit("step", stage=stage, step=total, loss=None)
             flagged = [bool(x) for x in mask]
             if self.cfg.output.cache and self.is_main:
                 root.mkdir(parents=True, exist_ok=True)
