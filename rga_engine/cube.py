@@ -55,7 +55,7 @@ def flag(vectors: np.ndarray, num_classes: int, *, components: int, n_neighbors:
                       random_state=seed).fit_transform(x)
     elif metric == "cosine":  # no UMAP: cosine geometry via unit vectors
         x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    labels = HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples).fit_predict(x)
+    labels = HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, copy=True).fit_predict(x)
     ids, counts = np.unique(labels[labels >= 0], return_counts=True)
     clean = ids[np.argsort(-counts, kind="stable")[:num_classes]]
     return ~np.isin(labels, clean)

@@ -94,3 +94,33 @@ def test_cube_run_end_to_end(tmp_path):
     fin = [e for e in sink.of_type("stage_finished") if e["stage"] == "detect"][0]
     assert fin["metrics"]["flagged"] == det["flagged"]
     assert "CUBE detection" in (run_dir / "results.md").read_text()
+
+
+def test_tui_state_and_headless_show_the_detect_stage():
+    from rga_tui.headless import detection_text
+    from rga_tui.state import RunState, is_stage_name
+
+    assert is_stage_name("detect")
+    s = RunState()
+    s.apply_many([
+        {"type": "run_started", "config": {"unlearn": {"forget_set": "cube", "methods": ["ga"]},
+                                           "train": {"retrain": False}}},
+        {"type": "stage_started", "stage": "detect", "total_steps": 3},
+        {"type": "step", "stage": "detect", "step": 2, "loss": None},
+        {"type": "stage_finished", "stage": "detect", "seconds": 1.0,
+         "metrics": {"precision": 0.5, "recall": 1.0, "f1": 0.6667, "flagged": 8, "poisoned": 4}},
+    ])
+    assert list(s.stages)[:2] == ["poison", "detect"] and s.stages["detect"].status == "done"
+    assert s.detection["flagged"] == 8
+    assert "detect" not in [r.stage for r in s.results_rows()] and s.stages["detect"] not in s.board_stages
+    assert detection_text(s.detection) == "flagged 8 (4 poisoned)  precision 50.00  recall 100.00  F1 66.67"
+
+
+def test_run_markdown_has_the_detection_line():
+    from rga_engine.report import detection_line, run_markdown
+
+    s = {"preset": "p", "models": {}, "detection": {"precision": 0.5, "recall": 1.0, "f1": 0.6667,
+                                                    "flagged": 8, "poisoned": 4}}
+    line = detection_line(s)
+    assert line == "CUBE detection: flagged 8 rows (4 poisoned): precision 50.00 %, recall 100.00 %, F1 66.67 %"
+    assert line in run_markdown(s) and detection_line({"models": {}}) == ""
