@@ -30,7 +30,8 @@ ATTACKS = ("badnets", "addsent", "hiddenkiller", "none")
 PROTOCOLS = ("add", "replace")
 DTYPES = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-FORGET_SETS = ("oracle",)
+FORGET_SETS = ("oracle", "cube")
+CUBE_METRICS = ("cosine", "euclidean")
 KL_DIRECTIONS = ("poisoned_current", "current_poisoned")
 POOLINGS = ("auto", "cls", "last")
 RESETS = ("never", "epoch")
@@ -143,7 +144,17 @@ class UnlearnConfig:
     lr: float = 2e-5
     batch_size: int = 32
     eval_every: int = 10  # epochs
+    # "oracle": the rows the attack poisoned; "cube": the rows CUBE flags (rga_engine/cube.py):
+    # the poisoned model's last-layer [CLS] (decoders: last non-pad token) vectors on
+    # train_poisoned -> UMAP -> HDBSCAN; the num_labels largest clusters are clean, the rest
+    # (noise included) is the forget set
     forget_set: str = "oracle"
+    cube_components: int = 4  # UMAP dimensions; 0 = no UMAP, cluster the raw vectors
+    cube_n_neighbors: int = 100  # UMAP n_neighbors (capped at rows - 1)
+    cube_min_dist: float = -1.0  # UMAP min_dist; -1 = 0.15 for DistilBERT, 0.25 otherwise (the authors')
+    cube_metric: str = "cosine"  # UMAP metric
+    cube_min_cluster_size: int = 150  # HDBSCAN; scaled down on few rows: min(this, max(2, rows // 10))
+    cube_min_samples: int = 120  # HDBSCAN; scaled by the same factor as min_cluster_size, >= 1
     shift_threshold: float = 0.2
     reset_optimizer: str = "never"  # "epoch" | "never", as train.reset_optimizer
 
@@ -626,6 +637,15 @@ def validate(cfg: Config, base_dir: Path | None = None) -> None:
     _range("unlearn.batch_size", u.batch_size, 1, None, ">= 1")
     _range("unlearn.eval_every", u.eval_every, 0, None, ">= 0 (0 = only at the end)")
     _choice("unlearn.forget_set", u.forget_set, FORGET_SETS)
+    _range("unlearn.cube_components", u.cube_components, 0, None, ">= 0 (0 = no UMAP)")
+    if u.cube_components == 1:
+        raise ConfigError("unlearn.cube_components = 1: must be 0 (no UMAP) or >= 2")
+    _range("unlearn.cube_n_neighbors", u.cube_n_neighbors, 2, None, ">= 2")
+    if u.cube_min_dist != -1.0:
+        _range("unlearn.cube_min_dist", u.cube_min_dist, 0.0, 1.0, "in [0, 1] (or -1 = the authors' default)")
+    _choice("unlearn.cube_metric", u.cube_metric, CUBE_METRICS)
+    _range("unlearn.cube_min_cluster_size", u.cube_min_cluster_size, 2, None, ">= 2")
+    _range("unlearn.cube_min_samples", u.cube_min_samples, 1, None, ">= 1")
     _range("unlearn.shift_threshold", u.shift_threshold, 0.0, 1.0, "in [0, 1]")
     _choice("unlearn.reset_optimizer", u.reset_optimizer, RESETS)
     for name, params in cfg.methods.items():

@@ -352,6 +352,75 @@ class Run:
         self.finish_stage(name, stage, res["model"], t0, retrain_pacc, steps=res["steps"])
         return "finished"
 
+    def detect(self, poisoned) -> tuple[list[bool] | None, str]:
+        """The ``detect`` stage: CUBE on the poisoned model's embeddings of ``train_poisoned``
+        (``rga_engine/cube.py``). The flagged rows are cached as JSON, keyed by the poisoned
+        model's key and the detection settings. Reports ``summary["detection"]``."""
+        from rga_engine import cube
+
+        stage, t0, u = "detect", time.perf_counter(), self.cfg.unlearn
+        tp = self.enc["train_poisoned"]
+        n, bs = len(tp), self.cfg.train.eval_batch_size
+        params = cube.effective(n, u)
+        params["min_dist"] = cube.min_dist_for(self.cfg.model.name, u.cube_min_dist)
+        key = cache.make_key({"stage": stage, "poisoned": self.cache_key("poison", "train_poisoned"),
+                              "params": params, "seed": self.seed, "engine": CACHE_VERSION})
+        root = cache.cache_root(self.cfg.output.cache_dir)
+        path = root / f"detect-{key}.json"
+        batches = -(-n // bs) if n else 0
+        total = batches + 1  # one step per embedding batch, one for UMAP + HDBSCAN
+        flagged: list[bool] | None = None
+        cached = False
+        if self.cfg.output.cache and path.is_file():
+            try:
+                rows = json.loads(path.read_text(encoding="utf-8"))["flagged"]
+                flagged = [False] * n
+                for i in rows:
+                    flagged[int(i)] = True
+                cached = True
+            except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
+                self.log(f"detect: the cached detection {path.name} is damaged ({e}); detecting again", "warning")
+                flagged = None
+        if flagged is not None:
+            self.emit("stage_started", stage=stage, total_steps=0)
+            self.log(f"detect: loaded cached detection {path.name}")
+        else:
+            self.emit("stage_started", stage=stage, total_steps=total)
+            shown = ", ".join(f"{k} {v}" for k, v in params.items())
+            self.log(f"detect: CUBE on {n} rows of train_poisoned ({shown})")
+
+            def on_batch(done: int, _all: int) -> None:
+                self.emit("step", stage=stage, step=-(-done // bs), loss=None)  # no loss: a step is a batch
+
+            with self.accelerator.autocast():
+                vectors = cube.embed(poisoned, tp, bs, self.pad_id, self.accelerator.device, self.bundle.is_decoder,
+                                     on_batch=on_batch)
+            if self.should_stop():
+                self.summary["errors"][stage] = "cancelled"
+                self.emit("stage_finished", stage=stage, metrics={"cancelled": True},
+                          seconds=round(time.perf_counter() - t0, 2))
+                self.save_summary()
+                return None, "cancelled"
+            try:
+                mask = cube.flag(vectors, self.data.num_labels, seed=self.seed, **params)
+            except ImportError as e:
+                self.fail_stage(stage, f"{stage}: {e}", t0)
+                return None, "error"
+            self.emit("step", stage=stage, step=total, loss=None)
+            flagged = [bool(x) for x in mask]
+            if self.cfg.output.cache and self.is_main:
+                root.mkdir(parents=True, exist_ok=True)
+                write_json_atomic(path, {"flagged": [i for i, f in enumerate(flagged) if f], "rows": n,
+                                         "params": params, "preset": self.cfg.name})
+        det = cube.scores(flagged, tp.poisoned.numpy())
+        self.summary["detection"] = det
+        metrics_ = {**det, "cached": cached}
+        self.emit("stage_finished", stage=stage, metrics=metrics_, seconds=round(time.perf_counter() - t0, 2))
+        self.log(f"detect: flagged {det['flagged']} of {n} rows ({det['poisoned']} poisoned): precision "
+                 f"{det['precision']:.3f}, recall {det['recall']:.3f}, F1 {det['f1']:.3f}")
+        self.save_summary()
+        return flagged, "finished"
+
     # ------------------------------------------------------------------ the whole run
     def execute(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -393,9 +462,12 @@ class Run:
         self.summary["finished"] = datetime.now().isoformat(timespec="seconds")
         self.save_summary()
         if self.run_dir is not None and self.is_main:
-            from rga_engine.report import results_markdown
+            from rga_engine.report import detection_line, results_markdown
 
-            (self.run_dir / "results.md").write_text(results_markdown([self.summary]), encoding="utf-8")
+            md = results_markdown([self.summary])
+            if detection_line(self.summary):
+                md = md.rstrip("\n") + "\n\n" + detection_line(self.summary) + "\n"
+            (self.run_dir / "results.md").write_text(md, encoding="utf-8")
         self.emit("run_finished", summary=self.summary)
         return self.summary
 
@@ -425,6 +497,13 @@ class Run:
         self.finish_stage("poisoned", "poison", poisoned, t0, None, cached=st == "cached")
         poisoned_state = {k: v.detach().clone() for k, v in poisoned.state_dict().items()}
 
+        # 1b. CUBE: detect the forget set from the poisoned model's embeddings
+        flagged = None
+        if cfg.unlearn.forget_set == "cube":
+            flagged, st = self.detect(poisoned)
+            if st != "finished":
+                return st
+
         # 2. Retrain: the same training on train_clean only (the golden baseline)
         retrain_pacc = None
         if cfg.train.retrain:
@@ -452,11 +531,11 @@ class Run:
 
         # 3. unlearning: the forget set D_p and the retain set (clean rows of train_poisoned)
         tp = self.enc["train_poisoned"]
-        if cfg.unlearn.forget_set == "oracle":
-            forget_idx = [i for i, f in enumerate(tp.poisoned.tolist()) if f]
-        else:  # pragma: no cover - the config validator only admits "oracle" today
-            raise ValueError(f"unlearn.forget_set = {cfg.unlearn.forget_set!r} is not implemented")
-        retain_idx = [i for i, f in enumerate(tp.poisoned.tolist()) if not f]
+        # oracle: the rows the attack poisoned; cube: the rows CUBE flagged. The retain set is
+        # every other row of train_poisoned (the authors': the rows not in the forget set).
+        in_forget = tp.poisoned.tolist() if flagged is None else flagged
+        forget_idx = [i for i, f in enumerate(in_forget) if f]
+        retain_idx = [i for i, f in enumerate(in_forget) if not f]
         if not forget_idx:
             self.log("the forget set is empty (attack 'none'?): unlearning skipped", "warning")
             return "finished"

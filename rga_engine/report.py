@@ -530,6 +530,19 @@ def _read_run_config(path: Path) -> dict[str, Any] | None:
     return {k: v for k, v in flat.items() if not k.startswith(_NOT_EXPERIMENT) and k not in _NOT_EXPERIMENT}
 
 
+def detection_line(summary: dict) -> str:
+    """``CUBE detection: flagged 61 rows (60 poisoned): precision 96.72 %, recall 98.33 %, F1 97.52 %``
+    from ``summary["detection"]`` (``unlearn.forget_set = "cube"``); "" without one."""
+    d = summary.get("detection")
+    if not isinstance(d, dict):
+        return ""
+    try:
+        return (f"CUBE detection: flagged {int(d['flagged'])} rows ({int(d['poisoned'])} poisoned): "
+                f"precision {fmt_pct(d['precision'])} %, recall {fmt_pct(d['recall'])} %, F1 {fmt_pct(d['f1'])} %")
+    except (KeyError, TypeError, ValueError):
+        return ""
+
+
 def run_markdown(summary: dict) -> str:
     """The whole ``results.md`` of one run: heading, the paper table, per-model details."""
     name = summary.get("preset") or "run"
@@ -542,6 +555,8 @@ def run_markdown(summary: dict) -> str:
         f"status {summary.get('status', 'finished')}",
     ]
     out = [f"# Results: {name}", "", " · ".join(_md(m) for m in meta), "", results_markdown([summary]).rstrip(), ""]
+    if detection_line(summary):
+        out += [_md(detection_line(summary)), ""]
     out += ["## Per model", "", "| Model | CACC | ASR | PACC | LFR | ΔPACC | Verdict | Seconds |", "|---|---|---|---|---|---|---|---|"]
     for r in summary_rows(summary):
         if r["error"]:

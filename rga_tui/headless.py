@@ -109,6 +109,19 @@ def format_metrics(metrics: Any, label_names: list[str] | None = None) -> str:
     return text
 
 
+def detection_text(d: dict) -> str:
+    """``flagged 61 (60 poisoned)  precision 96.72  recall 98.33  F1 97.52`` (CUBE's detect stage)."""
+    parts = []
+    if _num(d.get("flagged")) is not None:
+        parts.append(f"flagged {int(d['flagged'])}" + (f" ({int(d['poisoned'])} poisoned)"
+                                                        if _num(d.get("poisoned")) is not None else ""))
+    for key, label in (("precision", "precision"), ("recall", "recall"), ("f1", "F1")):
+        v = _num(d.get(key))
+        if v is not None:
+            parts.append(f"{label} {100 * v:.2f}")
+    return "  ".join(parts)
+
+
 class StopFlag:
     """The SIGINT handler: the first Ctrl-C asks for a stop, the second raises KeyboardInterrupt."""
 
@@ -250,7 +263,7 @@ class HeadlessSink:
         loss = _num(e.get("loss"))
         if loss is not None:
             info.append(f"loss {_short(loss)}")
-        elif "loss" in e:  # NaN / inf arrive as null (strict JSON)
+        elif "loss" in e and stage != "detect":  # NaN / inf arrive as null (strict JSON); detect has no loss
             info.append("loss nan")
         lam = _num(e.get("lambda"))
         if lam is not None:
@@ -324,6 +337,8 @@ class HeadlessSink:
         else:
             cached = " [dim](cached)[/]" if metrics.get("cached") else ""
             text = escape(format_metrics(metrics, self.label_names))
+            if stage == "detect" and _num(metrics.get("f1")) is not None:
+                text = escape(detection_text(metrics))
             self.print(f"[green]✓[/] {escape(stage)}{took}{cached}  {text}", soft_wrap=True)
 
     def _on_error(self, e: dict) -> None:

@@ -35,12 +35,18 @@ METHOD_LABELS: dict[str, str] = {m: n for m, n in MODEL_NAMES.items() if m not i
 
 # --------------------------------------------------------------------------- small helpers
 
+# CUBE forget-set detection (unlearn.forget_set = "cube"): a stage of the strip, not a model
+DETECT = "detect"
+
+
 def stage_label(stage: str) -> str:
     """Display name of a stage: ``poison`` → Poisoned, ``unlearn:rga`` → RGA."""
     if stage == "poison":
         return "Poisoned"
     if stage == "retrain":
         return "Retrain"
+    if stage == DETECT:
+        return "Detect"
     if stage.startswith("unlearn:"):
         m = stage.split(":", 1)[1]
         return METHOD_LABELS.get(m, printable(m.upper()))
@@ -58,7 +64,7 @@ def model_key(stage: str) -> str:
 
 def is_stage_name(stage: Any) -> bool:
     """``poison``, ``retrain`` or ``unlearn:<method>`` (``run`` and the like are run-level)."""
-    return isinstance(stage, str) and (stage in ("poison", "retrain") or
+    return isinstance(stage, str) and (stage in ("poison", "retrain", DETECT) or
                                        (stage.startswith("unlearn:") and len(stage) > 8))
 
 
@@ -396,6 +402,8 @@ class RunState:
         self.writer: dict[str, Any] | None = None
         self.stopped = False
         self.n_events = 0
+        # CUBE's precision / recall / f1 / flagged / poisoned, from the detect stage (or None)
+        self.detection: dict[str, Any] | None = None
         # change counters, so widgets redraw only what changed
         self.rev = {"stages": 0, "series": 0, "matrices": 0, "results": 0, "logs": 0, "errors": 0}
 
@@ -459,6 +467,8 @@ class RunState:
     def _plan(self) -> None:
         """Pending stages from the config: poison, retrain (when enabled), one per method."""
         planned = ["poison"]
+        if self._cfg("unlearn", "forget_set") == "cube":
+            planned.append(DETECT)
         if self._cfg("train", "retrain", True) is not False:
             planned.append("retrain")
         methods = self._cfg("unlearn", "methods") or []
@@ -481,7 +491,7 @@ class RunState:
     def board_stages(self) -> list[StageState]:
         """Stages in the matrix-board order: Retrain, Poisoned, then the methods."""
         order = [s for s in ("retrain", "poison") if s in self.stages]
-        order += [s for s in self.stages if s not in ("retrain", "poison")]
+        order += [s for s in self.stages if s not in ("retrain", "poison", DETECT)]
         return [self.stages[s] for s in order]
 
     @property
@@ -590,6 +600,8 @@ class RunState:
         st = self._stage(str(e["stage"]))
         metrics = e.get("metrics") if isinstance(e.get("metrics"), dict) else {}
         st.metrics = metrics
+        if st.name == DETECT and _num(metrics.get("f1")) is not None:
+            self.detection = {k: metrics.get(k) for k in ("precision", "recall", "f1", "flagged", "poisoned")}
         st.seconds = _num(e.get("seconds"))
         st.finished = t
         if st.status != "failed":
@@ -619,6 +631,8 @@ class RunState:
     def _on_run_finished(self, e: dict, t: float | None) -> None:
         summary = e.get("summary")
         self.summary = summary if isinstance(summary, dict) else {}
+        if isinstance(self.summary.get("detection"), dict):
+            self.detection = self.summary["detection"]
         self.finished = True
         cancelled = (bool(self.summary.get("cancelled")) or self.summary.get("status") == "cancelled"
                      or self.cancel_requested)
@@ -744,7 +758,7 @@ class RunState:
         """One row per model, paper order (Poisoned, Retrain, methods); values None until known."""
         rows = []
         order = [s for s in ("poison", "retrain") if s in self.stages]
-        order += [s for s in self.stages if s not in ("poison", "retrain")]
+        order += [s for s in self.stages if s not in ("poison", "retrain", DETECT)]
         retrain_pacc = _num(self.stages["retrain"].metrics.get("pacc")) if "retrain" in self.stages else None
         for name in order:
             st = self.stages[name]

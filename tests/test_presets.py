@@ -48,7 +48,7 @@ def test_paper_preset_is_the_authors_setup(path):
     assert (c.model.pooling, c.model.dtype) == (head, dtype)
     assert (c.train.reset_optimizer, c.unlearn.reset_optimizer) == ("epoch", "epoch")
     assert (c.train.shuffle, c.train.group_by_length) == (False, False)
-    assert c.unlearn.forget_set == "oracle"  # CUBE detection is not built yet
+    assert c.unlearn.forget_set == "oracle"  # "cube" once its detection F1 is measured on these presets
     assert (c.train.epochs, c.train.batch_size, c.model.max_length, c.unlearn.epochs) == (5, 32, 128, 30)
     if c.attack.name == "addsent":
         assert c.attack.sentence == {"sst2": "I watch this 3D movie"}.get(c.data.dataset, "no cross, no crown")

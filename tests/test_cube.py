@@ -1,0 +1,126 @@
+"""CUBE forget-set detection (``unlearn.forget_set = "cube"``): config keys, the clustering on
+synthetic vectors, and one tiny end-to-end run."""
+
+import json
+
+import numpy as np
+import pytest
+
+from rga_engine import config, cube, pipeline
+from rga_engine.events import ListSink
+
+TINY = "tests/fixtures/presets/tiny-sst2-badnets.toml"
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("unlearn.forget_set", '"detected"', "allowed values are oracle, cube"),
+    ("unlearn.cube_components", "-1", "unlearn.cube_components"),
+    ("unlearn.cube_components", "1", "unlearn.cube_components = 1"),
+    ("unlearn.cube_n_neighbors", "1", "unlearn.cube_n_neighbors = 1"),
+    ("unlearn.cube_min_dist", "1.5", "unlearn.cube_min_dist = 1.5"),
+    ("unlearn.cube_metric", '"manhattan"', "unlearn.cube_metric"),
+    ("unlearn.cube_min_cluster_size", "1", "unlearn.cube_min_cluster_size = 1"),
+    ("unlearn.cube_min_samples", "0", "unlearn.cube_min_samples = 0"),
+    ("unlearn.cube_min_samples", "1.5", "expected an integer"),
+])
+def test_bad_cube_keys_are_one_line_errors(key, value, words):
+    with pytest.raises(config.ConfigError) as e:
+        config.load(TINY, [f"{key}={value}"])
+    assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_cube_keys_load_and_defaults():
+    cfg = config.load(TINY, ['unlearn.forget_set="cube"', "unlearn.cube_components=0", "unlearn.cube_min_dist=0.1"])
+    u = cfg.unlearn
+    assert (u.forget_set, u.cube_components, u.cube_min_dist) == ("cube", 0, 0.1)
+    d = config.UnlearnConfig()
+    assert (d.forget_set, d.cube_components, d.cube_n_neighbors, d.cube_metric, d.cube_min_cluster_size,
+            d.cube_min_samples) == ("oracle", 4, 100, "cosine", 150, 120)
+    assert cube.min_dist_for("distilbert-base-uncased", -1.0) == 0.15
+    assert cube.min_dist_for("bert-base-uncased", -1.0) == 0.25
+    assert cube.min_dist_for("bert-base-uncased", 0.1) == 0.1
+
+
+def test_effective_params_scale_down_on_few_rows():
+    d = config.UnlearnConfig()
+    assert cube.effective(10_000, d)["min_cluster_size"] == 150 and cube.effective(10_000, d)["min_samples"] == 120
+    p = cube.effective(600, d)
+    assert p["min_cluster_size"] == 60 and p["min_samples"] == 48 and p["n_neighbors"] == 100
+    p = cube.effective(50, d)
+    assert p["min_cluster_size"] == 5 and p["min_samples"] == 4 and p["n_neighbors"] == 49
+
+
+def test_flag_finds_the_small_far_blob():
+    """Two big class blobs and a small far poisoned blob: the small one is flagged, nothing else
+    (raw vectors, no UMAP: ``cube_components = 0``, so no numba compile here)."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(0, 0.3, (200, 8)) + np.eye(8)[0] * 10
+    b = rng.normal(0, 0.3, (200, 8)) + np.eye(8)[1] * 10
+    p = rng.normal(0, 0.3, (40, 8)) + np.eye(8)[2] * 10
+    x = np.vstack([a, b, p])
+    poisoned = np.r_[np.zeros(400, bool), np.ones(40, bool)]
+    flagged = cube.flag(x, 2, components=0, n_neighbors=15, min_dist=0.25, metric="euclidean",
+                        min_cluster_size=20, min_samples=10, seed=1)
+    s = cube.scores(flagged, poisoned)
+    assert s == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "flagged": 40, "poisoned": 40}
+
+
+def test_scores_edge_cases():
+    assert cube.scores(np.zeros(3, bool), np.zeros(3, bool))["f1"] == 0.0
+    s = cube.scores(np.array([1, 1, 0, 0], bool), np.array([1, 0, 1, 0], bool))
+    assert (s["precision"], s["recall"], s["f1"]) == (0.5, 0.5, 0.5)
+
+
+def test_cube_run_end_to_end(tmp_path):
+    """One tiny run with ``--set unlearn.forget_set="cube"`` (UMAP included): a detect stage,
+    ``detection`` in summary.json, the line in results.md, GA on the detected forget set."""
+    pytest.importorskip("umap")
+    cfg = config.load(TINY, [
+        'unlearn.forget_set="cube"', "data.train_limit=600", "data.test_limit=200", "train.epochs=1",
+        'unlearn.methods=["ga"]', "unlearn.epochs=1", "output.cache=false", "train.retrain=false",
+        "model.max_length=32", "model.hidden_size=32", "model.intermediate_size=64", "model.vocab_size=1000",
+        "model.num_layers=1", "unlearn.cube_n_neighbors=15", "unlearn.cube_min_cluster_size=30",
+        "unlearn.cube_min_samples=10",
+    ])
+    sink = ListSink()
+    run_dir = tmp_path / "run"
+    s = pipeline.run(cfg, sink, run_dir=run_dir)
+    assert s["status"] == "finished", s["errors"]
+    on_disk = json.loads((run_dir / "summary.json").read_text())
+    det = on_disk["detection"]
+    assert set(det) == {"precision", "recall", "f1", "flagged", "poisoned"} and det["poisoned"] > 0
+    stages = [e["stage"] for e in sink.of_type("stage_started")]
+    assert stages == ["poison", "detect", "unlearn:ga"]
+    fin = [e for e in sink.of_type("stage_finished") if e["stage"] == "detect"][0]
+    assert fin["metrics"]["flagged"] == det["flagged"]
+    assert "CUBE detection" in (run_dir / "results.md").read_text()
+
+
+def test_tui_state_and_headless_show_the_detect_stage():
+    from rga_tui.headless import detection_text
+    from rga_tui.state import RunState, is_stage_name
+
+    assert is_stage_name("detect")
+    s = RunState()
+    s.apply_many([
+        {"type": "run_started", "config": {"unlearn": {"forget_set": "cube", "methods": ["ga"]},
+                                           "train": {"retrain": False}}},
+        {"type": "stage_started", "stage": "detect", "total_steps": 3},
+        {"type": "step", "stage": "detect", "step": 2, "loss": None},
+        {"type": "stage_finished", "stage": "detect", "seconds": 1.0,
+         "metrics": {"precision": 0.5, "recall": 1.0, "f1": 0.6667, "flagged": 8, "poisoned": 4}},
+    ])
+    assert list(s.stages)[:2] == ["poison", "detect"] and s.stages["detect"].status == "done"
+    assert s.detection["flagged"] == 8
+    assert "detect" not in [r.stage for r in s.results_rows()] and s.stages["detect"] not in s.board_stages
+    assert detection_text(s.detection) == "flagged 8 (4 poisoned)  precision 50.00  recall 100.00  F1 66.67"
+
+
+def test_run_markdown_has_the_detection_line():
+    from rga_engine.report import detection_line, run_markdown
+
+    s = {"preset": "p", "models": {}, "detection": {"precision": 0.5, "recall": 1.0, "f1": 0.6667,
+                                                    "flagged": 8, "poisoned": 4}}
+    line = detection_line(s)
+    assert line == "CUBE detection: flagged 8 rows (4 poisoned): precision 50.00 %, recall 100.00 %, F1 66.67 %"
+    assert line in run_markdown(s) and detection_line({"models": {}}) == ""
