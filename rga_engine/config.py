@@ -214,7 +214,9 @@ FILE_KEYS = ("path", "text_column", "label_column", "paraphrase_column", "train_
 
 def _inapplicable(cfg: "Config") -> dict[str, list[str]]:
     """Per section, the keys that do nothing for this model / attack / dataset."""
-    out: dict[str, list[str]] = {"model": [], "attack": [], "data": []}
+    out: dict[str, list[str]] = {"model": [], "attack": [], "data": [], "unlearn": []}
+    if cfg.unlearn.forget_set != "cube":
+        out["unlearn"] += [f.name for f in fields(UnlearnConfig) if f.name.startswith("cube_")]
     m = cfg.model
     if m.name == "tiny":
         out["model"] += ["keep_layers", "trust_remote_code"]

@@ -74,6 +74,9 @@ def test_display_toml_shows_only_the_keys_that_apply():
     for key in ("hidden_size", "num_layers", "pretrain_lr", "sentence", "lora_r", "paraphrase_column"):
         assert key not in shown, key
     assert "hidden_size" in demo.to_toml()  # config.toml keeps every key
+    assert "cube_min_cluster_size" not in shown  # CUBE's keys only with unlearn.forget_set = "cube"
+    cube = config.load(ROOT / "demo" / "sst2-badnets.toml", ['unlearn.forget_set="cube"']).to_display_toml()
+    assert "cube_min_cluster_size" in cube
     tiny = config.load(ROOT / "demo" / "sst2-addsent.toml").to_display_toml()
     assert "hidden_size" in tiny and "sentence" in tiny and "keep_layers" not in tiny and "triggers" not in tiny
 
