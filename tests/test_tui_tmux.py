@@ -55,6 +55,9 @@ def test_home_to_live_run_in_a_real_terminal(tmp_path):
     with Tmux(cmd, 160, 50, env={"RGA_TUI_CACHE": str(tmp_path / "cache")}) as t:
         t.wait_for("Presets & runs", timeout=60)
         select_preset(t, "demo/sst2-badnets")
+        # as a person would: wait until the selected preset is shown as valid before typing (keys
+        # typed while the home screen is still resolving its first preset can be lost)
+        t.wait_for("✔ valid", timeout=30)
         t.keys("o")
         t.type(QUICK)
         t.wait_for("✔ valid", timeout=10)

@@ -78,7 +78,12 @@ def header(pane: str) -> str:
 
 
 def select_preset(tmux: Tmux, name: str, max_moves: int = 60) -> str:
-    """Move down the preset tree, as a person would, until ``name`` is highlighted."""
+    """Move down the preset tree, as a person would, until ``name`` is highlighted.
+
+    First wait until the presets are listed (the app then highlights the recommended one by
+    itself): a Down pressed while they load would land after that and move past it."""
+    tmux.wait_for("▼ demo", timeout=60)
+    time.sleep(1.0)
     for _ in range(max_moves):
         pane = tmux.pane()
         if header(pane) == name:
