@@ -80,7 +80,10 @@ def log(msg: str) -> None:
 # --------------------------------------------------------------------------- timing helpers
 
 class Stamps:
-    """perf_counter() after every optimiser step (device synchronised first)."""
+    """perf_counter() after every optimiser step (device synchronised first). ``hooks`` are called
+    after each stamp (``benchmarks/profile_step.py`` steps its profiler there)."""
+
+    hooks: list[Callable[[], None]] = []
 
     def __init__(self, device: torch.device):
         self.device = device
@@ -90,6 +93,8 @@ class Stamps:
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         self.t.append(time.perf_counter())
+        for hook in Stamps.hooks:
+            hook()
 
     def timed(self, warmup: int) -> tuple[int, float]:
         """(steps, seconds) after the first ``warmup`` steps."""
