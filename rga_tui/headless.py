@@ -21,6 +21,7 @@ leaves nothing behind.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import json
 import math
@@ -462,6 +463,52 @@ def detach_from_terminal(signum: int = 0, frame: Any = None) -> None:
         os.close(devnull)
 
 
+class HangupSafeStream:
+    """stdout / stderr for a run that must outlive its terminal. The terminal (or the pipe to a
+    program that went with it) can close before SIGHUP's handler has run: Python runs handlers
+    between bytecodes, so one long torch op delays it. A write that then fails with EPIPE detaches
+    from the terminal at once (as the handler would) and goes to /dev/null instead of ending the
+    run with BrokenPipeError."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def _guard(self, fn: Callable[[], Any], fallback: Any) -> Any:
+        try:
+            return fn()
+        except OSError as e:
+            if e.errno != errno.EPIPE:
+                raise
+            detach_from_terminal()
+            try:
+                return fn()  # the same descriptor, now /dev/null
+            except OSError:
+                return fallback
+
+    def write(self, text: str) -> int:
+        return self._guard(lambda: self._stream.write(text), len(text))
+
+    def flush(self) -> None:
+        self._guard(self._stream.flush, None)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def hangup_safe_streams() -> Callable[[], None]:
+    """Wrap sys.stdout and sys.stderr in :class:`HangupSafeStream`; returns what restores them."""
+    old = sys.stdout, sys.stderr
+    if sys.stdout is not None and not isinstance(sys.stdout, HangupSafeStream):
+        sys.stdout = HangupSafeStream(sys.stdout)
+    if sys.stderr is not None and not isinstance(sys.stderr, HangupSafeStream):
+        sys.stderr = HangupSafeStream(sys.stderr)
+
+    def restore() -> None:
+        sys.stdout, sys.stderr = old
+
+    return restore
+
+
 def _install(wanted: dict[int, Any]) -> Callable[[], None]:
     """Install signal handlers; returns what restores the old ones (a no-op off the main thread)."""
     if threading.current_thread() is not threading.main_thread():
@@ -660,10 +707,12 @@ def run_headless(
     A hang-up (SIGHUP) at any moment detaches the run from the terminal.
     """
     restore_hangup = _install_hangup()
+    restore_streams = hangup_safe_streams()
     try:
         return _run(preset, out, overrides, quiet, console=console, err_console=err_console,
                     log_every=log_every, svg=svg, trust_remote_code=trust_remote_code, resume=resume, yes=yes)
     finally:
+        restore_streams()
         restore_hangup()
 
 

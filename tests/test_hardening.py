@@ -577,3 +577,29 @@ def test_hiddenkiller_without_paraphrases_names_the_key():
     ds = TextDataset("mine", 2, ["a", "b"], rows[:30], rows[30:])
     with pytest.raises(AttackError, match="set data.paraphrase_column to the column that holds them"):
         poison(ds, AttackConfig(name="hiddenkiller"), 2021)
+
+
+def test_output_to_a_terminal_gone_before_the_hangup_handler_runs(tmp_path):
+    """The pipe closes before SIGHUP's handler has run (a long torch op delays Python handlers):
+    the next write must detach from the terminal, not end the run with BrokenPipeError."""
+    script = tmp_path / "child.py"
+    script.write_text(
+        "import sys, time\n"
+        "from rga_tui.headless import hangup_safe_streams\n"
+        "restore = hangup_safe_streams()\n"
+        "sys.stdin.readline()  # the parent has closed its end of the stdout pipe\n"
+        "for _ in range(200):\n"
+        "    print('progress ' * 100, flush=True)\n"
+        "print('to stderr', file=sys.stderr, flush=True)\n"
+        "restore()\n"
+        "open(sys.argv[1], 'w').write('finished')\n", encoding="utf-8")
+    marker = tmp_path / "marker"
+    env = env_for(tmp_path)
+    proc = subprocess.Popen([sys.executable, str(script), str(marker)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc.stdout.close()
+    proc.stderr.close()
+    proc.stdin.write(b"go\n")
+    proc.stdin.close()
+    assert proc.wait(timeout=60) == 0
+    assert marker.read_text() == "finished"
