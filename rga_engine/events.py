@@ -11,7 +11,8 @@ The in-process stream and ``events.jsonl`` carry the same JSON objects, each wit
 * ``error``          {stage, message}
 * ``log``            {level, message}   (extension: warnings / information for the log area)
 
-Stages: ``poison``, ``retrain``, ``unlearn:<method>``.  Values that do not apply are omitted or null.
+Stages: ``poison``, ``detect`` (CUBE, ``unlearn.forget_set = "cube"``), ``retrain``,
+``unlearn:<method>``.  Values that do not apply are omitted or null.
 Every event also has ``"time"`` (Unix seconds).
 """
 

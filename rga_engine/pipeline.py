@@ -3,7 +3,9 @@
 data → poison → Retrain → each unlearning method from the same poisoned weights → summary.
 
 The run folder (when ``run_dir`` is given) receives ``config.toml``, ``events.jsonl`` (one event
-per line, flushed), ``summary.json`` (rewritten atomically after every stage) and ``results.md``.
+per line, flushed), ``summary.json`` (rewritten atomically after every stage) and ``results.md``;
+with ``unlearn.forget_set = "cube"`` also ``detection.csv`` and ``detection.svg``
+(``detection_files.py``).
 The poisoned and Retrain weights are cached (``cache.py``) so that a second run with other
 unlearning settings skips straight to unlearning.
 """
@@ -354,8 +356,11 @@ class Run:
 
     def detect(self, poisoned) -> tuple[list[bool] | None, str]:
         """The ``detect`` stage: CUBE on the poisoned model's embeddings of ``train_poisoned``
-        (``rga_engine/cube.py``). The flagged rows are cached as JSON, keyed by the poisoned
-        model's key and the detection settings. Reports ``summary["detection"]``."""
+        (``rga_engine/cube.py``). The flagged rows and the 2-D picture's coordinates are cached as
+        JSON, keyed by the poisoned model's key and the detection settings. Reports
+        ``summary["detection"]``, writes ``detection.csv`` / ``detection.svg`` into the run folder,
+        and fails the stage (one line naming the ``unlearn.cube_*`` keys) when CUBE flags no row or
+        every row."""
         from rga_engine import cube
 
         stage, t0, u = "detect", time.perf_counter(), self.cfg.unlearn
@@ -368,22 +373,27 @@ class Run:
         root = cache.cache_root(self.cfg.output.cache_dir)
         path = root / f"detect-{key}.json"
         batches = -(-n // bs) if n else 0
-        total = batches + 1  # one step per embedding batch, one for UMAP + HDBSCAN
+        total = batches + 2  # one step per embedding batch, one for UMAP + HDBSCAN, one for the 2-D picture
         flagged: list[bool] | None = None
+        projection = None  # (rows, xy) of the 2-D picture
         cached = False
         if self.cfg.output.cache and path.is_file():
             try:
-                rows = json.loads(path.read_text(encoding="utf-8"))["flagged"]
+                saved = json.loads(path.read_text(encoding="utf-8"))
                 flagged = [False] * n
-                for i in rows:
+                for i in saved["flagged"]:
                     flagged[int(i)] = True
                 cached = True
+                sc = saved.get("scatter")
+                if isinstance(sc, dict) and len(sc.get("rows", [])) == len(sc.get("x", [])) == len(sc.get("y", [])):
+                    projection = ([int(i) for i in sc["rows"]], list(zip(sc["x"], sc["y"])))
             except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
                 self.log(f"detect: the cached detection {path.name} is damaged ({e}); detecting again", "warning")
-                flagged = None
+                flagged, projection = None, None
         if flagged is not None:
             self.emit("stage_started", stage=stage, total_steps=0)
-            self.log(f"detect: loaded cached detection {path.name}")
+            self.log(f"detect: loaded cached detection {path.name}" +
+                     ("" if projection is not None else " (written before the 2-D picture: no scatter)"))
         else:
             self.emit("stage_started", stage=stage, total_steps=total)
             shown = ", ".join(f"{k} {v}" for k, v in params.items())
@@ -402,24 +412,55 @@ class Run:
                 self.save_summary()
                 return None, "cancelled"
             try:
-                mask = cube.flag(vectors, self.data.num_labels, seed=self.seed, **params)
+                space = cube.reduce(vectors, components=params["components"], n_neighbors=params["n_neighbors"],
+                                    min_dist=params["min_dist"], metric=params["metric"], seed=self.seed)
+                mask = cube.cluster(space, self.data.num_labels, min_cluster_size=params["min_cluster_size"],
+                                    min_samples=params["min_samples"])
             except ImportError as e:
                 self.fail_stage(stage, f"{stage}: {e}", t0)
                 return None, "error"
-            self.emit("step", stage=stage, step=total, loss=None)
+            self.emit("step", stage=stage, step=batches + 1, loss=None)
             flagged = [bool(x) for x in mask]
+            try:  # the picture is a bonus: it never fails the stage
+                projection = cube.project_2d(space, min_dist=params["min_dist"], seed=self.seed)
+            except Exception as e:  # noqa: BLE001
+                self.log(f"detect: no 2-D picture ({type(e).__name__}: {e})", "warning")
+            if projection is not None:
+                projection = (projection[0].tolist(), [(round(float(x), 4), round(float(y), 4))
+                                                       for x, y in projection[1]])
+            self.emit("step", stage=stage, step=total, loss=None)
             if self.cfg.output.cache and self.is_main:
                 root.mkdir(parents=True, exist_ok=True)
-                write_json_atomic(path, {"flagged": [i for i, f in enumerate(flagged) if f], "rows": n,
-                                         "params": params, "preset": self.cfg.name})
+                entry: dict[str, Any] = {"flagged": [i for i, f in enumerate(flagged) if f], "rows": n,
+                                         "params": params, "preset": self.cfg.name}
+                if projection is not None:
+                    entry["scatter"] = {"rows": projection[0], "x": [p[0] for p in projection[1]],
+                                        "y": [p[1] for p in projection[1]]}
+                write_json_atomic(path, entry)
         det = cube.scores(flagged, tp.poisoned.numpy())
         self.summary["detection"] = det
-        metrics_ = {**det, "cached": cached}
-        self.emit("stage_finished", stage=stage, metrics=metrics_, seconds=round(time.perf_counter() - t0, 2))
+        if self.run_dir is not None and self.is_main:
+            from rga_engine import detection_files
+
+            try:
+                detection_files.write_files(
+                    self.run_dir, tp.labels.tolist(), tp.poisoned.tolist(), flagged, projection,
+                    f"CUBE detection · {self.cfg.name} · 2-D UMAP of the clustered space",
+                    f"precision {100 * det['precision']:.2f} %, recall {100 * det['recall']:.2f} %, "
+                    f"F1 {100 * det['f1']:.2f} % · flagged {det['flagged']} of {n} rows ({det['poisoned']} poisoned)")
+            except OSError as e:
+                self.log(f"detect: could not write {detection_files.CSV_NAME} ({e})", "warning")
         self.log(f"detect: flagged {det['flagged']} of {n} rows ({det['poisoned']} poisoned): precision "
                  f"{det['precision']:.3f}, recall {det['recall']:.3f}, F1 {det['f1']:.3f}")
+        problem = cube.guard(flagged, self.data.num_labels, params, u)
+        metrics_ = {**det, "cached": cached}
+        if problem is not None:  # nothing to unlearn or nothing to keep: stop before Retrain and unlearning
+            self.summary["errors"][stage] = problem
+            self.emit("error", stage=stage, message=problem)
+            metrics_["error"] = problem
+        self.emit("stage_finished", stage=stage, metrics=metrics_, seconds=round(time.perf_counter() - t0, 2))
         self.save_summary()
-        return flagged, "finished"
+        return (None, "error") if problem is not None else (flagged, "finished")
 
     # ------------------------------------------------------------------ the whole run
     def execute(self) -> dict[str, Any]:

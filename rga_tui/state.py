@@ -405,7 +405,7 @@ class RunState:
         # CUBE's precision / recall / f1 / flagged / poisoned, from the detect stage (or None)
         self.detection: dict[str, Any] | None = None
         # change counters, so widgets redraw only what changed
-        self.rev = {"stages": 0, "series": 0, "matrices": 0, "results": 0, "logs": 0, "errors": 0}
+        self.rev = {"stages": 0, "series": 0, "matrices": 0, "results": 0, "logs": 0, "errors": 0, "detection": 0}
 
     # ------------------------------------------------------------------ derived config values
     def _cfg(self, section: str, key: str, default: Any = None) -> Any:
@@ -458,6 +458,12 @@ class RunState:
     def threshold(self) -> float:
         v = _num(self._cfg("unlearn", "shift_threshold"))
         return v if v is not None else 0.2
+
+    @property
+    def uses_detection(self) -> bool:
+        """The run detects its forget set with CUBE (``unlearn.forget_set = "cube"``): a detect stage."""
+        return (self._cfg("unlearn", "forget_set") == "cube" or DETECT in self.stages
+                or self.detection is not None)
 
     @property
     def is_running(self) -> bool:
@@ -602,6 +608,7 @@ class RunState:
         st.metrics = metrics
         if st.name == DETECT and _num(metrics.get("f1")) is not None:
             self.detection = {k: metrics.get(k) for k in ("precision", "recall", "f1", "flagged", "poisoned")}
+            self.rev["detection"] += 1
         st.seconds = _num(e.get("seconds"))
         st.finished = t
         if st.status != "failed":
@@ -633,6 +640,7 @@ class RunState:
         self.summary = summary if isinstance(summary, dict) else {}
         if isinstance(self.summary.get("detection"), dict):
             self.detection = self.summary["detection"]
+            self.rev["detection"] += 1
         self.finished = True
         cancelled = (bool(self.summary.get("cancelled")) or self.summary.get("status") == "cancelled"
                      or self.cancel_requested)

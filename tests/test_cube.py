@@ -94,6 +94,13 @@ def test_cube_run_end_to_end(tmp_path):
     fin = [e for e in sink.of_type("stage_finished") if e["stage"] == "detect"][0]
     assert fin["metrics"]["flagged"] == det["flagged"]
     assert "CUBE detection" in (run_dir / "results.md").read_text()
+    # the run folder's picture of the detection: every row with 2-D coordinates, and the SVG
+    from rga_engine.detection_files import read_points
+
+    points, counts = read_points(run_dir / "detection.csv")
+    assert len(points) == sum(counts.values()) and counts["caught"] + counts["false_alarm"] == det["flagged"]
+    assert counts["caught"] + counts["missed"] == det["poisoned"]
+    assert (run_dir / "detection.svg").read_text().startswith("<svg")
 
 
 def test_tui_state_and_headless_show_the_detect_stage():
@@ -124,3 +131,103 @@ def test_run_markdown_has_the_detection_line():
     line = detection_line(s)
     assert line == "CUBE detection: flagged 8 rows (4 poisoned): precision 50.00 %, recall 100.00 %, F1 66.67 %"
     assert line in run_markdown(s) and detection_line({"models": {}}) == ""
+
+
+def _blobs(seed: int = 0):
+    """Two class blobs and a small far poisoned blob, 4-D (the shape of CUBE's UMAP space)."""
+    rng = np.random.default_rng(seed)
+    centres = np.eye(4)[:3] * 8
+    sizes = (120, 120, 20)
+    x = np.vstack([rng.normal(0, 0.4, (k, 4)) + c for k, c in zip(sizes, centres)]).astype(np.float32)
+    poisoned = np.r_[np.zeros(240, bool), np.ones(20, bool)]
+    return x, poisoned
+
+
+def test_detection_files_hold_the_2d_scatter(tmp_path):
+    """cube.project_2d on synthetic 4-D vectors (a 2-D UMAP of them; every row, or a seeded sample),
+    then detection.csv (a line per row: row, label, poisoned, flagged, x, y) and detection.svg."""
+    pytest.importorskip("umap")
+    import xml.etree.ElementTree as ET
+
+    from rga_engine import detection_files
+
+    x, poisoned = _blobs()
+    flagged = poisoned.copy()
+    flagged[0], flagged[-1] = True, False  # one false alarm, one missed row
+    rows, xy = cube.project_2d(x, min_dist=0.25, seed=3)
+    assert rows.tolist() == list(range(260)) and xy.shape == (260, 2) and np.isfinite(xy).all()
+    # the blobs stay apart in 2-D: every row's nearest neighbour is in its own blob
+    d = np.linalg.norm(xy[:, None] - xy[None], axis=2)
+    np.fill_diagonal(d, np.inf)
+    blob = np.repeat([0, 1, 2], (120, 120, 20))
+    assert (blob[d.argmin(1)] == blob).all()
+    again = cube.project_2d(x, min_dist=0.25, seed=3)
+    assert np.allclose(again[1], xy)  # seeded: the same picture twice
+    sub_rows, sub_xy = cube.project_2d(x, min_dist=0.25, seed=3, max_rows=100)
+    assert len(sub_rows) == 100 == len(set(sub_rows.tolist())) and list(sub_rows) == sorted(sub_rows)
+    assert sub_xy.shape == (100, 2)
+    two = np.arange(10, dtype=np.float32).reshape(5, 2)  # a 2-D space is drawn as it is
+    assert cube.project_2d(two, min_dist=0.1, seed=0)[1].tolist() == two.tolist()
+
+    labels = [0] * 120 + [1] * 140
+    detection_files.write_files(tmp_path, labels, poisoned.tolist(), flagged.tolist(), (sub_rows, sub_xy),
+                                "CUBE detection · synthetic", "precision 95.00 %")
+    lines = (tmp_path / "detection.csv").read_text().splitlines()
+    assert lines[0] == "row,label,poisoned,flagged,x,y" and len(lines) == 261
+    first = lines[1].split(",")
+    assert first[:4] == ["0", "0", "0", "1"] and (first[4] != "") == (0 in sub_rows)
+    points, counts = detection_files.read_points(tmp_path / "detection.csv")
+    assert len(points) == 100
+    assert counts == {"clean": 239, "false_alarm": 1, "missed": 1, "caught": 19}
+    svg = ET.fromstring((tmp_path / "detection.svg").read_text())
+    circles = svg.findall(".//{http://www.w3.org/2000/svg}circle")
+    assert len(circles) == 100 + 4  # the points and the legend's four dots
+    text = (tmp_path / "detection.svg").read_text()
+    assert "poisoned · missed 1" in text and "100 of 260 rows drawn" in text
+
+
+@pytest.mark.parametrize("flag_all, words", [
+    (True, "CUBE flagged all 200 training rows"),
+    (False, "CUBE flagged none of the 200 training rows"),
+])
+def test_guard_names_the_cube_keys(flag_all, words):
+    d = config.UnlearnConfig()
+    params = cube.effective(200, d)
+    mask = np.full(200, flag_all)
+    msg = cube.guard(mask, 2, params, d)
+    assert msg.startswith(words) and "\n" not in msg
+    assert "unlearn.cube_min_cluster_size (now 150, 20 on these 200 rows)" in msg
+    assert "unlearn.cube_min_samples (now 120, 16 on these 200 rows)" in msg
+    assert 'unlearn.forget_set = "oracle"' in msg
+    mask[0] = not flag_all
+    assert cube.guard(mask, 2, params, d) is None
+
+
+@pytest.mark.parametrize("flag_all", [True, False])
+def test_detection_with_an_empty_side_stops_the_run_before_unlearning(tmp_path, monkeypatch, flag_all):
+    """CUBE flagging every row (no retain set) or none (no forget set) fails the detect stage with
+    one line naming the unlearn.cube_* keys; Retrain and unlearning never start. (The clustering is
+    replaced by an all / nothing mask and the picture skipped: no UMAP here.)"""
+    monkeypatch.setattr(cube, "cluster", lambda space, c, **k: np.full(len(space), flag_all))
+    monkeypatch.setattr(cube, "project_2d", lambda *a, **k: None)
+    cfg = config.load(TINY, [
+        'unlearn.forget_set="cube"', "unlearn.cube_components=0", "data.train_limit=200", "data.test_limit=50",
+        "train.epochs=1", 'unlearn.methods=["ga"]', "output.cache=false", "model.max_length=16",
+        "model.hidden_size=16", "model.intermediate_size=32", "model.vocab_size=500", "model.num_layers=1",
+    ])
+    sink = ListSink()
+    run_dir = tmp_path / "run"
+    s = pipeline.run(cfg, sink, run_dir=run_dir)
+    assert s["status"] == "error"
+    msg = s["errors"]["detect"]
+    assert msg.startswith("CUBE flagged all" if flag_all else "CUBE flagged none") and "\n" not in msg
+    assert "unlearn.cube_min_cluster_size" in msg and "unlearn.cube_min_samples" in msg
+    assert [e["stage"] for e in sink.of_type("stage_started")] == ["poison", "detect"]
+    assert [e["message"] for e in sink.of_type("error")] == [msg]
+    on_disk = json.loads((run_dir / "summary.json").read_text())
+    lines = (run_dir / "detection.csv").read_text().splitlines()
+    assert on_disk["detection"]["flagged"] == (len(lines) - 1 if flag_all else 0)
+    assert all(line.endswith(",,") for line in lines[1:])  # no picture: no coordinates
+    from rga_tui.headless import _failure_reason
+
+    assert _failure_reason(on_disk, {}) == f"stage detect failed: {msg}"  # the command line's one line

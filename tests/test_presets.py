@@ -48,7 +48,11 @@ def test_paper_preset_is_the_authors_setup(path):
     assert (c.model.pooling, c.model.dtype) == (head, dtype)
     assert (c.train.reset_optimizer, c.unlearn.reset_optimizer) == ("epoch", "epoch")
     assert (c.train.shuffle, c.train.group_by_length) == (False, False)
-    assert c.unlearn.forget_set == "oracle"  # "cube" once its detection F1 is measured on these presets
+    assert c.unlearn.forget_set == "cube"  # the authors' default: CUBE detection
+    assert (c.unlearn.cube_components, c.unlearn.cube_n_neighbors, c.unlearn.cube_metric,
+            c.unlearn.cube_min_cluster_size, c.unlearn.cube_min_samples) == (4, 100, "cosine", 150, 120)
+    from rga_engine.cube import min_dist_for
+    assert min_dist_for(c.model.name, c.unlearn.cube_min_dist) == (0.15 if family == "distilbert" else 0.25)
     assert (c.train.epochs, c.train.batch_size, c.model.max_length, c.unlearn.epochs) == (5, 32, 128, 30)
     if c.attack.name == "addsent":
         assert c.attack.sentence == {"sst2": "I watch this 3D movie"}.get(c.data.dataset, "no cross, no crown")

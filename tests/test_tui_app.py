@@ -91,6 +91,79 @@ async def test_watch_shows_ga_shift_and_graded_verdicts(tmp_path):
         assert "trigger shifted → negative" in screen_text(app)
 
 
+DETECTION = {"precision": 0.9524, "recall": 1.0, "f1": 0.9756, "flagged": 21, "poisoned": 20}
+
+
+def cube_run_folder(tmp_path: Path) -> Path:
+    """The fixture as a run with ``unlearn.forget_set = "cube"``: a detect stage after poisoning,
+    ``detection`` in the summary, and a ``detection.csv`` of 260 synthetic rows (three blobs)."""
+    import random
+
+    from rga_engine.detection_files import write_csv
+
+    out = []
+    for line in FIXTURE.read_text(encoding="utf-8").splitlines():
+        e = json.loads(line)
+        if e["type"] == "run_started":
+            e["config"]["unlearn"]["forget_set"] = "cube"
+        if e["type"] == "run_finished":
+            e["summary"]["detection"] = DETECTION
+        out.append(e)
+        if e["type"] == "stage_finished" and e["stage"] == "poison":
+            t = e["time"]
+            out.append({"type": "stage_started", "time": t, "stage": "detect", "total_steps": 3})
+            out.append({"type": "stage_finished", "time": t + 4.0, "stage": "detect", "seconds": 4.0,
+                        "metrics": {**DETECTION, "cached": False}})
+    d = run_folder(tmp_path, [json.dumps(e) + "\n" for e in out])
+    rng = random.Random(0)
+    centres = [(0.0, 0.0)] * 120 + [(8.0, 0.0)] * 120 + [(4.0, 9.0)] * 20
+    xy = [(cx + rng.gauss(0, 0.5), cy + rng.gauss(0, 0.5)) for cx, cy in centres]
+    poisoned = [False] * 240 + [True] * 20
+    flagged = [i == 0 for i in range(240)] + [True] * 20
+    write_csv(d / "detection.csv", [0] * 120 + [1] * 140, poisoned, flagged, range(260), xy)
+    return d
+
+
+async def test_cube_run_shows_detection_scores_and_scatter(tmp_path):
+    """A run with a detect stage: the grid shows CUBE's precision / recall / F1 / flagged /
+    poisoned and the 2-D scatter read from detection.csv; on a small terminal the same panel is
+    tab 5. A run without CUBE has neither (the fixture: its Detection tab stays hidden)."""
+    from rga_tui.widgets.detection import DetectionPanel, DetectionScatter
+
+    app = RgaApp(watch_dir=cube_run_folder(tmp_path))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state.finished)
+        screen = app.screen
+        panel = screen.query_one(DetectionPanel)
+        assert panel.display and screen.state.detection == DETECTION
+        text = screen_text(app)
+        assert "precision 95.24  recall 100.00  F1 97.56" in text
+        assert "flagged 21 rows · 20 truly poisoned" in text
+        assert "CUBE detection · 2-D UMAP · 260 rows" in text
+        plot = screen.query_one(DetectionScatter)
+        assert len(plot.points) == 260
+        assert {k for _, _, k in plot.points} == {"clean", "false_alarm", "caught"}
+        for legend in ("clean 239", "clean · flagged 1", "poisoned · flagged 20"):
+            assert legend in text, legend
+        assert "Detect" in text  # the stage strip
+
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: bool(screen.query("#tabs")))
+        await pilot.press("5")
+        await wait_for(pilot, lambda: screen.query_one("#tabs").active == "tab-detection")
+        text = screen_text(app)
+        assert "precision 95.24" in text and "poisoned · flagged 20" in text
+
+    app = RgaApp(watch_dir=run_folder(tmp_path / "oracle"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state.finished)
+        assert "Detection" not in screen_text(app)
+        await pilot.press("5")
+        await pilot.pause()
+        assert app.screen.query_one("#tabs").active == "tab-matrices"
+        assert not app.screen.state.uses_detection
+
+
 async def test_watch_follows_a_growing_file(tmp_path):
     lines = FIXTURE.read_text(encoding="utf-8").splitlines(keepends=True)
     cut = len(lines) // 2

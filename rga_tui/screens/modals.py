@@ -21,7 +21,7 @@ HELP_KEYS = [
         ("m", "matrices: triggered test set ⇄ clean test set"),
         ("c", "cancel the run (finishes the current step, keeps what is done)"),
         ("s", "save an SVG screenshot into the run folder"),
-        ("1-4", "switch tab on a small terminal (Matrices, Curves, Table, Log)"),
+        ("1-5", "tabs on a small terminal: Matrices, Curves, Table, Log, Detection"),
         ("Esc", "back to the presets"),
     ]),
     ("Anywhere", [

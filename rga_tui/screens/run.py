@@ -1,11 +1,14 @@
-"""The run screen: stage strip, confusion matrices with verdicts, loss and λ curves, results, log.
+"""The run screen: stage strip, confusion matrices with verdicts, loss and λ curves, results, log,
+and CUBE's detection (scores and 2-D scatter) when the run detects its forget set.
 
 Fed either by an in-process pipeline run (thread worker + BufferSink drained ~4×/s) or by a run
 folder's ``events.jsonl`` (watch / replay).  All event logic lives in :class:`RunState`; this
 screen only drains events, applies them in a batch and asks the widgets to redraw.
 
 Layout: a grid when the terminal is at least ``WIDE`` columns, tabs (Matrices / Curves / Table /
-Log) below that; crossing the threshold recomposes the screen from the same state.
+Log, and Detection for a run with ``unlearn.forget_set = "cube"``) below that; crossing the
+threshold recomposes the screen from the same state. The detection panel is hidden (grid) or its
+tab is (tabs) until the run turns out to have a detect stage.
 """
 
 from __future__ import annotations
@@ -26,13 +29,14 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane
 from rga_tui.screens.modals import ConfirmScreen, HelpScreen
 from rga_tui.screens.sources import FileSource, PipelineSource
 from rga_tui.state import RunState, fmt_duration
-from rga_tui.widgets import ErrorPanel, EventLog, LambdaChart, LossChart, MatrixBoard, ResultsTable, StageStrip
+from rga_tui.widgets import (DetectionPanel, ErrorPanel, EventLog, LambdaChart, LossChart, MatrixBoard, ResultsTable,
+                             StageStrip)
 
 WIDE = 140
 TICK = 0.5
 STRIP_INTERVAL = 1.0  # elapsed / ETA tick once a second while live
 ALIVE_INTERVAL = 2.0  # watching a run folder: how often to check that its process still lives
-TABS = ("tab-matrices", "tab-curves", "tab-table", "tab-log")
+TABS = ("tab-matrices", "tab-curves", "tab-table", "tab-log", "tab-detection")
 
 
 class RunScreen(Screen):
@@ -47,6 +51,7 @@ class RunScreen(Screen):
         Binding("2", "tab(1)", show=False),
         Binding("3", "tab(2)", show=False),
         Binding("4", "tab(3)", show=False),
+        Binding("5", "tab(4)", show=False),
     ]
 
     def __init__(self, source: FileSource | PipelineSource, *, tick: float = TICK) -> None:
@@ -66,6 +71,7 @@ class RunScreen(Screen):
         self._status_text: Text | None = None
         self._strip_at = float("-inf")
         self._alive_at = float("-inf")
+        self._detection_shown: bool | None = None  # the detection panel / tab shown (None: not yet decided)
 
     # ------------------------------------------------------------------ layout
     def _is_wide(self) -> bool:
@@ -85,6 +91,7 @@ class RunScreen(Screen):
                 with Horizontal(id="charts"):
                     yield LossChart(st, id="loss-chart")
                     yield LambdaChart(st, id="lambda-chart")
+                    yield DetectionPanel(st, self.source.run_dir, id="detection")
                 with Horizontal(id="bottom"):
                     yield ResultsTable(st, id="results")
                     yield EventLog(st, id="log")
@@ -101,6 +108,8 @@ class RunScreen(Screen):
                     yield ResultsTable(st, id="results")
                 with TabPane("Log", id="tab-log"):
                     yield EventLog(st, id="log")
+                with TabPane("Detection", id="tab-detection"):
+                    yield DetectionPanel(st, self.source.run_dir, id="detection")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -118,6 +127,7 @@ class RunScreen(Screen):
             self.wide = wide
             self.set_class(wide, "-wide")
             await self.recompose()
+            self._detection_shown = None
             self.query_one(MatrixBoard).set_split(self.split)
             self.refresh_widgets(force=True)
 
@@ -211,6 +221,23 @@ class RunScreen(Screen):
             log.sync()
         for panel in self.query(ErrorPanel):
             panel.sync(force)
+        self._sync_detection(force)
+
+    def _sync_detection(self, force: bool) -> None:
+        """CUBE's panel (grid) or tab (tabs): shown once the run has a detect stage, then kept fresh."""
+        shown = self.state.uses_detection
+        if shown != self._detection_shown:
+            self._detection_shown = shown
+            try:
+                tabs = self.query_one("#tabs", TabbedContent)
+            except NoMatches:
+                for panel in self.query(DetectionPanel):
+                    panel.display = shown
+            else:
+                (tabs.show_tab if shown else tabs.hide_tab)("tab-detection")
+        if shown:
+            for panel in self.query(DetectionPanel):
+                panel.sync(force)
 
     def _update_status(self) -> None:
         st = self.state
@@ -296,6 +323,8 @@ class RunScreen(Screen):
         try:
             tabs = self.query_one("#tabs", TabbedContent)
         except NoMatches:
+            return
+        if TABS[index] == "tab-detection" and not self._detection_shown:
             return
         tabs.active = TABS[index]
 

@@ -1,8 +1,9 @@
 """Widgets of the run screen; each renders from a :class:`rga_tui.state.RunState`."""
 
 from rga_tui.widgets.charts import LambdaChart, LossChart
+from rga_tui.widgets.detection import DetectionPanel
 from rga_tui.widgets.matrix import MatrixBoard
 from rga_tui.widgets.results import ErrorPanel, EventLog, ResultsTable
 from rga_tui.widgets.stages import StageStrip
 
-__all__ = ["ErrorPanel", "EventLog", "LambdaChart", "LossChart", "MatrixBoard", "ResultsTable", "StageStrip"]
+__all__ = ["DetectionPanel", "ErrorPanel", "EventLog", "LambdaChart", "LossChart", "MatrixBoard", "ResultsTable", "StageStrip"]
