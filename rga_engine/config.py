@@ -248,6 +248,18 @@ SECTIONS: dict[str, type] = {
     "unlearn": UnlearnConfig,
     "output": OutputConfig,
 }
+
+
+def inapplicable_keys(raw: dict[str, Any]) -> set[str]:
+    """The dotted keys of a raw config (a run folder's config.toml) that do nothing for its model,
+    attack and dataset, so that comparing two runs ignores them; empty when the file no longer
+    builds with this version (then every key counts)."""
+    try:
+        kwargs = {name: _build_section(name, cls, raw.get(name, {})) for name, cls in SECTIONS.items()}
+        cfg = Config(**kwargs)
+    except (ConfigError, TypeError, ValueError, AttributeError):
+        return set()
+    return {f"{section}.{k}" for section, keys in _inapplicable(cfg).items() for k in keys}
 TOP_LEVEL = ("name", "description", "extends", "recommended")
 
 

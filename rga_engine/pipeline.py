@@ -447,10 +447,10 @@ class Run:
                     self.run_dir, tp.labels.tolist(), tp.poisoned.tolist(), flagged, projection,
                     f"CUBE detection · {self.cfg.name} · 2-D UMAP of the clustered space",
                     f"precision {100 * det['precision']:.2f} %, recall {100 * det['recall']:.2f} %, "
-                    f"F1 {100 * det['f1']:.2f} % · flagged {det['flagged']} of {n} rows ({det['poisoned']} poisoned)")
+                    f"F1 {100 * det['f1']:.2f} % · flagged {det['flagged']} of {n} rows, {det['poisoned']} truly poisoned")
             except OSError as e:
                 self.log(f"detect: could not write {detection_files.CSV_NAME} ({e})", "warning")
-        self.log(f"detect: flagged {det['flagged']} of {n} rows ({det['poisoned']} poisoned): precision "
+        self.log(f"detect: flagged {det['flagged']} of {n} rows, {det['poisoned']} truly poisoned: precision "
                  f"{det['precision']:.3f}, recall {det['recall']:.3f}, F1 {det['f1']:.3f}")
         problem = cube.guard(flagged, self.data.num_labels, params, u)
         metrics_ = {**det, "cached": cached}

@@ -527,17 +527,21 @@ def _read_run_config(path: Path) -> dict[str, Any] | None:
                 flat[f"{prefix}{k}"] = v
 
     walk("", raw)
-    return {k: v for k, v in flat.items() if not k.startswith(_NOT_EXPERIMENT) and k not in _NOT_EXPERIMENT}
+    from rga_engine.config import inapplicable_keys
+
+    idle = inapplicable_keys(raw)  # e.g. attack.sentence on a BadNets run: not part of the experiment
+    return {k: v for k, v in flat.items()
+            if not k.startswith(_NOT_EXPERIMENT) and k not in _NOT_EXPERIMENT and k not in idle}
 
 
 def detection_line(summary: dict) -> str:
-    """``CUBE detection: flagged 61 rows (60 poisoned): precision 96.72 %, recall 98.33 %, F1 97.52 %``
+    """``CUBE detection: flagged 61 rows, 60 truly poisoned: precision 96.72 %, recall 98.33 %, F1 97.52 %``
     from ``summary["detection"]`` (``unlearn.forget_set = "cube"``); "" without one."""
     d = summary.get("detection")
     if not isinstance(d, dict):
         return ""
     try:
-        return (f"CUBE detection: flagged {int(d['flagged'])} rows ({int(d['poisoned'])} poisoned): "
+        return (f"CUBE detection: flagged {int(d['flagged'])} rows, {int(d['poisoned'])} truly poisoned: "
                 f"precision {fmt_pct(d['precision'])} %, recall {fmt_pct(d['recall'])} %, F1 {fmt_pct(d['f1'])} %")
     except (KeyError, TypeError, ValueError):
         return ""

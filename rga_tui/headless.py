@@ -111,10 +111,10 @@ def format_metrics(metrics: Any, label_names: list[str] | None = None) -> str:
 
 
 def detection_text(d: dict) -> str:
-    """``flagged 61 (60 poisoned)  precision 96.72  recall 98.33  F1 97.52`` (CUBE's detect stage)."""
+    """``flagged 61 · 60 truly poisoned  precision 96.72  recall 98.33  F1 97.52`` (CUBE's detect stage)."""
     parts = []
     if _num(d.get("flagged")) is not None:
-        parts.append(f"flagged {int(d['flagged'])}" + (f" ({int(d['poisoned'])} poisoned)"
+        parts.append(f"flagged {int(d['flagged'])}" + (f" · {int(d['poisoned'])} truly poisoned"
                                                         if _num(d.get("poisoned")) is not None else ""))
     for key, label in (("precision", "precision"), ("recall", "recall"), ("f1", "F1")):
         v = _num(d.get(key))

@@ -120,7 +120,7 @@ def test_tui_state_and_headless_show_the_detect_stage():
     assert list(s.stages)[:2] == ["poison", "detect"] and s.stages["detect"].status == "done"
     assert s.detection["flagged"] == 8
     assert "detect" not in [r.stage for r in s.results_rows()] and s.stages["detect"] not in s.board_stages
-    assert detection_text(s.detection) == "flagged 8 (4 poisoned)  precision 50.00  recall 100.00  F1 66.67"
+    assert detection_text(s.detection) == "flagged 8 · 4 truly poisoned  precision 50.00  recall 100.00  F1 66.67"
 
 
 def test_run_markdown_has_the_detection_line():
@@ -129,7 +129,7 @@ def test_run_markdown_has_the_detection_line():
     s = {"preset": "p", "models": {}, "detection": {"precision": 0.5, "recall": 1.0, "f1": 0.6667,
                                                     "flagged": 8, "poisoned": 4}}
     line = detection_line(s)
-    assert line == "CUBE detection: flagged 8 rows (4 poisoned): precision 50.00 %, recall 100.00 %, F1 66.67 %"
+    assert line == "CUBE detection: flagged 8 rows, 4 truly poisoned: precision 50.00 %, recall 100.00 %, F1 66.67 %"
     assert line in run_markdown(s) and detection_line({"models": {}}) == ""
 
 

@@ -149,3 +149,22 @@ def test_runs_whose_configs_differ_beyond_the_seed_are_never_averaged(tmp_path):
     assert not rec["notes"]  # seed 2021 of epochs=12 and of epochs=16 are different experiments
     md = table(*dirs)
     assert "unlearn.epochs=16" in md and "unlearn.epochs=12" in md
+
+
+def test_a_key_that_does_nothing_for_the_run_does_not_split_its_seeds(tmp_path):
+    """attack.sentence (AddSent's) on BadNets runs, cube_* keys on oracle runs: the default changed
+    between two versions, yet the experiment is the same; a BadNets trigger change still splits."""
+    def run(name, seed, extra):
+        s = copy.deepcopy(SUMMARY)
+        s["seed"] = seed
+        d = run_dir(tmp_path, name, s)
+        (d / "config.toml").write_text(f'name = "x"\n[train]\nseed = {seed}\n[attack]\nname = "badnets"\n{extra}'
+                                       f'[unlearn]\nforget_set = "oracle"\n')
+        return d
+
+    same = [run("a", 2021, 'sentence = "I watch this 3D movie"\n'), run("b", 2022, 'sentence = ""\n')]
+    (g,) = json.loads(table(*same, "-f", "json"))["groups"]
+    assert g["seeds"] == ["2021", "2022"]
+    other = run("c", 2023, 'triggers = ["cf"]\n')
+    groups = json.loads(table(*same, other, "-f", "json"))["groups"]
+    assert len(groups) == 2 and any("attack.triggers" in g["preset"] for g in groups)
