@@ -8,6 +8,9 @@ with ``unlearn.forget_set = "cube"`` also ``detection.csv`` and ``detection.svg`
 (``detection_files.py``).
 The poisoned and Retrain weights are cached (``cache.py``) so that a second run with other
 unlearning settings skips straight to unlearning.
+
+Several processes (``accelerate launch``, ``torchrun``): every rank runs this pipeline; only the
+main process writes the run folder, the events and the cache (``distributed.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import torch
 from accelerate.utils import set_seed
 
 from rga_engine import cache, metrics
+from rga_engine.distributed import SharedStop, all_ranks, from_main, launch_rank, lone_cpu_launch
 from rga_engine.runinfo import process_tag
 from rga_engine.attacks import PoisonedData
 from rga_engine.config import Config
@@ -122,7 +126,10 @@ class Run:
         self.should_stop = should_stop or (lambda: False)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.jsonl: JsonlSink | None = None
-        if self.run_dir is not None:
+        # several processes: only the main one (global rank 0) writes; known from the launcher's
+        # environment here, from the accelerator once it exists (execute)
+        self.is_main = launch_rank() == 0
+        if self.run_dir is not None and self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.toml").write_text(cfg.to_toml(), encoding="utf-8")
             self.jsonl = JsonlSink(self.run_dir / "events.jsonl")
@@ -131,9 +138,18 @@ class Run:
         self.summary: dict[str, Any] = {}
         self.retrain_asr: float | None = None  # grades the verdicts once Retrain has run
         self.accelerator = None
-        self.is_main = True
+        self.world = 1  # processes
 
     # ------------------------------------------------------------------ plumbing
+    def reseed(self) -> None:
+        """The same RNG state at the start of every stage, cached or not. Several processes: the
+        global torch stream -- dropout's, the only draw of the loops that is not seeded on its
+        own -- differs by rank (rank 0 keeps one process's), so that the rows of a global batch
+        get independent dropout masks, as in one process, not the same mask on every rank."""
+        set_seed(self.seed)
+        if self.world > 1:
+            torch.manual_seed(self.seed + 1_000_003 * self.accelerator.process_index)
+
     def emit(self, type: str, **fields: Any) -> None:
         if self.is_main:
             self.sink.emit(make_event(type, **fields))
@@ -207,11 +223,14 @@ class Run:
         c = self.cfg
         tc = {k: v for k, v in vars(c.train).items() if k not in ("device", "eval_batch_size", "retrain")}
         enc = self.split_texts[split]
-        return cache.make_key({
+        parts = {
             "stage": stage, "data": cache.fingerprint_texts(*enc), "model": vars(c.model),
             "train": tc if uses_train else {"seed": self.seed},
             "tokenizer_data": self.tok_fingerprint, "engine": CACHE_VERSION,
-        })
+        }
+        if self.world > 1:  # N processes train the same batches, but not bit for bit as one does
+            parts["processes"] = self.world
+        return cache.make_key(parts)
 
     def pretrain(self) -> str:
         """``tiny`` only: masked-LM pre-training on the clean training texts (or load it from
@@ -223,7 +242,13 @@ class Run:
         key = self.cache_key("pretrain", "train_clean", uses_train=False)
         root = cache.cache_root(self.cfg.output.cache_dir)
         info: dict[str, Any] = {"epochs": epochs, "rows": rows}
-        if self.cfg.output.cache and self.from_cache(root, "pretrain", key, model):
+        init = ({k: v.detach().clone() for k, v in model.state_dict().items()}
+                if self.world > 1 and self.cfg.output.cache else None)
+        got = self.from_cache(root, "pretrain", key, model) if self.cfg.output.cache else "miss"
+        if got == "dirty":  # loaded here but not on every rank: every rank pre-trains from the init
+            model.load_state_dict(init)
+        del init
+        if got == "hit":
             self.log(f"pretrain: loaded cached weights {cache.path_for(root, 'pretrain', key).name}",
                      phase="pretrain", cached=True)
             info["cached"] = True
@@ -235,7 +260,7 @@ class Run:
                 self.log(f"pretrain: MLM epoch {epoch}/{epochs}, loss {loss:.3f}, {seconds:.0f} s",
                          phase="pretrain", epoch=epoch, epochs=epochs)
 
-            set_seed(self.seed)
+            self.reseed()
             res = pretrain_mlm(model, self.enc["train_clean"], mc, tokenizer=self.bundle.tokenizer,
                                accelerator=self.accelerator, on_epoch=on_epoch, should_stop=self.should_stop,
                                seed=self.seed)
@@ -252,16 +277,21 @@ class Run:
         self.save_summary()
         return "finished"
 
-    def from_cache(self, root: Path, stage: str, key: str, model) -> bool:
-        """Load a cached checkpoint whose checksum matches; a damaged one is said in one log line,
-        removed, and the stage trains again."""
+    def from_cache(self, root: Path, stage: str, key: str, model) -> str:
+        """Load a cached checkpoint whose checksum matches into ``model``: ``"hit"``, or
+        ``"miss"`` (no entry; a damaged one is said in one log line, removed, and the stage trains
+        again). Several processes decide together: a hit only when every rank loaded it; a rank
+        that loaded it alone gets ``"dirty"`` (``model`` changed: start it again)."""
         loaded, problem = cache.fetch(root, stage, key, model)
         if problem:
             self.log(f"{stage}: the cached weights {cache.path_for(root, stage, key).name} are damaged "
                      f"({problem}); training again", "warning")
-            if self.is_main:
-                cache.discard(root, stage, key)
-        return loaded
+        everywhere = all_ranks(self.accelerator, loaded)  # after every rank has read the file
+        if problem and self.is_main:
+            cache.discard(root, stage, key)
+        if everywhere:
+            return "hit"
+        return "dirty" if loaded else "miss"
 
     def fit(self, stage: str, split: str) -> tuple[torch.nn.Module | None, str]:
         """Fine-tune a fresh copy of the pre-trained model on ``split`` (or load it from cache)."""
@@ -269,11 +299,14 @@ class Run:
         model = copy.deepcopy(self.bundle.model)
         key = self.cache_key(stage, split)
         root = cache.cache_root(self.cfg.output.cache_dir)
-        if self.cfg.output.cache and self.from_cache(root, stage, key, model):
+        got = self.from_cache(root, stage, key, model) if self.cfg.output.cache else "miss"
+        if got == "hit":
             self.emit("stage_started", stage=stage, total_steps=0)
             self.log(f"{stage}: loaded cached weights {cache.path_for(root, stage, key).name}")
             return model.to(self.accelerator.device), "cached"
-        set_seed(self.seed)  # every stage starts from the same RNG state, cached or not
+        if got == "dirty":  # loaded on this rank only: train from the pre-trained weights, as the others
+            model = copy.deepcopy(self.bundle.model)
+        self.reseed()  # every stage starts from the same RNG state, cached or not
         res = finetune(model, self.enc[split], self.cfg.train, stage=stage, accelerator=self.accelerator,
                        pad_id=self.pad_id, emit=self.emit, should_stop=self.should_stop, seed=self.seed)
         model = res["model"]
@@ -329,7 +362,7 @@ class Run:
         def on_eval(m, epoch: int, step: int) -> None:
             self.evaluate(m, stage, step, retrain_pacc)
 
-        set_seed(self.seed)
+        self.reseed()
         try:
             res = unlearn(model, method, self.forget, self.retain, ref_logits if method.needs_reference else None,
                           self.cfg.unlearn, stage=stage, accelerator=self.accelerator, pad_id=self.pad_id,
@@ -437,6 +470,9 @@ class Run:
                     entry["scatter"] = {"rows": projection[0], "x": [p[0] for p in projection[1]],
                                         "y": [p[1] for p in projection[1]]}
                 write_json_atomic(path, entry)
+        # several processes: the main process's forget set for every rank (the same number of
+        # unlearning steps everywhere, whatever UMAP does on each)
+        flagged = from_main(self.accelerator, flagged)
         det = cube.scores(flagged, tp.poisoned.numpy())
         self.summary["detection"] = det
         if self.run_dir is not None and self.is_main:
@@ -467,17 +503,24 @@ class Run:
         cfg = self.cfg
         self.accelerator = _make_accelerator(cfg)
         self.is_main = self.accelerator.is_main_process
+        self.world = self.accelerator.num_processes
+        # several processes stop together, after the same step (a Ctrl-C reaches each at its own step)
+        self.should_stop = SharedStop(self.should_stop, self.accelerator)
         set_seed(self.seed)
         writer = process_tag()  # pid + host: a reader tells a killed run ("stopped") from a running one
         self.emit("run_started", config=cfg.to_dict(), device=str(self.accelerator.device), versions=versions(),
-                  run_dir=str(self.run_dir) if self.run_dir else None, process=writer)
+                  run_dir=str(self.run_dir) if self.run_dir else None, process=writer, processes=self.world)
+        if self.world == 1 and lone_cpu_launch():
+            self.log("accelerate launch --cpu started one process: several CPU processes need MPI "
+                     "(--mpirun_hostfile); use torchrun --nproc_per_node N -m rga_tui run ... "
+                     "(or accelerate launch --multi_gpu --num_processes N) instead", "warning")
         self.data = data = self.prepare_data()
         self.summary = {
             "preset": cfg.name, "dataset": data.dataset, "attack": data.attack, "model": cfg.model.name,
             "target": data.target, "num_labels": data.num_labels, "label_names": data.label_names,
             "seed": self.seed, "methods": list(cfg.unlearn.methods), "status": "running", "errors": {}, "models": {},
-            "device": str(self.accelerator.device), "started": datetime.now().isoformat(timespec="seconds"),
-            "process": writer,
+            "device": str(self.accelerator.device), "processes": self.world,
+            "started": datetime.now().isoformat(timespec="seconds"), "process": writer,
         }
         self.save_summary()
         self.log(f"{data.dataset}/{data.attack}: train_poisoned {len(data.splits['train_poisoned'])} rows "

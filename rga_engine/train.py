@@ -1,7 +1,10 @@
 """The two training loops -- fine-tune and unlearn -- on Hugging Face Accelerate.
 
-One code path covers CPU, one GPU (bf16 autocast) and several GPUs (``accelerate launch``:
-the DataLoaders are sharded by ``accelerator.prepare``; only the main process emits events).
+One code path covers CPU, one GPU (bf16 autocast) and several processes (``accelerate launch``,
+``torchrun``: DDP; only the main process emits events). With N processes every global batch is the
+one a single process would draw, split into N slices (:func:`rga_engine.distributed.rank_slice`):
+the loaders are sharded here, not by ``accelerator.prepare``, whose sharding drops the short
+batches of length-grouped sampling.
 Texts are tokenised once (no padding) and each batch is padded to its own longest row.
 Every loop checks ``should_stop()`` after each step: cancelling finishes the step and returns.
 A non-finite loss stops the loop with :class:`NonFiniteLoss` naming the step where it was seen;
@@ -18,7 +21,9 @@ from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+
+from rga_engine.distributed import rank_slice
 
 Emit = Callable[..., None]  # emit(type, **fields)
 ShouldStop = Callable[[], bool]
@@ -103,16 +108,46 @@ class LengthGroupedBatches(torch.utils.data.Sampler):
             yield batches[b]
 
 
+class RankBatches(torch.utils.data.Sampler):
+    """This rank's slice of every global batch of ``batches`` (:func:`rank_slice`): every rank
+    walks the same global batches -- same seed, same order -- and keeps its own part; as many
+    batches per epoch as one process has. One process: ``batches`` unchanged."""
+
+    def __init__(self, batches, rank: int = 0, world: int = 1):
+        self.batches, self.rank, self.world = batches, rank, world
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        for b in self.batches:
+            yield rank_slice(b, self.rank, self.world)
+
+
 def loader(enc: Encoded, batch_size: int, pad_id: int, shuffle: bool, seed: int,
-           group_by_length: bool = False) -> DataLoader:
+           group_by_length: bool = False, rank: int = 0, world: int = 1) -> DataLoader:
+    """Batches of ``enc`` (``rank`` of ``world`` processes: its slice of each global batch).
+    One process: the batches of ``DataLoader(batch_size=, shuffle=, generator=seeded)``."""
     g = torch.Generator().manual_seed(seed)
+    rows = _Rows(len(enc))
     if shuffle and group_by_length:
-        sampler = LengthGroupedBatches([len(r) for r in enc.ids], batch_size, g)
-        return DataLoader(_Rows(len(enc)), batch_sampler=sampler, collate_fn=lambda idx: collate(enc, idx, pad_id))
-    return DataLoader(
-        _Rows(len(enc)), batch_size=batch_size, shuffle=shuffle, generator=g,
-        collate_fn=lambda idx: collate(enc, idx, pad_id),
-    )
+        batches = LengthGroupedBatches([len(r) for r in enc.ids], batch_size, g)
+        extra = {}
+    else:
+        batches = BatchSampler(RandomSampler(rows, generator=g) if shuffle else SequentialSampler(rows),
+                               batch_size, drop_last=False)
+        extra = {"generator": g}  # as DataLoader(shuffle=, generator=g): it draws its base seed from g
+    return DataLoader(rows, batch_sampler=RankBatches(batches, rank, world),
+                      collate_fn=lambda idx: collate(enc, idx, pad_id), **extra)
+
+
+def to_device(batch: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def shard(accelerator) -> dict[str, int]:
+    """``rank`` and ``world`` of :func:`loader` for this process."""
+    return {"rank": accelerator.process_index, "world": accelerator.num_processes}
 
 
 def unwrap(accelerator, model):
@@ -179,8 +214,8 @@ class FiniteGuard:
     and the check do run (on a GPU the loop never waits for the device), but their weights are
     thrown away with the stage: a stage that stops this way is neither cached nor evaluated."""
 
-    def __init__(self, stage: str, device):
-        self.stage = stage
+    def __init__(self, stage: str, device, accelerator=None):
+        self.stage, self.accelerator = stage, accelerator  # several processes: checked together
         self.first = torch.zeros((), dtype=torch.long, device=device)  # 0: every loss finite so far
         self.value = torch.zeros((), dtype=torch.float32, device=device)
 
@@ -191,16 +226,30 @@ class FiniteGuard:
         self.value = torch.where(new, loss, self.value)
 
     def check(self) -> None:
-        first, value = self.first.item(), self.value.item()
+        first, value = self.first, self.value
+        if self.accelerator is not None and self.accelerator.num_processes > 1:
+            # a collective: the rank that saw the earliest bad step speaks for all, so that
+            # every rank leaves the stage at the same check
+            from accelerate.utils import gather
+
+            firsts, values = gather(first.reshape(1)), gather(value.reshape(1))
+            bad = torch.where(firsts > 0, firsts, torch.full_like(firsts, torch.iinfo(firsts.dtype).max))
+            i = int(bad.argmin())
+            first, value = firsts[i], values[i]
+        first, value = first.item(), value.item()
         if first:
             raise NonFiniteLoss(f"{self.stage}: the loss became {value} at step {first}; stopped this stage")
 
 
-def read_stats(loss: torch.Tensor, stats: dict[str, Any]) -> dict[str, float]:
-    """The step's loss and statistics as Python floats: one host sync, on logging steps only."""
+def read_stats(loss: torch.Tensor, stats: dict[str, Any], accelerator=None) -> dict[str, float]:
+    """The step's loss and statistics as Python floats: one host sync, on logging steps only.
+    Several processes: the mean over the ranks (a collective), i.e. over the global batch."""
     names = ["loss", *stats]
     values = [loss.detach(), *(torch.as_tensor(v, device=loss.device).detach() for v in stats.values())]
-    return dict(zip(names, torch.stack([v.double() for v in values]).tolist()))
+    vec = torch.stack([v.double() for v in values])
+    if accelerator is not None and accelerator.num_processes > 1:
+        vec = accelerator.reduce(vec, "mean")
+    return dict(zip(names, vec.tolist()))
 
 
 def adamw(params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -233,17 +282,19 @@ def finetune(model, enc: Encoded, tc, *, stage: str, accelerator, pad_id: int, e
     Returns ``{"status": "finished"|"cancelled", "steps": n}``.
     """
     optimizer = adamw(model.parameters(), tc.lr, tc.weight_decay)
-    data = loader(enc, tc.batch_size, pad_id, shuffle=tc.shuffle, seed=seed, group_by_length=tc.group_by_length)
-    model, optimizer, data = accelerator.prepare(model, optimizer, data)
+    data = loader(enc, tc.batch_size, pad_id, shuffle=tc.shuffle, seed=seed, group_by_length=tc.group_by_length,
+                  **shard(accelerator))
+    model, optimizer = accelerator.prepare(model, optimizer)
     total = tc.epochs * len(data)
     emit("stage_started", stage=stage, total_steps=total)
     every, meter, step = _log_every(total), Meter(), 0
-    guard = FiniteGuard(stage, accelerator.device)
+    guard = FiniteGuard(stage, accelerator.device, accelerator)
     model.train()
     for epoch in range(tc.epochs):
         if epoch and tc.reset_optimizer == "epoch":
             reset_moments(optimizer)
         for batch in data:
+            batch = to_device(batch, accelerator.device)
             logits = forward(model, batch)
             loss = F.cross_entropy(logits.float(), batch["labels"])
             guard.watch(loss, step + 1)
@@ -257,7 +308,7 @@ def finetune(model, enc: Encoded, tc, *, stage: str, accelerator, pad_id: int, e
             if step % every == 0 or step == total:  # the only host syncs of the loop
                 guard.check()
                 emit("step", stage=stage, step=step, epoch=epoch + step_fraction(step, len(data)),
-                     **read_stats(loss, {}), lr=tc.lr, samples_per_s=rate)
+                     **read_stats(loss, {}, accelerator), lr=tc.lr, samples_per_s=rate)
             if should_stop():
                 return {"status": "cancelled", "steps": step, "model": unwrap(accelerator, model)}
     guard.check()
@@ -283,11 +334,21 @@ class _MaskedLM(torch.nn.Module):
         self.encoder = encoder
         self.head = BertOnlyMLMHead(encoder.config)
         self.head.predictions.decoder.weight = encoder.embeddings.word_embeddings.weight
+        # transformers 5 gives the head an output bias of its own that only BertForMaskedLM ties to
+        # decoder.bias; here it would be a parameter without a gradient (an error under DDP).
+        pred = self.head.predictions
+        if isinstance(getattr(pred, "bias", None), torch.nn.Parameter) and pred.bias is not pred.decoder.bias:
+            del pred.bias
 
-    def forward(self, input_ids, attention_mask, labels):
+    def forward(self, input_ids, attention_mask, labels, per=None):
+        """The mean loss over the masked positions; ``per`` (several processes): the sum divided
+        by ``per`` instead -- the global batch's masked positions over the number of processes,
+        so that DDP's average over the ranks is the mean over the whole global batch."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         masked = labels != -100
-        return F.cross_entropy(self.head(hidden[masked]).float(), labels[masked])
+        if per is None:
+            return F.cross_entropy(self.head(hidden[masked]).float(), labels[masked])
+        return F.cross_entropy(self.head(hidden[masked]).float(), labels[masked], reduction="sum") / per
 
 
 def pretrain_mlm(model, enc: Encoded, mc, *, tokenizer, accelerator, on_epoch: Callable[[int, float, float], None],
@@ -298,26 +359,56 @@ def pretrain_mlm(model, enc: Encoded, mc, *, tokenizer, accelerator, on_epoch: C
     tokens are picked; 80 % of those become [MASK], 10 % a random token, 10 % stay. AdamW at a
     constant ``mc.pretrain_lr``, clipping at 1.0, length-grouped batches. Only the encoder is
     kept (``model.base_model``); the MLM head is dropped afterwards, and the classification head
-    and pooler keep their random init. ``on_epoch(epoch, mean loss, seconds so far)`` after each epoch.
+    and pooler keep their random init. The pooler is taken out of the encoder while it trains (it
+    gets no gradient from the masked-LM loss: under DDP an unused parameter is an error) and put
+    back afterwards. ``on_epoch(epoch, mean loss, seconds so far)`` after each epoch.
     Returns ``{"status": "finished"|"cancelled", "steps": n, "loss": mean loss of the last epoch}``.
     """
+    base = model.base_model
+    pooler = getattr(base, "pooler", None)
+    if pooler is not None:
+        base.pooler = None  # BertModel skips a None pooler
+    try:
+        return _pretrain_mlm(base, enc, mc, tokenizer=tokenizer, accelerator=accelerator, on_epoch=on_epoch,
+                             should_stop=should_stop, seed=seed)
+    finally:
+        if pooler is not None:
+            base.pooler = pooler
+
+
+def _pretrain_mlm(base, enc: Encoded, mc, *, tokenizer, accelerator, on_epoch: Callable[[int, float, float], None],
+                  should_stop: ShouldStop, seed: int) -> dict[str, Any]:
     from transformers import DataCollatorForLanguageModeling
 
     masker = DataCollatorForLanguageModeling(tokenizer, mlm_probability=mc.pretrain_mask_prob, seed=seed)
     g = torch.Generator().manual_seed(seed)
     sampler = LengthGroupedBatches([len(r) for r in enc.ids], mc.pretrain_batch_size, g)
-    data = DataLoader(_Rows(len(enc)), batch_sampler=sampler,
-                      collate_fn=lambda idx: masker([{"input_ids": enc.ids[i]} for i in idx]))
-    mlm = _MaskedLM(model.base_model)
+    rank, world = accelerator.process_index, accelerator.num_processes
+
+    def masked(idx: list[int]) -> dict[str, torch.Tensor]:
+        # the masks are drawn for the whole global batch on every rank (the masker's generator
+        # advances as in one process), then each rank keeps its slice of the rows
+        batch = masker([{"input_ids": enc.ids[i]} for i in idx])
+        if world > 1:
+            per = (batch["labels"] != -100).sum().clamp(min=1) / world
+            keep = torch.tensor(rank_slice(range(len(idx)), rank, world), dtype=torch.long)
+            batch = {k: v[keep] for k, v in batch.items()}
+            batch["per"] = per.float()
+        return batch
+
+    data = DataLoader(_Rows(len(enc)), batch_sampler=sampler, collate_fn=masked)
+    mlm = _MaskedLM(base)
     optimizer = adamw(mlm.parameters(), mc.pretrain_lr, 0.01)
-    mlm, optimizer, data = accelerator.prepare(mlm, optimizer, data)
+    mlm, optimizer = accelerator.prepare(mlm, optimizer)
     mlm.train()
     step, t0, mean = 0, time.perf_counter(), float("nan")
-    every, guard = _log_every(mc.pretrain_epochs * len(data)), FiniteGuard("pretrain", accelerator.device)
+    every = _log_every(mc.pretrain_epochs * len(data))
+    guard = FiniteGuard("pretrain", accelerator.device, accelerator)
     for epoch in range(mc.pretrain_epochs):
         total, n = torch.zeros((), device=accelerator.device), 0
         for batch in data:
-            loss = mlm(batch["input_ids"], batch["attention_mask"], batch["labels"])
+            batch = to_device(batch, accelerator.device)
+            loss = mlm(batch["input_ids"], batch["attention_mask"], batch["labels"], batch.get("per"))
             guard.watch(loss, step + 1)
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(mlm.parameters(), 1.0)
@@ -330,6 +421,8 @@ def pretrain_mlm(model, enc: Encoded, mc, *, tokenizer, accelerator, on_epoch: C
             if should_stop():
                 return {"status": "cancelled", "steps": step, "loss": float("nan")}
         guard.check()
+        if accelerator.num_processes > 1:  # the mean over the ranks' slices (a collective)
+            total = accelerator.reduce(total, "mean")
         mean = total.item() / max(n, 1)
         on_epoch(epoch + 1, mean, time.perf_counter() - t0)
     return {"status": "finished", "steps": step, "loss": mean}
@@ -344,14 +437,17 @@ def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.T
             shuffle: bool = True) -> dict[str, Any]:
     """Unlearning: each step pairs one forget batch (a pass over D_p is one epoch) with one
     random retain batch from the clean rows; ``method`` turns their logits into the loss.
+    Several processes: each rank takes its slice of both global batches (:func:`loader`).
 
     ``on_eval(model, epoch, step)`` is called every ``uc.eval_every`` epochs and at the end.
     """
     from rga_engine.methods import StepInputs
 
     optimizer = adamw(model.parameters(), uc.lr, weight_decay)
-    data = loader(forget, uc.batch_size, pad_id, shuffle=shuffle, seed=seed, group_by_length=group_by_length)
-    model, optimizer, data = accelerator.prepare(model, optimizer, data)
+    rank, world = accelerator.process_index, accelerator.num_processes
+    data = loader(forget, uc.batch_size, pad_id, shuffle=shuffle, seed=seed, group_by_length=group_by_length,
+                  rank=rank, world=world)
+    model, optimizer = accelerator.prepare(model, optimizer)
     if ref_logits is not None:
         ref_logits = ref_logits.to(accelerator.device)  # indexed on the device: no copy back per step
     per_epoch = len(data)
@@ -363,14 +459,16 @@ def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.T
     if note:
         emit("log", level="info", message=note)
     every, meter, step = _log_every(total), Meter(), 0
-    guard = FiniteGuard(stage, accelerator.device)
+    guard = FiniteGuard(stage, accelerator.device, accelerator)
     model.train()
     for epoch in range(epochs):
         if epoch and uc.reset_optimizer == "epoch":
             reset_moments(optimizer)
         for fbatch in data:
-            ridx = torch.randint(len(retain), (uc.batch_size,), generator=g)
-            rbatch = {k: v.to(accelerator.device) for k, v in collate(retain, ridx, pad_id).items()}
+            fbatch = to_device(fbatch, accelerator.device)
+            # the global retain batch (the same draw on every rank), this rank's slice of it
+            ridx = rank_slice(torch.randint(len(retain), (uc.batch_size,), generator=g).tolist(), rank, world)
+            rbatch = to_device(collate(retain, ridx, pad_id), accelerator.device)
             f_logits = forward(model, fbatch)
             r_logits = forward(model, rbatch)
             ref = ref_logits[fbatch["index"]] if ref_logits is not None else None
@@ -385,7 +483,7 @@ def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.T
             rate = meter.add((len(fbatch["labels"]) + len(ridx)) * accelerator.num_processes)
             if step % every == 0 or step == total:  # the only host syncs of the loop
                 guard.check()
-                values = read_stats(loss, stats)
+                values = read_stats(loss, stats, accelerator)
                 emit("step", stage=stage, step=step, epoch=epoch + step_fraction(step, per_epoch),
                      loss=values.pop("loss"), lr=uc.lr, samples_per_s=rate, **values)
             done = step >= total

@@ -17,6 +17,10 @@ The run folder (``--out``) must be new or empty, or hold a run of this preset th
 (``--resume`` runs it again there; stages whose weights are cached load instead of training).
 Files that are not a run's are never overwritten, and a run that fails before its first stage
 leaves nothing behind.
+
+Several processes (``accelerate launch --num_processes N -m rga_tui run ...``, ``torchrun``): the
+main process (global rank 0) does all of the above; the others run the same pipeline without a
+run folder, without output and without a picture (:func:`_run_other_rank`).
 """
 
 from __future__ import annotations
@@ -735,6 +739,10 @@ def _run(preset: str | Path, out: str | Path | None, overrides: list[str] | None
         raise config.ConfigError(f"{preset}: the preset sets nothing, so it would run every default "
                                  f"({config.defaults_line(cfg)}); pass --yes to run that, or start "
                                  f"from a preset in presets/demo")
+    from rga_engine.distributed import launch_rank
+
+    if launch_rank() != 0:
+        return _run_other_rank(cfg)
     created: list[Path] = []
     if out:  # checked before the engine (torch) is imported: a bad --out is said at once
         run_dir = Path(out)
@@ -810,6 +818,24 @@ def _run(preset: str | Path, out: str | Path | None, overrides: list[str] | None
     return EXIT_OK
 
 
+def _run_other_rank(cfg: Any) -> int:
+    """A process other than the main one: the same run, in step with the main process (the
+    collectives of DDP), with no run folder, no output and no picture -- those are the main
+    process's. The exit code follows the same rules as the main process's."""
+    pipeline = importlib.import_module("rga_engine.pipeline")
+    stop = StopFlag()
+    restore = _install_signals(stop)
+    try:
+        summary = pipeline.run(cfg, None, stop.should_stop, run_dir=None)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    finally:
+        restore()
+    if stop.requested or summary.get("status") == "cancelled":
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if _failure_reason(summary, {}) else EXIT_OK
+
+
 def run_seeds(
     preset: str | Path,
     seeds: list[int],
@@ -829,8 +855,18 @@ def run_seeds(
     from datetime import datetime
 
     from rga_engine import config, export
+    from rga_engine.distributed import launch_rank
 
     cfg = config.load(preset, list(overrides or []), allow_remote_code=trust_remote_code)
+    if launch_rank() != 0:  # several processes: the folders and results.md are the main process's
+        worst = EXIT_OK
+        for seed in seeds:
+            code = run_headless(preset, None, list(overrides or []) + [f"train.seed={seed}"], quiet,
+                                trust_remote_code=trust_remote_code, yes=yes)
+            if code == EXIT_INTERRUPTED:
+                return code
+            worst = max(worst, code)
+        return worst
     root = Path(out) if out else Path(cfg.output.dir) / (
         f"{cfg.name.replace('/', '-')}-seeds-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     for seed in seeds:  # refuse before anything runs, not after the first seed

@@ -2,7 +2,8 @@
 
 ``L = retain_weight·CE(retain) − λ·forget_weight·CE(forget) + β·Σ_tensors ‖θ − θ_base‖₂``
 
-* ``λ = exp(−KL)^α``: one detached scalar per forget batch.  At the first step the model *is*
+* ``λ = exp(−KL)^α``: one detached scalar per forget batch (with several processes, the KL of
+  the whole global batch: the ranks' KLs are averaged on the device).  At the first step the model *is*
   the poisoned model, so KL = 0 and λ = 1 (plain GA); λ decays as the forget predictions move
   away from the poisoned model's, which stops the ascent before it re-attaches the trigger to
   another class.  ``kl_direction = "poisoned_current"`` is the authors' code,
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from rga_engine.distributed import mean_over_ranks
 from rga_engine.methods.base import BaseParams, Method, StepInputs
 from rga_engine.models import is_head
 
@@ -154,7 +156,8 @@ class RGA(Method):
     def loss(self, x: StepInputs):
         forget = F.cross_entropy(x.forget_logits.float(), x.forget_labels)
         with torch.no_grad():
-            kl = kl_div(x.forget_logits, x.ref_forget_logits, self.p.kl_direction)
+            # several processes: the KL of the whole global batch (the mean of the ranks' means)
+            kl = mean_over_ranks(kl_div(x.forget_logits, x.ref_forget_logits, self.p.kl_direction))
         lam = rga_lambda(kl, self.p.alpha)  # detached: a weight, not a path for the gradient
         retain = self.retain_loss(x)
         pen = self.penalty().to(retain.device)
