@@ -132,14 +132,18 @@ def test_unknown_format_is_one_line(tmp_path):
     assert r.stderr.strip().splitlines() == ["error: --format xml: allowed values are markdown, csv, latex, json"]
 
 
+def seeded_run(root: Path, name: str, seed: int, config_body: str) -> Path:
+    """A run folder of the fixture's summary at ``seed`` with ``config.toml`` = [train] seed + body."""
+    s = copy.deepcopy(SUMMARY)
+    s["seed"] = seed
+    d = run_dir(root, name, s)
+    (d / "config.toml").write_text(f'name = "x"\n[train]\nseed = {seed}\n{config_body}')
+    return d
+
+
 def test_runs_whose_configs_differ_beyond_the_seed_are_never_averaged(tmp_path):
     def run(name, seed, epochs):
-        s = copy.deepcopy(SUMMARY)
-        s["seed"] = seed
-        d = run_dir(tmp_path, name, s)
-        (d / "config.toml").write_text(f'name = "x"\n[train]\nseed = {seed}\n[unlearn]\nepochs = {epochs}\n'
-                                       f'[output]\ndir = "{name}"\n')
-        return d
+        return seeded_run(tmp_path, name, seed, f'[unlearn]\nepochs = {epochs}\n[output]\ndir = "{name}"\n')
 
     dirs = [run("a", 2021, 12), run("b", 2022, 12), run("c", 2021, 16)]
     rec = json.loads(table(*dirs, "-f", "json"))
@@ -155,12 +159,7 @@ def test_a_key_that_does_nothing_for_the_run_does_not_split_its_seeds(tmp_path):
     """attack.sentence (AddSent's) on BadNets runs, cube_* keys on oracle runs: the default changed
     between two versions, yet the experiment is the same; a BadNets trigger change still splits."""
     def run(name, seed, extra):
-        s = copy.deepcopy(SUMMARY)
-        s["seed"] = seed
-        d = run_dir(tmp_path, name, s)
-        (d / "config.toml").write_text(f'name = "x"\n[train]\nseed = {seed}\n[attack]\nname = "badnets"\n{extra}'
-                                       f'[unlearn]\nforget_set = "oracle"\n')
-        return d
+        return seeded_run(tmp_path, name, seed, f'[attack]\nname = "badnets"\n{extra}[unlearn]\nforget_set = "oracle"\n')
 
     same = [run("a", 2021, 'sentence = "I watch this 3D movie"\n'), run("b", 2022, 'sentence = ""\n')]
     (g,) = json.loads(table(*same, "-f", "json"))["groups"]
