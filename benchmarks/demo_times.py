@@ -7,6 +7,7 @@ really trained).  Not a test: the machine is noisy; run it on an otherwise idle 
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -20,7 +21,14 @@ from rga_engine import config, pipeline  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
-    presets = [Path(a) for a in argv] or sorted(p for p in (ROOT / "presets" / "demo").glob("*.toml") if not p.name.startswith("_"))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("presets", nargs="*", type=Path, help="preset files (default: every presets/demo/*.toml)")
+    a = ap.parse_args(argv)
+    for p in a.presets:
+        if not p.is_file():
+            ap.error(f"{p}: no such preset file")
+    presets = list(a.presets) or sorted(p for p in (ROOT / "presets" / "demo").glob("*.toml") if not p.name.startswith("_"))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for p in presets:
