@@ -454,8 +454,9 @@ class Run:
                 return None, "error"
             self.emit("step", stage=stage, step=batches + 1, loss=None)
             flagged = [bool(x) for x in mask]
-            try:  # the picture is a bonus: it never fails the stage
-                projection = cube.project_2d(space, min_dist=params["min_dist"], seed=self.seed)
+            try:  # the picture is a bonus: it never fails the stage; only the main process draws it
+                if self.is_main:
+                    projection = cube.project_2d(space, min_dist=params["min_dist"], seed=self.seed)
             except Exception as e:  # noqa: BLE001
                 self.log(f"detect: no 2-D picture ({type(e).__name__}: {e})", "warning")
             if projection is not None:
