@@ -19,9 +19,10 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
+
+from rga_engine.report import write_text_atomic
 
 CSV_NAME = "detection.csv"
 SVG_NAME = "detection.svg"
@@ -44,12 +45,6 @@ def kind(poisoned: bool, flagged: bool) -> str:
     return "false_alarm" if flagged else "clean"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_csv(path: Path, labels: Sequence[int], poisoned: Sequence[bool], flagged: Sequence[bool],
               rows: Iterable[int] | None = None, xy: Sequence[Sequence[float]] | None = None) -> None:
     """``detection.csv``: every row, with coordinates for ``rows`` (``xy[i]`` belongs to ``rows[i]``)."""
@@ -62,7 +57,7 @@ def write_csv(path: Path, labels: Sequence[int], poisoned: Sequence[bool], flagg
     for i, (lab, p, f) in enumerate(zip(labels, poisoned, flagged)):
         x, y = (f"{coords[i][0]:.4f}", f"{coords[i][1]:.4f}") if i in coords else ("", "")
         w.writerow((i, int(lab), int(bool(p)), int(bool(f)), x, y))
-    _write_atomic(Path(path), buf.getvalue())
+    write_text_atomic(Path(path), buf.getvalue())
 
 
 def read_points(path: Path) -> tuple[list[tuple[float, float, str]], dict[str, int]]:
@@ -140,4 +135,4 @@ def write_files(run_dir: Path, labels: Sequence[int], poisoned: Sequence[bool], 
     write_csv(run_dir / CSV_NAME, labels, poisoned, flagged, rows, xy)
     points, counts = read_points(run_dir / CSV_NAME)
     drawn = f" · {len(points)} of {len(poisoned)} rows drawn" if points and len(points) < len(poisoned) else ""
-    _write_atomic(run_dir / SVG_NAME, svg_text(points, counts, title, subtitle + drawn))
+    write_text_atomic(run_dir / SVG_NAME, svg_text(points, counts, title, subtitle + drawn))

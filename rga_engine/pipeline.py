@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import platform
 import time
 from datetime import datetime
@@ -27,7 +26,7 @@ from typing import Any, Callable
 import torch
 from accelerate.utils import set_seed
 
-from rga_engine import cache, metrics
+from rga_engine import cache, metrics, report
 from rga_engine.distributed import SharedStop, all_ranks, from_main, launch_rank, lone_cpu_launch
 from rga_engine.runinfo import process_tag
 from rga_engine.attacks import PoisonedData
@@ -68,9 +67,7 @@ def versions() -> dict[str, str]:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, allow_nan=False), encoding="utf-8")
-    os.replace(tmp, path)
+    report.write_text_atomic(path, json.dumps(obj, indent=2, allow_nan=False))
 
 
 def mixed_precision(dtype: str, device_type: str) -> str:

@@ -575,15 +575,15 @@ def run_markdown(summary: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_results_md(run_dir: str | Path, summary: dict) -> Path:
-    """Write ``<run_dir>/results.md`` atomically (temp file + rename); returns its path."""
-    d = Path(run_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    path = d / "results.md"
-    fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".md.tmp", dir=d)
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (a temp file in the same folder, then a rename), so
+    a reader never sees half a file; the temp file is removed if the write fails. The one writer
+    of the run folder's text files (summary.json, results.md, detection.csv / .svg)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(run_markdown(summary))
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -592,3 +592,10 @@ def write_results_md(run_dir: str | Path, summary: dict) -> Path:
             pass
         raise
     return path
+
+
+def write_results_md(run_dir: str | Path, summary: dict) -> Path:
+    """Write ``<run_dir>/results.md`` atomically (temp file + rename); returns its path."""
+    d = Path(run_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    return write_text_atomic(d / "results.md", run_markdown(summary))

@@ -669,11 +669,12 @@ def prepare_run_dir(run_dir: Path, mode: str) -> list[Path]:
 
 
 def _remove_run_files(run_dir: Path) -> None:
-    for name in _RUN_FILES:
-        try:
-            (run_dir / name).unlink()
-        except FileNotFoundError:
-            pass
+    for name in _RUN_FILES:  # and a temp file of an atomic write cut short (report.write_text_atomic)
+        for path in (run_dir / name, *run_dir.glob(f".{name}-*.tmp")):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
 
 
 def cleanup_run_dir(run_dir: Path, created: list[Path]) -> bool:
