@@ -544,12 +544,10 @@ class Run:
         self.summary["finished"] = datetime.now().isoformat(timespec="seconds")
         self.save_summary()
         if self.run_dir is not None and self.is_main:
-            from rga_engine.report import detection_line, results_markdown
-
-            md = results_markdown([self.summary])
-            if detection_line(self.summary):
-                md = md.rstrip("\n") + "\n\n" + detection_line(self.summary) + "\n"
-            (self.run_dir / "results.md").write_text(md, encoding="utf-8")
+            md = report.results_markdown([self.summary])
+            if report.detection_line(self.summary):
+                md = md.rstrip("\n") + "\n\n" + report.detection_line(self.summary) + "\n"
+            report.write_text_atomic(self.run_dir / "results.md", md)
         self.emit("run_finished", summary=self.summary)
         return self.summary
 
