@@ -46,7 +46,7 @@ def test_presets_lists_the_demo():
     from rga_engine.config import load
 
     assert line.endswith(load(DEMO).description.strip())  # the description
-    assert "_base" not in r.stdout and "_minilm2" not in r.stdout
+    assert "_base" not in r.stdout and "_minilm" not in r.stdout
 
 
 def test_presets_user_dir_bases_skipped_and_broken_listed(tmp_path):

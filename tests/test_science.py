@@ -1,9 +1,11 @@
-"""The paper's story on a real demo preset, end to end, full size (about 2.5 minutes on 2 cores).
+"""The paper's story on real demo presets, end to end, full size.
 
 `demo/hsol-badnets` (tiny BERT, masked-LM pre-trained on the clean texts, seed 2021) is the issue-3
 check: the poisoned model really has the backdoor, gradient ascent really shifts the trigger to the
 other class, and RGA really does not -- it ends near the clean Retrain baseline. Measured over seeds
-2021-2023 in docs/results.md (RGA ΔPACC 3.0 / 1.17 / 1.01, GA shifted in all three).
+2021-2023 in docs/results.md (RGA ΔPACC 3.0 / 1.17 / 1.01, GA shifted in all three); about 2.5
+minutes on 2 cores, in the default run. `demo/sst2-badnets` on the pre-trained 6-layer MiniLM
+victim is the issue-15 check at one seed; about 7 minutes, so it runs only with ``-m e2e``.
 """
 
 import pytest
@@ -38,13 +40,15 @@ def test_hsol_demo_ga_shifts_the_trigger_and_rga_does_not(tmp_path):
     assert abs(rga["cacc"] - retrain["cacc"]) <= 0.03
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_sst2_demo_on_the_pretrained_victim(tmp_path):
-    """`demo/sst2-badnets` as a user runs it: all-MiniLM-L6-v2 cut to 2 layers (pre-trained, so RGA
-    has its anchor), seed 2021 (about 2.5 minutes with NPO and the intermediate evaluations left
-    out). The issue-15 check at this seed; over seeds 2021-2025 see docs/results.md."""
+    """`demo/sst2-badnets` as a user runs it: all six layers of all-MiniLM-L6-v2 (pre-trained, so
+    RGA has its anchor), seed 2021, NPO and the intermediate evaluations left out (evaluation draws
+    no random numbers, so GA's and RGA's final models are the preset's own). The issue-15 check at
+    this seed; over seeds 2021-2025 see docs/results.md. About 7 minutes on 2 cores, so it is
+    marked ``e2e`` and left out of the default run: ``python -m pytest -m e2e -n 0``."""
     cfg = config.load("presets/demo/sst2-badnets.toml", ["unlearn.methods=['ga','rga']", "unlearn.eval_every=0"])
-    assert cfg.model.name == "minilm" and cfg.model.keep_layers == 2
+    assert cfg.model.name == "minilm" and cfg.model.keep_layers == 0
     s = pipeline.run(cfg, ListSink(), run_dir=tmp_path / "run")
     assert s["status"] == "finished"
     m = s["models"]

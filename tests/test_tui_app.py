@@ -512,7 +512,7 @@ async def test_app_opens_on_the_recommended_demo_with_only_the_keys_that_apply(t
         assert home.selected.name == "demo/sst2-badnets" and home.selected.recommended
         assert sum(p.recommended for p in home.presets) == 1
         text = screen_text(app)
-        assert 'name = "minilm"' in text and "keep_layers = 2" in text
+        assert 'name = "minilm"' in text and "keep_layers = 0" in text
         # the tiny model's shape keys and AddSent's sentence do nothing for MiniLM + BadNets
         for key in ("hidden_size", "vocab_size", "pretrain_epochs", "sentence =", "lora_r"):
             assert key not in text, key

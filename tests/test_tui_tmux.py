@@ -19,7 +19,7 @@ from tmux_driver import Tmux, have_tmux, select_preset
 pytestmark = pytest.mark.skipif(not have_tmux(), reason="tmux is not installed")
 
 QUICK = ("data.train_limit=600 data.test_limit=300 train.epochs=1 unlearn.epochs=2 "
-         "unlearn.eval_every=1 model.max_length=32")
+         "unlearn.eval_every=1 model.max_length=32 model.keep_layers=2")
 SHORT = {"Poisoned": "poisoned", "Retrain": "retrain", "GA": "ga", "NPO": "npo", "RGA": "rga"}
 
 
