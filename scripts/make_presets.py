@@ -47,7 +47,7 @@ pretrain_epochs = 5
 """
 RECOMMENDED = "recommended = true  # the preset the app opens on\n"
 DEMO_SPECIAL = {
-    ("sst2", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~10 minutes", "", RECOMMENDED),
+    ("sst2", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~9 minutes", "", RECOMMENDED),
     ("hsol", "badnets"): ("_base.toml", "tiny BERT masked-LM pre-trained here: CPU, minutes", HSOL_PRETRAIN, ""),
 }
 

@@ -1,6 +1,6 @@
 """The live demo, checked the way a person would check it: the real app in tmux at 160×50.
 
-    python scripts/tmux_demo.py                      # demo/sst2-badnets, full size (~5 min on 2 cores)
+    python scripts/tmux_demo.py                      # demo/sst2-badnets, full size (~9 min on 2 cores)
     python scripts/tmux_demo.py demo/hsol-badnets --keep runs/
 
 Starts ``rga-tui``, moves down the preset tree to the preset, presses Enter, reads the pane while
