@@ -16,6 +16,10 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     import torch
 
     torch.set_num_threads(_threads)
+    # xdist's workers inherit COLUMNS=80 / LINES=24; a serial run has neither, and an app started
+    # in a tmux pane would take them over the pane's real size
+    for _var in ("COLUMNS", "LINES"):
+        os.environ.pop(_var, None)
 
 
 @pytest.fixture(autouse=True)
