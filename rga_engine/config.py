@@ -105,8 +105,9 @@ class ModelConfig:
     pretrain_lr: float = 1e-3
     pretrain_batch_size: int = 64
     pretrain_mask_prob: float = 0.15
-    # pre-trained models: keep only the first ``keep_layers`` transformer layers (0 = all). The
-    # demo victim is all-MiniLM-L6-v2 cut to 2 layers: pre-trained, and fast enough on a CPU.
+    # pre-trained models: keep only the first ``keep_layers`` transformer layers (0 = all). A cut
+    # encoder trains faster on a CPU (2 of MiniLM's 6 layers: 2.4x), but the demo victim keeps all
+    # six: on the 2-layer cut RGA left part of the backdoor in 4 of 5 seeds (docs/research-log.md).
     keep_layers: int = 0
     # freeze the word-embedding matrix (fine-tuning, unlearning and RGA's anchor then leave it as it
     # was pre-trained; the largest tensor of a small encoder, so steps get faster)

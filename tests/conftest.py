@@ -15,7 +15,8 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
         os.environ.setdefault(_var, str(_threads))
     import torch
 
-    torch.set_num_threads(_threads)
+    # one count for the worker and its children: a user's own OMP_NUM_THREADS wins in both
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]) if os.environ["OMP_NUM_THREADS"].isdigit() else _threads)
     # xdist's workers inherit COLUMNS=80 / LINES=24; a serial run has neither, and an app started
     # in a tmux pane would take them over the pane's real size
     for _var in ("COLUMNS", "LINES"):

@@ -25,7 +25,9 @@ class Tmux:
         self.name = name or f"rga-{os.getpid()}-{int(time.time() * 1000) % 100000}"
         self.socket = f"rga-test-{os.getpid()}"  # a private server: never touches the user's tmux
         environ = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor", **(env or {})}
-        for var in ("TMUX", "COLUMNS", "LINES"):  # the pane's size is the app's size
+        # the pane's size is the app's size (COLUMNS/LINES also come from pytest-xdist's workers and
+        # would win over it; scripts/tmux_demo.py uses this driver outside pytest too)
+        for var in ("TMUX", "COLUMNS", "LINES"):
             environ.pop(var, None)
         # keep the pane after the app exits, so a crash can still be read
         self._tmux("new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height),
