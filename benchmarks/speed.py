@@ -253,7 +253,7 @@ class AuthorsDataset(Dataset):
 
 def ft_ours(spec: Spec, data: Data, device, accelerator, dtype: str) -> Stamps:
     from rga_engine.config import TrainConfig
-    from rga_engine.train import finetune
+    from rga_engine.train import Loop, finetune
 
     stamps = Stamps(device)
 
@@ -264,8 +264,8 @@ def ft_ours(spec: Spec, data: Data, device, accelerator, dtype: str) -> Stamps:
     tc = TrainConfig(epochs=1, lr=LR, batch_size=spec.batch_size, weight_decay=WEIGHT_DECAY,
                      max_grad_norm=MAX_GRAD_NORM, seed=SEED)
     model = fresh(spec, device)
-    res = finetune(model, data.ft_enc, tc, stage="bench", accelerator=accelerator,
-                   pad_id=spec.tokenizer.pad_token_id, emit=emit, should_stop=lambda: False, seed=SEED)
+    res = finetune(model, data.ft_enc, tc, Loop(accelerator, spec.tokenizer.pad_token_id, emit, lambda: False, SEED),
+                   stage="bench")
     assert res["steps"] == spec.warmup + spec.steps, res["steps"]
     accelerator.free_memory()
     del model, res
@@ -345,9 +345,9 @@ def make_base_state(spec: Spec) -> dict[str, torch.Tensor]:
 
 
 def ul_ours(spec: Spec, data: Data, device, accelerator, dtype: str, base_state, extra: dict) -> Stamps:
-    from rga_engine.config import UnlearnConfig
+    from rga_engine.config import TrainConfig, UnlearnConfig
     from rga_engine.methods import build
-    from rga_engine.train import predict_logits, unlearn
+    from rga_engine.train import Loop, predict_logits, unlearn
 
     stamps = Stamps(device)
 
@@ -365,10 +365,9 @@ def ul_ours(spec: Spec, data: Data, device, accelerator, dtype: str, base_state,
     uc = UnlearnConfig(methods=["rga"], epochs=1, max_steps=spec.warmup + spec.unlearn_steps, lr=LR,
                        batch_size=spec.batch_size, eval_every=0)
     method = build("rga", {"alpha": RGA_ALPHA, "beta": RGA_BETA})
-    res = unlearn(model, method, data.f_enc, data.r_enc, ref, uc, stage="bench", accelerator=accelerator,
-                  pad_id=pad, emit=emit, should_stop=lambda: False, seed=SEED, weight_decay=WEIGHT_DECAY,
-                  max_grad_norm=MAX_GRAD_NORM, on_eval=lambda *a: None, base_state=base_state,
-                  group_by_length=True)
+    tc = TrainConfig(weight_decay=WEIGHT_DECAY, max_grad_norm=MAX_GRAD_NORM, group_by_length=True, shuffle=True)
+    res = unlearn(model, method, data.f_enc, data.r_enc, ref, uc, tc, Loop(accelerator, pad, emit, lambda: False, SEED),
+                  stage="bench", on_eval=lambda *a: None, base_state=base_state)
     assert res["steps"] == spec.warmup + spec.unlearn_steps, res["steps"]
     accelerator.free_memory()
     del model, res, method

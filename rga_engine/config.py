@@ -25,6 +25,8 @@ else:  # pragma: no cover
 
 import tomli_w
 
+from rga_engine.errors import ConfigError  # re-exported: rga_engine.config.ConfigError
+
 DATASETS = ("sst2", "hsol", "agnews", "local", "hub", "rga-csv")
 ATTACKS = ("badnets", "addsent", "hiddenkiller", "none")
 PROTOCOLS = ("add", "replace")
@@ -32,13 +34,8 @@ DTYPES = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 FORGET_SETS = ("oracle", "cube")
 CUBE_METRICS = ("cosine", "euclidean")
-KL_DIRECTIONS = ("poisoned_current", "current_poisoned")
 POOLINGS = ("auto", "cls", "last")
 RESETS = ("never", "epoch")
-
-
-class ConfigError(ValueError):
-    """A one-line, user-facing description of what is wrong with a preset."""
 
 
 @dataclass
@@ -184,7 +181,8 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d.pop("source", None)
-        # fill in every selected method's full parameter set so config.toml is complete
+        # fill in every selected method's full parameter set so config.toml is complete (imported
+        # here, not at the top, so that importing config stays light: the registry imports torch)
         from rga_engine.methods import method_params
 
         d["methods"] = {m: method_params(m, self.methods.get(m, {})) for m in self.unlearn.methods}

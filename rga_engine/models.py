@@ -25,11 +25,14 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from rga_engine.config import ConfigError, ModelConfig
+from rga_engine.errors import ConfigError
+
+if TYPE_CHECKING:  # config imports the method registry, which imports this module
+    from rga_engine.config import ModelConfig
 
 DECODER_TYPES = {
     "llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen2_moe", "gemma", "gemma2", "gemma3",

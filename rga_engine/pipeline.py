@@ -38,7 +38,7 @@ from rga_engine.methods import build as build_method
 from rga_engine.methods.rga import AnchorError
 from rga_engine.models import build as build_model
 from rga_engine.models import is_head
-from rga_engine.train import (Encoded, NonFiniteLoss, confusion, encode, finetune, predict_logits, pretrain_mlm,
+from rga_engine.train import (Encoded, Loop, NonFiniteLoss, confusion, encode, finetune, predict_logits, pretrain_mlm,
                               unlearn)
 
 EVAL_SPLITS = ("test_clean", "test_poisoned_all", "test_poisoned_part")
@@ -146,6 +146,10 @@ class Run:
         set_seed(self.seed)
         if self.world > 1:
             torch.manual_seed(self.seed + 1_000_003 * self.accelerator.process_index)
+
+    def loop(self) -> Loop:
+        """What the training loops need from this run (device, padding, events, cancel, seed)."""
+        return Loop(self.accelerator, self.pad_id, self.emit, self.should_stop, self.seed)
 
     def emit(self, type: str, **fields: Any) -> None:
         if self.is_main:
@@ -258,9 +262,8 @@ class Run:
                          phase="pretrain", epoch=epoch, epochs=epochs)
 
             self.reseed()
-            res = pretrain_mlm(model, self.enc["train_clean"], mc, tokenizer=self.bundle.tokenizer,
-                               accelerator=self.accelerator, on_epoch=on_epoch, should_stop=self.should_stop,
-                               seed=self.seed)
+            res = pretrain_mlm(model, self.enc["train_clean"], mc, self.loop(), tokenizer=self.bundle.tokenizer,
+                               on_epoch=on_epoch)
             self.accelerator.free_memory()
             if res["status"] == "cancelled":
                 return "cancelled"
@@ -304,8 +307,7 @@ class Run:
         if got == "dirty":  # loaded on this rank only: train from the pre-trained weights, as the others
             model = copy.deepcopy(self.bundle.model)
         self.reseed()  # every stage starts from the same RNG state, cached or not
-        res = finetune(model, self.enc[split], self.cfg.train, stage=stage, accelerator=self.accelerator,
-                       pad_id=self.pad_id, emit=self.emit, should_stop=self.should_stop, seed=self.seed)
+        res = finetune(model, self.enc[split], self.cfg.train, self.loop(), stage=stage)
         model = res["model"]
         self.accelerator.free_memory()
         if res["status"] == "finished" and self.cfg.output.cache and self.is_main:
@@ -362,11 +364,7 @@ class Run:
         self.reseed()
         try:
             res = unlearn(model, method, self.forget, self.retain, ref_logits if method.needs_reference else None,
-                          self.cfg.unlearn, stage=stage, accelerator=self.accelerator, pad_id=self.pad_id,
-                          emit=self.emit, should_stop=self.should_stop, seed=self.seed,
-                          weight_decay=self.cfg.train.weight_decay, max_grad_norm=self.cfg.train.max_grad_norm,
-                          on_eval=on_eval, base_state=base, group_by_length=self.cfg.train.group_by_length,
-                          shuffle=self.cfg.train.shuffle)
+                          self.cfg.unlearn, self.cfg.train, self.loop(), stage=stage, on_eval=on_eval, base_state=base)
         except NonFiniteLoss as e:
             self.accelerator.free_memory()
             self.fail_stage(stage, self.nonfinite_message(stage, e), t0)

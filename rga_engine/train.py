@@ -29,6 +29,19 @@ Emit = Callable[..., None]  # emit(type, **fields)
 ShouldStop = Callable[[], bool]
 
 
+@dataclass
+class Loop:
+    """What every training loop needs besides the model, the data and its settings: where it runs
+    (``accelerator``), how batches are padded, how it reports (``emit``), when it must stop
+    (``should_stop``, checked after each step) and the seed of its batch order."""
+
+    accelerator: Any
+    pad_id: int
+    emit: Emit
+    should_stop: ShouldStop
+    seed: int
+
+
 class NonFiniteLoss(RuntimeError):
     pass
 
@@ -274,13 +287,13 @@ def _log_every(total_steps: int) -> int:
 
 # --------------------------------------------------------------------------- fine-tune
 
-def finetune(model, enc: Encoded, tc, *, stage: str, accelerator, pad_id: int, emit: Emit,
-             should_stop: ShouldStop, seed: int) -> dict[str, Any]:
+def finetune(model, enc: Encoded, tc, loop: Loop, *, stage: str) -> dict[str, Any]:
     """Supervised fine-tuning (poisoning on ``train_poisoned``, Retrain on ``train_clean``).
 
     AdamW, constant learning rate, gradient clipping -- the paper's protocol.
     Returns ``{"status": "finished"|"cancelled", "steps": n}``.
     """
+    accelerator, pad_id, emit, should_stop, seed = loop.accelerator, loop.pad_id, loop.emit, loop.should_stop, loop.seed
     optimizer = adamw(model.parameters(), tc.lr, tc.weight_decay)
     data = loader(enc, tc.batch_size, pad_id, shuffle=tc.shuffle, seed=seed, group_by_length=tc.group_by_length,
                   **shard(accelerator))
@@ -351,8 +364,8 @@ class _MaskedLM(torch.nn.Module):
         return F.cross_entropy(self.head(hidden[masked]).float(), labels[masked], reduction="sum") / per
 
 
-def pretrain_mlm(model, enc: Encoded, mc, *, tokenizer, accelerator, on_epoch: Callable[[int, float, float], None],
-                 should_stop: ShouldStop, seed: int) -> dict[str, Any]:
+def pretrain_mlm(model, enc: Encoded, mc, loop: Loop, *, tokenizer,
+                 on_epoch: Callable[[int, float, float], None]) -> dict[str, Any]:
     """Masked-LM pre-training of a from-scratch BERT encoder (the ``tiny`` victim) on clean text.
 
     BERT's recipe through ``transformers``' ``DataCollatorForLanguageModeling``: 15 % of the
@@ -369,15 +382,15 @@ def pretrain_mlm(model, enc: Encoded, mc, *, tokenizer, accelerator, on_epoch: C
     if pooler is not None:
         base.pooler = None  # BertModel skips a None pooler
     try:
-        return _pretrain_mlm(base, enc, mc, tokenizer=tokenizer, accelerator=accelerator, on_epoch=on_epoch,
-                             should_stop=should_stop, seed=seed)
+        return _pretrain_mlm(base, enc, mc, loop, tokenizer=tokenizer, on_epoch=on_epoch)
     finally:
         if pooler is not None:
             base.pooler = pooler
 
 
-def _pretrain_mlm(base, enc: Encoded, mc, *, tokenizer, accelerator, on_epoch: Callable[[int, float, float], None],
-                  should_stop: ShouldStop, seed: int) -> dict[str, Any]:
+def _pretrain_mlm(base, enc: Encoded, mc, loop: Loop, *, tokenizer,
+                  on_epoch: Callable[[int, float, float], None]) -> dict[str, Any]:
+    accelerator, should_stop, seed = loop.accelerator, loop.should_stop, loop.seed
     from transformers import DataCollatorForLanguageModeling
 
     masker = DataCollatorForLanguageModeling(tokenizer, mlm_probability=mc.pretrain_mask_prob, seed=seed)
@@ -430,22 +443,26 @@ def _pretrain_mlm(base, enc: Encoded, mc, *, tokenizer, accelerator, on_epoch: C
 
 # --------------------------------------------------------------------------- unlearn
 
-def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.Tensor | None, uc, *,
-            stage: str, accelerator, pad_id: int, emit: Emit, should_stop: ShouldStop, seed: int,
-            weight_decay: float, max_grad_norm: float, on_eval: Callable[[Any, int, int], None],
-            base_state: dict[str, torch.Tensor] | None = None, group_by_length: bool = False,
-            shuffle: bool = True) -> dict[str, Any]:
+def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.Tensor | None, uc, tc,
+            loop: Loop, *, stage: str, on_eval: Callable[[Any, int, int], None],
+            base_state: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
     """Unlearning: each step pairs one forget batch (a pass over D_p is one epoch) with one
     random retain batch from the clean rows; ``method`` turns their logits into the loss.
     Several processes: each rank takes its slice of both global batches (:func:`loader`).
 
+    ``uc`` (the unlearn section) sets the steps, lr and batch size; ``tc`` (the train section) the
+    optimizer's weight decay, the clipping norm and the batch order, as for fine-tuning.
+    ``ref_logits``: the poisoned model's logits on the forget rows (methods that need them);
+    ``base_state``: the pre-trained weights θ_base (RGA's anchor).
     ``on_eval(model, epoch, step)`` is called every ``uc.eval_every`` epochs and at the end.
     """
     from rga_engine.methods import StepInputs
 
+    accelerator, pad_id, emit, should_stop, seed = loop.accelerator, loop.pad_id, loop.emit, loop.should_stop, loop.seed
+    weight_decay, max_grad_norm = tc.weight_decay, tc.max_grad_norm
     optimizer = adamw(model.parameters(), uc.lr, weight_decay)
     rank, world = accelerator.process_index, accelerator.num_processes
-    data = loader(forget, uc.batch_size, pad_id, shuffle=shuffle, seed=seed, group_by_length=group_by_length,
+    data = loader(forget, uc.batch_size, pad_id, shuffle=tc.shuffle, seed=seed, group_by_length=tc.group_by_length,
                   rank=rank, world=world)
     model, optimizer = accelerator.prepare(model, optimizer)
     if ref_logits is not None:

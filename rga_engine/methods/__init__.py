@@ -17,6 +17,7 @@ import dataclasses
 import math
 from typing import Any
 
+from rga_engine.errors import ConfigError
 from rga_engine.methods.base import BaseParams, Method, StepInputs
 from rga_engine.methods.finetune import Finetune
 from rga_engine.methods.ga import GA
@@ -46,8 +47,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 def method_params(name: str, raw: dict[str, Any] | None = None) -> dict[str, Any]:
     """Validated, complete parameter dict for a method (defaults filled in)."""
-    from rga_engine.config import ConfigError
-
     if name not in REGISTRY:
         raise ConfigError(f"methods.{name}: unknown method (allowed: {', '.join(REGISTRY)})")
     cls = REGISTRY[name].Params

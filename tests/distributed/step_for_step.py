@@ -5,6 +5,7 @@ once alone and once with 2 processes: the weights must agree up to float roundin
 processes split each global batch of the one-process loop (forget and retain alike) instead of
 drawing other batches."""
 
+import dataclasses
 import sys
 
 import torch
@@ -13,7 +14,7 @@ from accelerate import Accelerator
 from rga_engine import config, pipeline
 from rga_engine.methods import build as build_method
 from rga_engine.models import build as build_model
-from rga_engine.train import encode, finetune, predict_logits, pretrain_mlm, unlearn
+from rga_engine.train import Loop, encode, finetune, predict_logits, pretrain_mlm, unlearn
 
 PRESET = "tests/fixtures/presets/tiny-hsol-ddp.toml"
 
@@ -38,11 +39,12 @@ def main(out: str, steps: int) -> None:
         if acc.is_main_process:
             torch.save({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, f"{out}-{phase}.pt")
 
-    quiet = {"emit": lambda *a, **k: None}
+    def quiet(*a, **k) -> None:
+        pass
     pretrain_mlm(model, encode(bundle.tokenizer, data.splits["train_clean"].texts, data.splits["train_clean"].labels,
                                data.splits["train_clean"].poisoned, cfg.model.max_length),
-                 cfg.model, tokenizer=bundle.tokenizer, accelerator=acc, on_epoch=lambda *a: None,
-                 should_stop=lambda: False, seed=cfg.train.seed)
+                 cfg.model, Loop(acc, 0, quiet, lambda: False, cfg.train.seed), tokenizer=bundle.tokenizer,
+                 on_epoch=lambda *a: None)
     model.to("cpu")
     save("pretrain")
     base = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -52,17 +54,17 @@ def main(out: str, steps: int) -> None:
         calls[0] += 1
         return calls[0] >= steps
 
-    model = finetune(model, enc, cfg.train, stage="poison", accelerator=acc, pad_id=0, should_stop=after_steps,
-                     seed=cfg.train.seed, **quiet)["model"]
+    model = finetune(model, enc, cfg.train, Loop(acc, 0, quiet, after_steps, cfg.train.seed), stage="poison")["model"]
     acc.free_memory()
     save("finetune")
     flags = enc.poisoned.tolist()
     forget = enc.subset([i for i, f in enumerate(flags) if f])
     retain = enc.subset([i for i, f in enumerate(flags) if not f])
     ref = predict_logits(model, forget, 64, 0, acc.device)
-    model = unlearn(model, build_method("rga", cfg.methods["rga"]), forget, retain, ref, cfg.unlearn, stage="unlearn:rga",
-                    accelerator=acc, pad_id=0, should_stop=lambda: False, seed=cfg.train.seed, weight_decay=0.0,
-                    max_grad_norm=1.0, on_eval=lambda *a: None, base_state=base, **quiet)["model"]
+    tc = dataclasses.replace(cfg.train, weight_decay=0.0, max_grad_norm=1.0, group_by_length=False, shuffle=True)
+    model = unlearn(model, build_method("rga", cfg.methods["rga"]), forget, retain, ref, cfg.unlearn, tc,
+                    Loop(acc, 0, quiet, lambda: False, cfg.train.seed), stage="unlearn:rga",
+                    on_eval=lambda *a: None, base_state=base)["model"]
     save("unlearn")
 
 
