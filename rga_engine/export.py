@@ -50,7 +50,7 @@ def table_records(summaries: Iterable[dict]) -> dict[str, Any]:
     methods = report.all_methods(summaries)
     out = []
     for (preset, dataset, attack, model), runs in groups.items():
-        seeds = sorted({str(s.get("seed")) for s in runs if s.get("seed") is not None}, key=report._seed_key)
+        seeds = sorted({str(s.get("seed")) for s in runs if s.get("seed") is not None}, key=report.seed_key)
         models = []
         for name in list(report.BASELINES) + methods:
             entry: dict[str, Any] = {"name": name, "label": report.display_name(name), "error": None}
@@ -64,9 +64,9 @@ def table_records(summaries: Iterable[dict]) -> dict[str, Any]:
                 ran = max(ran, len(values))
             verdicts = []
             for s in runs:
-                m = report._models(s).get(name)
+                m = report.models_of(s).get(name)
                 if m and report.model_error(s, name) is None:
-                    text = report._verdict(m, s, name)[1]
+                    text = report.verdict_of(m, s, name)[1]
                     if text:
                         verdicts.append(text)
             entry["runs"], entry["verdicts"] = ran, verdicts
@@ -156,7 +156,7 @@ def results_latex(summaries: Iterable[dict]) -> str:
                     cells.append(f"\\textbf{{{c}}}" if metric == "delta_pacc" and n == best else c)
             lines.append(" & ".join(head + [LATEX_NAMES[metric]] + cells) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
-    seeds = sorted({s for g in rec["groups"] for s in g["seeds"]}, key=report._seed_key)
+    seeds = sorted({s for g in rec["groups"] for s in g["seeds"]}, key=report.seed_key)
     if seeds:
         lines.append(f"% seeds: {', '.join(seeds)}")
     lines += [f"% {n}" for n in rec["notes"]]

@@ -97,7 +97,8 @@ def _errors(summary: dict) -> dict[str, str]:
     return {str(k): str(v) for k, v in errs.items()} if isinstance(errs, dict) else {}
 
 
-def _models(summary: dict) -> dict[str, dict]:
+def models_of(summary: dict) -> dict[str, dict]:
+    """A summary's model entries by name (``{}`` for a damaged or older summary)."""
     models = summary.get("models") or {}
     return {k: v for k, v in models.items() if isinstance(v, dict)} if isinstance(models, dict) else {}
 
@@ -116,7 +117,7 @@ def method_names(summary: dict) -> list[str]:
     then any other model with results, then failed ones."""
     listed = summary.get("methods")
     out = [str(m) for m in listed if str(m) not in BASELINES] if isinstance(listed, list) else []
-    out += [m for m in _models(summary) if m not in BASELINES and m not in out]
+    out += [m for m in models_of(summary) if m not in BASELINES and m not in out]
     for stage in _errors(summary):
         if stage.startswith("unlearn:"):
             m = stage.split(":", 1)[1]
@@ -141,12 +142,12 @@ def _delta_pacc(entry: dict, summary: dict, model: str) -> float | None:
     v = _num(entry.get("delta_pacc"))
     if v is not None or model == "retrain":
         return v
-    retrain = _models(summary).get("retrain") or {}
+    retrain = models_of(summary).get("retrain") or {}
     p, r = _num(entry.get("pacc")), _num(retrain.get("pacc"))
     return abs(p - r) if p is not None and r is not None else None
 
 
-def _verdict(entry: dict, summary: dict, model: str) -> tuple[str, str]:
+def verdict_of(entry: dict, summary: dict, model: str) -> tuple[str, str]:
     """``(kind, text)`` of a model's trigger-shift verdict (``("", "")`` when it has none).
 
     A summary written before the graded verdict ("no shift", "shifted to class k") is graded
@@ -159,7 +160,7 @@ def _verdict(entry: dict, summary: dict, model: str) -> tuple[str, str]:
         from rga_engine.metrics import grade_verdict
 
         names = list(label_names) if isinstance(label_names, (list, tuple)) and label_names else None
-        retrain = _models(summary).get("retrain") or {}
+        retrain = models_of(summary).get("retrain") or {}
         known: dict[str, Any] = {"asr": _num(entry.get("asr")), "cm_clean": entry.get("confusion_clean"),
                                  "retrain_asr": _num(retrain.get("asr")) if model != "retrain" else None}
         return grade_verdict(shift, names, **{k: v for k, v in known.items() if v is not None})
@@ -180,7 +181,7 @@ def summary_rows(summary: dict) -> list[dict]:
     "cancelled" or "not run").  A model that failed, was cancelled or has not run yet still gets a
     row (numbers None).
     """
-    models = _models(summary)
+    models = models_of(summary)
     target = summary.get("target")
     names = [m for m in BASELINES if m in models or model_error(summary, m)]
     names += method_names(summary)
@@ -192,7 +193,7 @@ def summary_rows(summary: dict) -> list[dict]:
             status = "cancelled" if err.strip().lower() == "cancelled" else "failed"
         else:
             status = "ok" if entry else "not run"
-        kind, verdict = _verdict(entry, summary, name)
+        kind, verdict = verdict_of(entry, summary, name)
         rows.append(
             {
                 "name": name,
@@ -224,7 +225,7 @@ def _cell(runs: list[dict], model: str, metric: str) -> tuple[list[float], str |
     values: list[float] = []
     failures: list[str] = []
     for s in runs:
-        entry = _models(s).get(model)
+        entry = models_of(s).get(model)
         err = model_error(s, model)
         if err is not None:  # a failed model shows its error, never its (partial) numbers
             failures.append(err)
@@ -354,7 +355,7 @@ def results_markdown(summaries: Iterable[dict]) -> str:
         for s in runs:
             if s.get("seed") is not None:
                 counts[str(s.get("seed"))] = counts.get(str(s.get("seed")), 0) + 1
-        seeds = [f"{k} (×{counts[k]})" if counts[k] > 1 else k for k in sorted(counts, key=_seed_key)]
+        seeds = [f"{k} (×{counts[k]})" if counts[k] > 1 else k for k in sorted(counts, key=seed_key)]
         row = [_md(model or "?"), DATASET_NAMES.get(dataset, _md(dataset or "?")), ATTACK_NAMES.get(attack, _md(attack or "?"))]
         if show_preset:
             row.append(_md(preset))
@@ -423,9 +424,9 @@ def _group_verdicts(runs: list[dict], models: Sequence[str]) -> str:
     for name in models:
         counts: dict[str, int] = {}
         for s in runs:
-            entry = _models(s).get(name)
+            entry = models_of(s).get(name)
             if entry and model_error(s, name) is None:
-                text = _verdict(entry, s, name)[1]
+                text = verdict_of(entry, s, name)[1]
                 if text:
                     counts[text] = counts.get(text, 0) + 1
         if counts:
@@ -459,7 +460,8 @@ def parse_seeds(text: str) -> list[int]:
     return out
 
 
-def _seed_key(s: str) -> tuple[int, Any]:
+def seed_key(s: str) -> tuple[int, Any]:
+    """Sort key for seed labels: numbers in order, then anything else."""
     try:
         return (0, int(s))
     except ValueError:
