@@ -44,7 +44,9 @@ def _engine_imports(path: Path) -> set[str]:
     for node in ast.walk(tree):
         if id(node) in typing_only:  # annotations only: never imported at run time
             continue
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("rga_engine"):
+        if isinstance(node, ast.ImportFrom) and node.module == "rga_engine":  # from rga_engine import config
+            out |= {f"rga_engine.{a.name}" for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("rga_engine"):
             out.add(node.module)
         elif isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name.startswith("rga_engine")}
