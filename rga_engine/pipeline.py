@@ -5,7 +5,7 @@ data → poison → Retrain → each unlearning method from the same poisoned we
 The run folder (when ``run_dir`` is given) receives ``config.toml``, ``events.jsonl`` (one event
 per line, flushed), ``summary.json`` (rewritten atomically after every stage) and ``results.md``;
 with ``unlearn.forget_set = "cube"`` also ``detection.csv`` and ``detection.svg``
-(``detection_files.py``).
+(``detect_stage.py``, ``detection_files.py``).
 The poisoned and Retrain weights are cached (``cache.py``) so that a second run with other
 unlearning settings skips straight to unlearning.
 
@@ -26,8 +26,8 @@ from typing import Any, Callable
 import torch
 from accelerate.utils import set_seed
 
-from rga_engine import cache, metrics, report
-from rga_engine.distributed import SharedStop, all_ranks, from_main, launch_rank, lone_cpu_launch
+from rga_engine import cache, detect_stage, metrics, report
+from rga_engine.distributed import SharedStop, all_ranks, launch_rank, lone_cpu_launch
 from rga_engine.runinfo import process_tag
 from rga_engine.attacks import PoisonedData
 from rga_engine.config import Config
@@ -383,116 +383,8 @@ class Run:
         return "finished"
 
     def detect(self, poisoned) -> tuple[list[bool] | None, str]:
-        """The ``detect`` stage: CUBE on the poisoned model's embeddings of ``train_poisoned``
-        (``rga_engine/cube.py``). The flagged rows and the 2-D picture's coordinates are cached as
-        JSON, keyed by the poisoned model's key and the detection settings. Reports
-        ``summary["detection"]``, writes ``detection.csv`` / ``detection.svg`` into the run folder,
-        and fails the stage (one line naming the ``unlearn.cube_*`` keys) when CUBE flags no row or
-        every row."""
-        from rga_engine import cube
-
-        stage, t0, u = "detect", time.perf_counter(), self.cfg.unlearn
-        tp = self.enc["train_poisoned"]
-        n, bs = len(tp), self.cfg.train.eval_batch_size
-        params = cube.effective(n, u)
-        params["min_dist"] = cube.min_dist_for(self.cfg.model.name, u.cube_min_dist)
-        key = cache.make_key({"stage": stage, "poisoned": self.cache_key("poison", "train_poisoned"),
-                              "params": params, "seed": self.seed, "engine": CACHE_VERSION})
-        root = cache.cache_root(self.cfg.output.cache_dir)
-        path = root / f"detect-{key}.json"
-        batches = -(-n // bs) if n else 0
-        total = batches + 2  # one step per embedding batch, one for UMAP + HDBSCAN, one for the 2-D picture
-        flagged: list[bool] | None = None
-        projection = None  # (rows, xy) of the 2-D picture
-        cached = False
-        if self.cfg.output.cache and path.is_file():
-            try:
-                saved = json.loads(path.read_text(encoding="utf-8"))
-                flagged = [False] * n
-                for i in saved["flagged"]:
-                    flagged[int(i)] = True
-                cached = True
-                sc = saved.get("scatter")
-                if isinstance(sc, dict) and len(sc.get("rows", [])) == len(sc.get("x", [])) == len(sc.get("y", [])):
-                    projection = ([int(i) for i in sc["rows"]], list(zip(sc["x"], sc["y"])))
-            except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
-                self.log(f"detect: the cached detection {path.name} is damaged ({e}); detecting again", "warning")
-                flagged, projection = None, None
-        if flagged is not None:
-            self.emit("stage_started", stage=stage, total_steps=0)
-            self.log(f"detect: loaded cached detection {path.name}" +
-                     ("" if projection is not None else " (written before the 2-D picture: no scatter)"))
-        else:
-            self.emit("stage_started", stage=stage, total_steps=total)
-            shown = ", ".join(f"{k} {v}" for k, v in params.items())
-            self.log(f"detect: CUBE on {n} rows of train_poisoned ({shown})")
-
-            def on_batch(done: int, _all: int) -> None:
-                self.emit("step", stage=stage, step=-(-done // bs), loss=None)  # no loss: a step is a batch
-
-            with self.accelerator.autocast():
-                vectors = cube.embed(poisoned, tp, bs, self.pad_id, self.accelerator.device, self.bundle.is_decoder,
-                                     on_batch=on_batch)
-            if self.should_stop():
-                self.summary["errors"][stage] = "cancelled"
-                self.emit("stage_finished", stage=stage, metrics={"cancelled": True},
-                          seconds=round(time.perf_counter() - t0, 2))
-                self.save_summary()
-                return None, "cancelled"
-            try:
-                space = cube.reduce(vectors, components=params["components"], n_neighbors=params["n_neighbors"],
-                                    min_dist=params["min_dist"], metric=params["metric"], seed=self.seed)
-                mask = cube.cluster(space, self.data.num_labels, min_cluster_size=params["min_cluster_size"],
-                                    min_samples=params["min_samples"])
-            except ImportError as e:
-                self.fail_stage(stage, f"{stage}: {e}", t0)
-                return None, "error"
-            self.emit("step", stage=stage, step=batches + 1, loss=None)
-            flagged = [bool(x) for x in mask]
-            try:  # the picture is a bonus: it never fails the stage; only the main process draws it
-                if self.is_main:
-                    projection = cube.project_2d(space, min_dist=params["min_dist"], seed=self.seed)
-            except Exception as e:  # noqa: BLE001
-                self.log(f"detect: no 2-D picture ({type(e).__name__}: {e})", "warning")
-            if projection is not None:
-                projection = (projection[0].tolist(), [(round(float(x), 4), round(float(y), 4))
-                                                       for x, y in projection[1]])
-            self.emit("step", stage=stage, step=total, loss=None)
-            if self.cfg.output.cache and self.is_main:
-                root.mkdir(parents=True, exist_ok=True)
-                entry: dict[str, Any] = {"flagged": [i for i, f in enumerate(flagged) if f], "rows": n,
-                                         "params": params, "preset": self.cfg.name}
-                if projection is not None:
-                    entry["scatter"] = {"rows": projection[0], "x": [p[0] for p in projection[1]],
-                                        "y": [p[1] for p in projection[1]]}
-                write_json_atomic(path, entry)
-        # several processes: the main process's forget set for every rank (the same number of
-        # unlearning steps everywhere, whatever UMAP does on each)
-        flagged = from_main(self.accelerator, flagged)
-        det = cube.scores(flagged, tp.poisoned.numpy())
-        self.summary["detection"] = det
-        if self.run_dir is not None and self.is_main:
-            from rga_engine import detection_files
-
-            try:
-                detection_files.write_files(
-                    self.run_dir, tp.labels.tolist(), tp.poisoned.tolist(), flagged, projection,
-                    f"CUBE detection · {self.cfg.name} · 2-D UMAP of the clustered space",
-                    f"precision {100 * det['precision']:.2f} %, recall {100 * det['recall']:.2f} %, "
-                    f"F1 {100 * det['f1']:.2f} % · flagged {det['flagged']} of {n} rows, {det['poisoned']} truly poisoned")
-            except OSError as e:
-                self.log(f"detect: could not write {detection_files.CSV_NAME} ({e})", "warning")
-        self.log(f"detect: flagged {det['flagged']} of {n} rows, {det['poisoned']} truly poisoned: precision "
-                 f"{det['precision']:.3f}, recall {det['recall']:.3f}, F1 {det['f1']:.3f}")
-        problem = cube.guard(flagged, self.data.num_labels, params, u)
-        metrics_ = {**det, "cached": cached}
-        if problem is not None:  # nothing to unlearn or nothing to keep: stop before Retrain and unlearning
-            self.summary["errors"][stage] = problem
-            self.emit("error", stage=stage, message=problem)
-            metrics_["error"] = problem
-        self.emit("stage_finished", stage=stage, metrics=metrics_, seconds=round(time.perf_counter() - t0, 2))
-        self.save_summary()
-        return (None, "error") if problem is not None else (flagged, "finished")
+        """The ``detect`` stage: CUBE picks the forget set (``rga_engine/detect_stage.py``)."""
+        return detect_stage.detect(self, poisoned)
 
     # ------------------------------------------------------------------ the whole run
     def execute(self) -> dict[str, Any]:

@@ -231,3 +231,52 @@ def test_detection_with_an_empty_side_stops_the_run_before_unlearning(tmp_path, 
     from rga_tui.headless import _failure_reason
 
     assert _failure_reason(on_disk, {}) == f"stage detect failed: {msg}"  # the command line's one line
+
+
+def test_detection_cache_is_reused_and_a_damaged_entry_is_detected_again(tmp_path, monkeypatch):
+    """The second run loads the flagged rows and the picture from detect-<key>.json (no embedding
+    steps, ``cached`` true); an entry whose picture is damaged is logged, detected again and
+    reported as not cached. (Clustering and picture replaced: no UMAP here.)"""
+    calls = []
+
+    def fake_cluster(space, c, **k):
+        calls.append(len(space))
+        return np.arange(len(space)) % 5 == 0  # every fifth row flagged
+
+    monkeypatch.setattr(cube, "cluster", fake_cluster)
+    monkeypatch.setattr(cube, "project_2d", lambda space, **k: (np.arange(len(space)), np.zeros((len(space), 2))))
+    cfg = config.load(TINY, [
+        'unlearn.forget_set="cube"', "unlearn.cube_components=0", "data.train_limit=200", "data.test_limit=50",
+        "train.epochs=1", 'unlearn.methods=["ga"]', "unlearn.epochs=1", "train.retrain=false", "output.cache=true",
+        f'output.cache_dir="{(tmp_path / "cache").as_posix()}"', "model.max_length=16", "model.hidden_size=16",
+        "model.intermediate_size=32", "model.vocab_size=500", "model.num_layers=1",
+    ])
+
+    def detect_events():
+        sink = ListSink()
+        s = pipeline.run(cfg, sink)
+        assert s["status"] == "finished", s["errors"]
+        started = [e for e in sink.of_type("stage_started") if e["stage"] == "detect"]
+        finished = [e for e in sink.of_type("stage_finished") if e["stage"] == "detect"]
+        logs = [e["message"] for e in sink.of_type("log")]
+        return s, started[0], finished[0], logs
+
+    first, started, finished, _ = detect_events()
+    (n,) = calls  # the rows of train_poisoned
+    assert started["total_steps"] > 0 and finished["metrics"]["cached"] is False
+    (entry,) = (tmp_path / "cache").glob("detect-*.json")
+    saved = json.loads(entry.read_text())
+    assert saved["flagged"] == list(range(0, n, 5)) and len(saved["scatter"]["x"]) == n
+
+    second, started, finished, logs = detect_events()
+    assert calls == [n], "the cached detection was computed again"
+    assert started["total_steps"] == 0 and finished["metrics"]["cached"] is True
+    assert any("loaded cached detection" in m for m in logs)
+    assert second["detection"] == first["detection"]
+
+    saved["scatter"]["x"] = 5  # damaged picture: len() of an int
+    entry.write_text(json.dumps(saved))
+    third, started, finished, logs = detect_events()
+    assert calls == [n, n] and finished["metrics"]["cached"] is False
+    assert any("is damaged" in m and "detecting again" in m for m in logs)
+    assert third["detection"] == first["detection"]

@@ -81,7 +81,7 @@ def test_display_toml_shows_only_the_keys_that_apply():
     assert "cube_min_cluster_size" not in shown  # CUBE's keys only with unlearn.forget_set = "cube"
     cube = config.load(ROOT / "demo" / "sst2-badnets.toml", ['unlearn.forget_set="cube"']).to_display_toml()
     assert "cube_min_cluster_size" in cube
-    tiny = config.load(ROOT / "demo" / "sst2-addsent.toml").to_display_toml()
+    tiny = config.load(ROOT / "demo" / "hsol-addsent.toml").to_display_toml()
     assert "hidden_size" in tiny and "sentence" in tiny and "keep_layers" not in tiny and "triggers" not in tiny
 
 
