@@ -48,6 +48,9 @@ pretrain_epochs = 5
 RECOMMENDED = "recommended = true  # the preset the app opens on\n"
 DEMO_SPECIAL = {
     ("sst2", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~9 minutes", "", RECOMMENDED),
+    ("sst2", "addsent"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~9 minutes", "", ""),
+    ("sst2", "hiddenkiller"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~8 minutes", "", ""),
+    ("agnews", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~14 minutes", "", ""),
     ("hsol", "badnets"): ("_base.toml", "tiny BERT masked-LM pre-trained here: CPU, minutes", HSOL_PRETRAIN, ""),
 }
 
