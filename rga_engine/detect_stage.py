@@ -47,12 +47,9 @@ def detect(run: Run, poisoned) -> tuple[list[bool] | None, str]:
     params = cube.effective(n, u)
     params["min_dist"] = cube.min_dist_for(run.cfg.model.name, u.cube_min_dist)
     path = _cache_path(run, params)
-    flagged: list[bool] | None = None
-    projection: Projection | None = None
-    cached = False
-    if run.cfg.output.cache and path.is_file():
-        flagged, projection, cached = _load_cached(run, path, n)
-    if flagged is not None:
+    flagged, projection = _load_cached(run, path, n) if run.cfg.output.cache and path.is_file() else (None, None)
+    cached = flagged is not None
+    if cached:
         run.emit("stage_started", stage=STAGE, total_steps=0)
         run.log(f"detect: loaded cached detection {path.name}" +
                 ("" if projection is not None else " (written before the 2-D picture: no scatter)"))
@@ -92,26 +89,22 @@ def _cache_path(run: Run, params: dict[str, Any]) -> Path:
     return cache.cache_root(run.cfg.output.cache_dir) / f"detect-{key}.json"
 
 
-def _load_cached(run: Run, path: Path, n: int) -> tuple[list[bool] | None, Projection | None, bool]:
+def _load_cached(run: Run, path: Path, n: int) -> tuple[list[bool] | None, Projection | None]:
     """The flagged rows and the 2-D picture (``None`` for a file written before the picture
-    existed) saved in ``path``, and whether its flagged rows were read. A damaged file is logged
-    and gives ``None`` rows (detect again)."""
-    flagged: list[bool] | None = None
-    projection: Projection | None = None
-    cached = False
+    existed) saved in ``path``. A damaged file is logged and gives ``(None, None)``: detect again."""
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
         flagged = [False] * n
         for i in saved["flagged"]:
             flagged[int(i)] = True
-        cached = True
+        projection = None
         sc = saved.get("scatter")
         if isinstance(sc, dict) and len(sc.get("rows", [])) == len(sc.get("x", [])) == len(sc.get("y", [])):
             projection = ([int(i) for i in sc["rows"]], list(zip(sc["x"], sc["y"])))
+        return flagged, projection
     except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
         run.log(f"detect: the cached detection {path.name} is damaged ({e}); detecting again", "warning")
-        flagged, projection, cached = None, None, False
-    return flagged, projection, cached
+        return None, None
 
 
 def _compute(run: Run, poisoned, params: dict[str, Any], t0: float) -> tuple[list[bool], Projection | None] | str:
