@@ -79,7 +79,9 @@ class AttackConfig:
 class ModelConfig:
     name: str = "tiny"  # tiny | minilm | a Hugging Face id | a local folder
     max_length: int = 128
-    dtype: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU; bf16 = bf16 autocast on CUDA and CPU
+    # auto = bf16 autocast on CUDA and on CPUs with native bf16 (AMX / AVX512-BF16, detected at
+    # run time), fp32 on other CPUs; bf16 = bf16 autocast on CUDA and any CPU (precision.py)
+    dtype: str = "auto"
     # the classification head: "auto" = the model's own Hugging Face head (BERT: pooler + tanh +
     # dropout + linear; DistilBERT: pre_classifier; decoders: linear on the last non-pad token);
     # "cls" = one linear layer on the last layer's [CLS] vector, no pooler, no dropout (the

@@ -26,7 +26,8 @@ from typing import Any, Callable
 import torch
 from accelerate.utils import set_seed
 
-from rga_engine import cache, detect_stage, metrics, report
+from rga_engine import cache, detect_stage, metrics, precision, report
+from rga_engine.precision import mixed_precision  # noqa: F401  (pipeline.mixed_precision, as before)
 from rga_engine.distributed import SharedStop, all_ranks, launch_rank, lone_cpu_launch
 from rga_engine.runinfo import process_tag
 from rga_engine.attacks import PoisonedData
@@ -68,19 +69,6 @@ def versions() -> dict[str, str]:
 
 def write_json_atomic(path: Path, obj: Any) -> None:
     report.write_text_atomic(path, json.dumps(obj, indent=2, allow_nan=False))
-
-
-def mixed_precision(dtype: str, device_type: str) -> str:
-    """The one precision policy, for training and for the evaluation of every model (fresh or
-    loaded from the cache): ``auto`` is bf16 autocast on CUDA and none elsewhere; ``bf16`` is bf16
-    autocast on CUDA and on CPU; ``fp16`` is fp16 autocast on CUDA only; ``fp32`` is none."""
-    if device_type == "cuda" and dtype in ("auto", "bf16"):
-        return "bf16"
-    if device_type == "cuda" and dtype == "fp16":
-        return "fp16"
-    if device_type == "cpu" and dtype == "bf16":
-        return "bf16"
-    return "no"
 
 
 def _make_accelerator(cfg: Config):
@@ -231,6 +219,10 @@ class Run:
         }
         if self.world > 1:  # N processes train the same batches, but not bit for bit as one does
             parts["processes"] = self.world
+        if c.model.dtype == "auto" and self.accelerator.device.type == "cpu" and self.accelerator.mixed_precision == "bf16":
+            # "auto" resolves per CPU (precision.py): weights trained under bf16 autocast on a CPU
+            # with AMX are not the fp32 run's (a key without this part stays what it was)
+            parts["precision"] = "cpu-bf16"
         return cache.make_key(parts)
 
     def pretrain(self) -> str:
@@ -402,12 +394,14 @@ class Run:
             self.log("accelerate launch --cpu started one process: several CPU processes need MPI "
                      "(--mpirun_hostfile); use torchrun --nproc_per_node N -m rga_tui run ... "
                      "(or accelerate launch --multi_gpu --num_processes N) instead", "warning")
+        self.log(precision.describe(cfg.model.dtype, self.accelerator.mixed_precision, self.accelerator.device.type))
         self.data = data = self.prepare_data()
         self.summary = {
             "preset": cfg.name, "dataset": data.dataset, "attack": data.attack, "model": cfg.model.name,
             "target": data.target, "num_labels": data.num_labels, "label_names": data.label_names,
             "seed": self.seed, "methods": list(cfg.unlearn.methods), "status": "running", "errors": {}, "models": {},
             "device": str(self.accelerator.device), "processes": self.world,
+            "precision": "fp32" if self.accelerator.mixed_precision == "no" else self.accelerator.mixed_precision,
             "started": datetime.now().isoformat(timespec="seconds"), "process": writer,
         }
         self.save_summary()

@@ -6,6 +6,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# model.dtype = "auto" is bf16 autocast on a CPU with AMX / AVX512-BF16 (rga_engine/precision.py):
+# the suite runs fp32 wherever it runs, so its numbers do not depend on the CI machine's CPU
+os.environ["RGA_TUI_CPU_BF16"] = "0"
 
 # Under pytest-xdist (`-n N`, README's command) the workers share the cores: each worker's torch,
 # and every process a test starts, gets cores // workers threads, so N workers do not thrash.

@@ -1,6 +1,7 @@
 """Issue 19 on CPU: one precision policy for fresh and cached models, no host syncs in the
 training steps, RGA's anchor counted (and refused when it would silently be empty)."""
 
+import json
 import os
 import sys
 
@@ -26,7 +27,55 @@ def small_cfg(*extra):
 def test_the_precision_policy():
     mp = pipeline.mixed_precision
     assert [mp(d, "cuda") for d in ("auto", "bf16", "fp16", "fp32")] == ["bf16", "bf16", "fp16", "no"]
-    assert [mp(d, "cpu") for d in ("auto", "bf16", "fp16", "fp32")] == ["no", "bf16", "no", "no"]
+    # auto on a CPU: bf16 only where the CPU computes it natively (AMX / AVX512-BF16)
+    assert [mp(d, "cpu", native_cpu_bf16=False) for d in ("auto", "bf16", "fp16", "fp32")] == ["no", "bf16", "no", "no"]
+    assert [mp(d, "cpu", native_cpu_bf16=True) for d in ("auto", "bf16", "fp16", "fp32")] == ["bf16", "bf16", "no", "no"]
+    assert mp("auto", "mps") == "no"
+
+
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, monkeypatch):
+    """The detection reads the kernel's flags: AMX or AVX512-BF16 count, AVX-512 alone and AVX2 do
+    not; RGA_TUI_CPU_BF16 overrides it either way."""
+    from rga_engine import precision
+
+    monkeypatch.delenv(precision.ENV, raising=False)
+    info = tmp_path / "cpuinfo"
+    monkeypatch.setattr(precision, "CPUINFO", info)
+    for flags, native in [("fpu sse avx2 fma", False), ("avx2 avx512f avx512bw avx512vl", False),
+                          ("avx2 avx512f avx512_bf16", True), ("avx512f amx_tile amx_bf16 amx_int8", True)]:
+        info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+        precision._detected.cache_clear()
+        assert precision.cpu_bf16()[0] is native, flags
+        assert pipeline.mixed_precision("auto", "cpu") == ("bf16" if native else "no")
+    monkeypatch.setenv(precision.ENV, "0")
+    assert precision.cpu_bf16() == (False, "RGA_TUI_CPU_BF16=0") and pipeline.mixed_precision("auto", "cpu") == "no"
+    info.write_text("flags : avx2\n")
+    precision._detected.cache_clear()
+    monkeypatch.setenv(precision.ENV, "1")
+    assert precision.cpu_bf16()[0] is True and pipeline.mixed_precision("auto", "cpu") == "bf16"
+    precision._detected.cache_clear()
+
+
+def test_auto_on_a_native_bf16_cpu_trains_under_autocast_and_keeps_its_own_cache(tmp_path, monkeypatch):
+    """On a CPU with native bf16, ``auto`` trains and evaluates under bf16 autocast, says so in
+    the log and in summary.json, and its cached weights are not handed to an fp32 run of the same
+    preset (a cache shared by an AMX machine and an AVX2 one)."""
+    seen = _spy_evaluations(monkeypatch)
+    cfg = small_cfg("unlearn.methods=['ga']")
+    monkeypatch.setenv("RGA_TUI_CPU_BF16", "1")
+    s1 = pipeline.run(cfg, run_dir=tmp_path / "bf16")
+    assert s1["precision"] == "bf16" and seen and all(r["autocast"] == (True, torch.bfloat16) for r in seen)
+    logs = [json.loads(line) for line in (tmp_path / "bf16" / "events.jsonl").read_text().splitlines()]
+    assert any(e["type"] == "log" and e["message"] == "precision: bf16 autocast on CPU (RGA_TUI_CPU_BF16=1)" for e in logs)
+    seen.clear()
+    monkeypatch.setenv("RGA_TUI_CPU_BF16", "0")
+    s2 = pipeline.run(cfg, run_dir=tmp_path / "fp32")
+    assert s2["precision"] == "fp32" and seen and all(r["autocast"][0] is False for r in seen)
+    events = (tmp_path / "fp32" / "events.jsonl").read_text()
+    assert "loaded cached weights" not in events  # trained again, in fp32
+    s3 = pipeline.run(cfg, run_dir=tmp_path / "fp32-again")  # its own entry is there now
+    assert "loaded cached weights" in (tmp_path / "fp32-again" / "events.jsonl").read_text()
+    assert s3["models"]["poisoned"]["cacc"] == s2["models"]["poisoned"]["cacc"]
 
 
 def _spy_evaluations(monkeypatch) -> list[dict]:
