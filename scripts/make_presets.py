@@ -46,8 +46,15 @@ HSOL_PRETRAIN = """
 pretrain_epochs = 5
 """
 RECOMMENDED = "recommended = true  # the preset the app opens on\n"
+SST2_AUTO = """
+[model]
+# "auto": bf16 autocast on a CPU with native bf16 (Intel AMX / AVX512-BF16, detected at run
+# time), fp32 on any other CPU. Checked in both over seeds 2021-2025 (docs/results.md).
+dtype = "auto"
+"""
 DEMO_SPECIAL = {
-    ("sst2", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~9 minutes", "", RECOMMENDED),
+    ("sst2", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~6 minutes with AMX, ~9 without",
+                          SST2_AUTO, RECOMMENDED),
     ("sst2", "addsent"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~9 minutes", "", ""),
     ("sst2", "hiddenkiller"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~8 minutes", "", ""),
     ("agnews", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~14 minutes", "", ""),
