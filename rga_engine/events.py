@@ -2,7 +2,7 @@
 
 The in-process stream and ``events.jsonl`` carry the same JSON objects, each with a ``"type"``:
 
-* ``run_started``    {config, device, versions, run_dir, process, processes}   (process: pid, host, start; see
+* ``run_started``    {config, device, precision, versions, run_dir, process, processes}   (process: pid, host, start; see
   runinfo.py; processes: how many ran the pipeline, 1 unless launched with several)
 * ``stage_started``  {stage, total_steps}
 * ``step``           {stage, step, epoch, loss, forget_loss, retain_loss, lambda, kl, lr, samples_per_s}

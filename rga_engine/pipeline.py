@@ -388,8 +388,9 @@ class Run:
         self.should_stop = SharedStop(self.should_stop, self.accelerator)
         set_seed(self.seed)
         writer = process_tag()  # pid + host: a reader tells a killed run ("stopped") from a running one
-        self.emit("run_started", config=cfg.to_dict(), device=str(self.accelerator.device), versions=versions(),
-                  run_dir=str(self.run_dir) if self.run_dir else None, process=writer, processes=self.world)
+        precision_name = "fp32" if self.accelerator.mixed_precision == "no" else self.accelerator.mixed_precision
+        self.emit("run_started", config=cfg.to_dict(), device=str(self.accelerator.device), precision=precision_name,
+                  versions=versions(), run_dir=str(self.run_dir) if self.run_dir else None, process=writer, processes=self.world)
         if self.world == 1 and lone_cpu_launch():
             self.log("accelerate launch --cpu started one process: several CPU processes need MPI "
                      "(--mpirun_hostfile); use torchrun --nproc_per_node N -m rga_tui run ... "
@@ -401,7 +402,7 @@ class Run:
             "target": data.target, "num_labels": data.num_labels, "label_names": data.label_names,
             "seed": self.seed, "methods": list(cfg.unlearn.methods), "status": "running", "errors": {}, "models": {},
             "device": str(self.accelerator.device), "processes": self.world,
-            "precision": "fp32" if self.accelerator.mixed_precision == "no" else self.accelerator.mixed_precision,
+            "precision": precision_name,
             "started": datetime.now().isoformat(timespec="seconds"), "process": writer,
         }
         self.save_summary()

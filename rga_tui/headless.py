@@ -232,6 +232,8 @@ class HeadlessSink:
         if names:
             self.label_names = list(names)
         bits = [f"device {e['device']}"] if e.get("device") else []
+        if bits and e.get("precision") not in (None, "fp32"):  # fp32 goes without saying
+            bits[0] += f" ({e['precision']} autocast)"
         if self.run_dir:
             bits.append(f"run folder {self.run_dir}")
         if bits:

@@ -542,6 +542,8 @@ class RunState:
         cfg = e.get("config")
         self.config = cfg if isinstance(cfg, dict) else {}
         self.device = e.get("device") if isinstance(e.get("device"), str) else None
+        if self.device and e.get("precision") in ("bf16", "fp16"):  # fp32 goes without saying
+            self.device += f" {e['precision']}"
         self.versions = e.get("versions") if isinstance(e.get("versions"), dict) else {}
         self.run_dir = e.get("run_dir") if isinstance(e.get("run_dir"), str) else self.run_dir
         self.writer = e.get("process") if isinstance(e.get("process"), dict) else None
