@@ -418,6 +418,35 @@ async def test_quit_asks_while_a_run_is_going(tmp_path, fake_pipeline, no_discov
 
 # --------------------------------------------------------------------------- home screen
 
+async def test_r_pressed_while_the_presets_load_runs_the_preset_once_they_are_read(tmp_path, fake_pipeline, monkeypatch):
+    """A key pressed as the app opens (a live demo: `rga-tui`, then r at once) is not lost: the
+    run starts with the preset the home screen selects once discovery ends."""
+    import threading
+
+    from rga_tui.screens import home as home_mod
+
+    release = threading.Event()
+    real = home_mod.discover
+
+    def slow_discover(dirs):
+        release.wait(10)
+        return real(dirs)
+
+    monkeypatch.setattr(home_mod, "discover", slow_discover)
+    fake = fake_pipeline()
+    app = RgaApp(out_dir=tmp_path / "runs", preset=PRESET, in_process=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen))
+        assert app.screen.selected is None
+        await pilot.press("r")
+        assert not fake.calls
+        release.set()
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state.started)
+        assert fake.calls[0]["cfg"].name == "demo-sst2-badnets"
+        app.screen.action_cancel_run()
+        await wait_for(pilot, lambda: app.screen.state.finished)
+
+
 async def test_home_validates_overrides_and_starts_a_run(tmp_path, fake_pipeline):
     fake = fake_pipeline()
     run_folder(tmp_path / "runs")

@@ -163,6 +163,8 @@ class HomeScreen(Screen):
         self.cfg: Any = None  # the validated Config of the selection, None when invalid
         self.cfg_error: str | None = None
         self._preview_timer = None
+        self._loading = True  # the first discovery is still going
+        self._run_when_loaded = False  # r pressed before it ended: run what it selects
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="home"):
@@ -231,6 +233,10 @@ class HomeScreen(Screen):
         if error:
             self.query_one("#preset-title", Static).update(Text(f"preset discovery failed: {error}", style="red"))
         self.rebuild_tree()
+        self._loading = False
+        if self._run_when_loaded:
+            self._run_when_loaded = False
+            self.action_run()
 
     def rebuild_tree(self) -> None:
         tree = self.query_one("#preset-tree", PresetTree)
@@ -400,6 +406,10 @@ class HomeScreen(Screen):
 
     def action_run(self) -> None:
         item = self.selected
+        if item is None and self._loading:  # a key pressed as the app opens is not lost
+            self._run_when_loaded = True
+            self.notify("Loading the presets: the run starts when they are read.")
+            return
         if item is None:
             self.notify("Pick a preset first.", severity="warning")
             return
