@@ -293,7 +293,7 @@ def evaluate_preset(name: str, runs: dict[int, dict], requested: list[int] | Non
     for seed, r in runs.items():
         chk = check(r["summary"])
         seeds[seed] = {"seed": seed, "status": r["summary"].get("status"), "wall_s": r["wall_s"],
-                       "cached": cached_stages(r["summary"]), **chk}
+                       "cached": cached_stages(r["summary"]), "precision": r["summary"].get("precision"), **chk}
     rates, reasons = {}, []
     for key, label, rate in PARTS:
         flags = [s[key] for s in seeds.values() if s[key] is not None]
@@ -383,8 +383,19 @@ def preset_block(p: dict) -> str:
               f"- RGA CACC − Retrain: {_fmt_stats(st['rga_cacc_gap'], True)}; "
               f"RGA ASR − Retrain: {_fmt_stats(st['rga_asr_excess'], True)}",
               "- wall s per seed: " + (MISSING if w is None else f"mean {w['mean']:.1f}, max {w['max']:.1f} ({w['n']} timed"
-                                       + (", some with cached stages" if w["some_cached"] else "") + ")")]
+                                       + (", some with cached stages" if w["some_cached"] else "") + ")"),
+              "- precision: " + precisions(p["runs"])]
     return "\n".join(lines)
+
+
+def precisions(runs: list[dict]) -> str:
+    """What the runs trained in (summary.json's ``precision``; ``model.dtype = "auto"`` is bf16 on
+    a CPU with AMX and fp32 on another, so one preset's seeds may differ between machines)."""
+    count: dict[str, int] = {}
+    for r in runs:
+        name = r.get("precision") or "not recorded"
+        count[name] = count.get(name, 0) + 1
+    return ", ".join(f"{k} ({v} run{'s' if v > 1 else ''})" for k, v in count.items()) or MISSING
 
 
 def _reason_part(reason: str) -> str:

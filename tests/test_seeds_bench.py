@@ -145,7 +145,8 @@ def table_row(md: str, preset: str) -> list[str]:
 def test_table_only(tmp_path, capsys):
     out = tmp_path / "runs"
     for i, s in enumerate(range(2021, 2026)):
-        write_run(out, "p-good", s, make_summary(s, ga_ts="none" if s == 2024 else "shifted"), wall=100.0 + i)
+        write_run(out, "p-good", s, {**make_summary(s, ga_ts="none" if s == 2024 else "shifted"),
+                                     "precision": "bf16" if s < 2024 else "fp32"}, wall=100.0 + i)
         write_run(out, "p-bad", s, make_summary(s, methods=("ga", "rga"), ga_ts="none" if s in (2022, 2023) else "shifted",
                                                 rga_pacc=0.90 if s == 2025 else 0.81))
     write_run(out, "p-bad", 2026, make_summary(2026, status="running"))  # unfinished: not counted
@@ -164,6 +165,8 @@ def test_table_only(tmp_path, capsys):
     assert "### `p-good`: PASS" in md and "### `p-bad`: FAIL" in md
     assert "GA shifted 3/5 (needs 4)" in md and "RGA pass 4/5 (needs 5)" in md
     assert "s2025: RGA ΔPACC 10.00 > 3" in md
+    # which precision the runs trained in (dtype "auto" differs between CPUs); older runs lack it
+    assert "- precision: bf16 (3 runs), fp32 (2 runs)" in md and "- precision: not recorded (5 runs)" in md
 
     doc = json.loads((out / "seeds.json").read_text(encoding="utf-8"))
     assert doc["passed"] is False
