@@ -45,6 +45,14 @@ HSOL_PRETRAIN = """
 # (ΔPACC 27.3 / 42.7 / 5.7 over seeds 2021-2023); pre-trained it does not (docs/results.md).
 pretrain_epochs = 5
 """
+HSOL_ADDSENT_PRETRAIN = """
+[model]
+# Masked-LM pre-training of the tiny encoder first, as demo/hsol-badnets: RGA's L2 anchor θ_base
+# is then a pre-trained encoder. Seeds 2021-2025 (docs/results.md): RGA passes its issue-15 clauses
+# in 4/5 pre-trained (ΔPACC 1.38 ± 1.51) against 2/5 from a random init, where it shifted the
+# trigger at 2022 (ΔPACC 43.7); GA shifts it in 3/5 pre-trained, 5/5 from a random init.
+pretrain_epochs = 5
+"""
 RECOMMENDED = "recommended = true  # the preset the app opens on\n"
 SST2_AUTO = """
 [model]
@@ -59,6 +67,7 @@ DEMO_SPECIAL = {
     ("sst2", "hiddenkiller"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~8 minutes", "", ""),
     ("agnews", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~14 minutes", "", ""),
     ("hsol", "badnets"): ("_base.toml", "tiny BERT masked-LM pre-trained here: CPU, minutes", HSOL_PRETRAIN, ""),
+    ("hsol", "addsent"): ("_base.toml", "tiny BERT masked-LM pre-trained here: CPU, minutes", HSOL_ADDSENT_PRETRAIN, ""),
 }
 
 
