@@ -219,10 +219,11 @@ class Run:
         }
         if self.world > 1:  # N processes train the same batches, but not bit for bit as one does
             parts["processes"] = self.world
-        if c.model.dtype == "auto" and self.accelerator.device.type == "cpu" and self.accelerator.mixed_precision == "bf16":
-            # "auto" resolves per CPU (precision.py): weights trained under bf16 autocast on a CPU
-            # with AMX are not the fp32 run's (a key without this part stays what it was)
-            parts["precision"] = "cpu-bf16"
+        if c.model.dtype == "auto" and self.accelerator.mixed_precision != "no":
+            # "auto" resolves per machine (precision.py): weights trained under bf16 autocast (a
+            # GPU, a CPU with AMX) are not an fp32 run's, even in a shared cache (an fp32 key
+            # stays what it was)
+            parts["precision"] = f"{self.accelerator.device.type}-{self.accelerator.mixed_precision}"
         return cache.make_key(parts)
 
     def pretrain(self) -> str:
