@@ -27,7 +27,7 @@ import torch
 from accelerate.utils import set_seed
 
 from rga_engine import cache, detect_stage, metrics, precision, report
-from rga_engine.precision import mixed_precision  # noqa: F401  (pipeline.mixed_precision, as before)
+from rga_engine.precision import mixed_precision
 from rga_engine.distributed import SharedStop, all_ranks, launch_rank, lone_cpu_launch
 from rga_engine.runinfo import process_tag
 from rga_engine.attacks import PoisonedData
@@ -389,7 +389,7 @@ class Run:
         self.should_stop = SharedStop(self.should_stop, self.accelerator)
         set_seed(self.seed)
         writer = process_tag()  # pid + host: a reader tells a killed run ("stopped") from a running one
-        precision_name = "fp32" if self.accelerator.mixed_precision == "no" else self.accelerator.mixed_precision
+        precision_name = precision.name(self.accelerator.mixed_precision)
         self.emit("run_started", config=cfg.to_dict(), device=str(self.accelerator.device), precision=precision_name,
                   versions=versions(), run_dir=str(self.run_dir) if self.run_dir else None, process=writer, processes=self.world)
         if self.world == 1 and lone_cpu_launch():

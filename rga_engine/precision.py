@@ -67,8 +67,13 @@ def mixed_precision(dtype: str, device_type: str, native_cpu_bf16: bool | None =
     return "no"
 
 
+def name(mp: str) -> str:
+    """The precision as run_started and summary.json record it: ``fp32``, ``bf16`` or ``fp16``."""
+    return "fp32" if mp == "no" else mp
+
+
 def describe(dtype: str, mp: str, device_type: str) -> str:
     """One line for the run's log: the precision in use and why."""
     what = "fp32" if mp == "no" else f"{mp} autocast"
     why = cpu_bf16()[1] if device_type == "cpu" and dtype == "auto" else f"model.dtype = {dtype}"
-    return f"precision: {what} on {device_type.upper() if device_type != 'cuda' else 'CUDA'} ({why})"
+    return f"precision: {what} on {device_type.upper()} ({why})"

@@ -56,6 +56,25 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, monkeypatch):
     precision._detected.cache_clear()
 
 
+def test_without_proc_cpuinfo_torch_s_own_probes_decide(tmp_path, monkeypatch):
+    """Where there is no /proc/cpuinfo (macOS, Windows) the detection asks torch's cpuinfo; where
+    torch has no probe either, the CPU counts as not native (fp32, the safe side)."""
+    from rga_engine import precision
+
+    monkeypatch.delenv(precision.ENV, raising=False)
+    monkeypatch.setattr(precision, "CPUINFO", tmp_path / "absent")
+    for amx, avx512_bf16, native in [(True, False, True), (False, True, True), (False, False, False)]:
+        monkeypatch.setattr(precision.torch.cpu, "_is_amx_tile_supported", lambda v=amx: v, raising=False)
+        monkeypatch.setattr(precision.torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v, raising=False)
+        precision._detected.cache_clear()
+        assert precision.cpu_bf16()[0] is native
+    monkeypatch.delattr(precision.torch.cpu, "_is_amx_tile_supported")
+    monkeypatch.delattr(precision.torch.cpu, "_is_avx512_bf16_supported")
+    precision._detected.cache_clear()
+    assert precision.cpu_bf16()[0] is False and "not detected" in precision.cpu_bf16()[1]
+    precision._detected.cache_clear()
+
+
 def test_auto_on_a_native_bf16_cpu_trains_under_autocast_and_keeps_its_own_cache(tmp_path, monkeypatch):
     """On a CPU with native bf16, ``auto`` trains and evaluates under bf16 autocast, says so in
     the log and in summary.json, and its cached weights are not handed to an fp32 run of the same
@@ -77,6 +96,17 @@ def test_auto_on_a_native_bf16_cpu_trains_under_autocast_and_keeps_its_own_cache
     assert st.device == "cpu bf16"
     st.apply({**started, "precision": "fp32"})
     assert st.device == "cpu"
+    import io
+
+    from rich.console import Console
+
+    from rga_tui.headless import HeadlessSink
+
+    for prec, header in [("bf16", "device cpu (bf16 autocast)"), ("fp32", "device cpu ·")]:
+        buf = io.StringIO()
+        with HeadlessSink(Console(file=buf, width=200, highlight=False), log_every=30) as sink:
+            sink.emit({**started, "precision": prec})
+        assert header in buf.getvalue() and ("autocast" in buf.getvalue()) is (prec == "bf16")
     seen.clear()
     monkeypatch.setenv("RGA_TUI_CPU_BF16", "0")
     s2 = pipeline.run(cfg, run_dir=tmp_path / "fp32")
