@@ -26,7 +26,7 @@ from typing import Any, Callable
 import torch
 from accelerate.utils import set_seed
 
-from rga_engine import cache, detect_stage, metrics, precision, report
+from rga_engine import cache, detect_stage, metrics, precision, report, side_by_side
 from rga_engine.precision import mixed_precision
 from rga_engine.distributed import SharedStop, all_ranks, launch_rank, lone_cpu_launch
 from rga_engine.runinfo import process_tag
@@ -210,7 +210,7 @@ class Run:
         """The cache key of a stage trained on ``split``: its texts and labels, the model and (when
         ``uses_train``) the training settings; without them (pre-training) only the seed."""
         c = self.cfg
-        tc = {k: v for k, v in vars(c.train).items() if k not in ("device", "eval_batch_size", "retrain")}
+        tc = {k: v for k, v in vars(c.train).items() if k not in ("device", "eval_batch_size", "retrain", "side_by_side")}
         enc = self.split_texts[split]
         parts = {
             "stage": stage, "data": cache.fingerprint_texts(*enc), "model": vars(c.model),
@@ -381,6 +381,22 @@ class Run:
 
     # ------------------------------------------------------------------ the whole run
     def execute(self) -> dict[str, Any]:
+        self.setup()
+        status = self.stages()
+        self.summary["status"] = status
+        self.summary["finished"] = datetime.now().isoformat(timespec="seconds")
+        self.save_summary()
+        if self.run_dir is not None and self.is_main:
+            md = report.results_markdown([self.summary])
+            if report.detection_line(self.summary):
+                md = md.rstrip("\n") + "\n\n" + report.detection_line(self.summary) + "\n"
+            report.write_text_atomic(self.run_dir / "results.md", md)
+        self.emit("run_finished", summary=self.summary)
+        return self.summary
+
+    def setup(self) -> None:
+        """Everything before the first stage: devices, data, model, tokenised splits (a stage's
+        child process, ``side_by_side.py``, builds the same state the same way)."""
         cfg = self.cfg
         self.accelerator = _make_accelerator(cfg)
         self.is_main = self.accelerator.is_main_process
@@ -425,31 +441,42 @@ class Run:
             self.split_texts[name] = (split.texts, split.labels)
         self.eval_union = unique_rows([self.enc[s] for s in EVAL_SPLITS], EVAL_SPLITS)
 
-        status = self.stages()
-        self.summary["status"] = status
-        self.summary["finished"] = datetime.now().isoformat(timespec="seconds")
+    def pretrain_if_asked(self) -> str:
+        """Stage 0, tiny only: pre-train the encoder (masked LM on the clean training texts)."""
+        if self.cfg.model.pretrain_epochs <= 0:
+            return "finished"
+        try:
+            return self.pretrain()
+        except NonFiniteLoss as e:
+            msg = self.nonfinite_message("pretrain", e)
+            self.summary["errors"]["pretrain"] = msg
+            self.emit("error", stage="pretrain", message=msg)
+            self.save_summary()
+            return "error"
+
+    def grade_poisoned(self, retrain_pacc: float | None) -> None:
+        """ΔPACC and the graded verdict of the poisoned model, once Retrain is known."""
+        p = self.summary["models"]["poisoned"]
+        if retrain_pacc is not None:
+            p["delta_pacc"] = abs(p["pacc"] - retrain_pacc)
+            p["trigger_shift"] = metrics.trigger_shift(
+                p["confusion_poisoned_all"], p["confusion_clean"], self.data.target, self.cfg.unlearn.shift_threshold,
+                asr=p["asr"], retrain_asr=self.retrain_asr, label_names=self.data.label_names)
         self.save_summary()
-        if self.run_dir is not None and self.is_main:
-            md = report.results_markdown([self.summary])
-            if report.detection_line(self.summary):
-                md = md.rstrip("\n") + "\n\n" + report.detection_line(self.summary) + "\n"
-            report.write_text_atomic(self.run_dir / "results.md", md)
-        self.emit("run_finished", summary=self.summary)
-        return self.summary
+
+    def forget_rows(self, flagged: list[bool] | None) -> tuple[list[int], list[int]]:
+        """The forget and retain rows of train_poisoned. Oracle: the rows the attack poisoned;
+        cube: the rows CUBE flagged. The retain set is every other row (the authors')."""
+        in_forget = self.enc["train_poisoned"].poisoned.tolist() if flagged is None else flagged
+        return ([i for i, f in enumerate(in_forget) if f], [i for i, f in enumerate(in_forget) if not f])
 
     def stages(self) -> str:
         cfg = self.cfg
-        # 0. tiny only: pre-train the encoder (masked LM on the clean training texts)
-        if cfg.model.pretrain_epochs > 0:
-            try:
-                if self.pretrain() == "cancelled":
-                    return "cancelled"
-            except NonFiniteLoss as e:
-                msg = self.nonfinite_message("pretrain", e)
-                self.summary["errors"]["pretrain"] = msg
-                self.emit("error", stage="pretrain", message=msg)
-                self.save_summary()
-                return "error"
+        st = self.pretrain_if_asked()
+        if st != "finished":
+            return st
+        if side_by_side.processes(self) > 1:  # CPU: independent stages in child processes
+            return side_by_side.stages(self)
         # 1. poison: fine-tune the pre-trained model on train_poisoned
         t0 = time.perf_counter()
         try:
@@ -486,22 +513,11 @@ class Run:
                 r = self.finish_stage("retrain", "retrain", retrained, t0, None, cached=st == "cached")
                 retrain_pacc, self.retrain_asr = r["pacc"], r["asr"]
                 del retrained
-            # ΔPACC and the graded verdict of the poisoned model, now that Retrain is known
-            p = self.summary["models"]["poisoned"]
-            if retrain_pacc is not None:
-                p["delta_pacc"] = abs(p["pacc"] - retrain_pacc)
-                p["trigger_shift"] = metrics.trigger_shift(
-                    p["confusion_poisoned_all"], p["confusion_clean"], self.data.target, cfg.unlearn.shift_threshold,
-                    asr=p["asr"], retrain_asr=self.retrain_asr, label_names=self.data.label_names)
-            self.save_summary()
+            self.grade_poisoned(retrain_pacc)
 
         # 3. unlearning: the forget set D_p and the retain set (clean rows of train_poisoned)
         tp = self.enc["train_poisoned"]
-        # oracle: the rows the attack poisoned; cube: the rows CUBE flagged. The retain set is
-        # every other row of train_poisoned (the authors': the rows not in the forget set).
-        in_forget = tp.poisoned.tolist() if flagged is None else flagged
-        forget_idx = [i for i, f in enumerate(in_forget) if f]
-        retain_idx = [i for i, f in enumerate(in_forget) if not f]
+        forget_idx, retain_idx = self.forget_rows(flagged)
         if not forget_idx:
             self.log("the forget set is empty (attack 'none'?): unlearning skipped", "warning")
             return "finished"

@@ -57,11 +57,21 @@ RECOMMENDED = "recommended = true  # the preset the app opens on\n"
 SST2_AUTO = """
 [model]
 # "auto": bf16 autocast on a CPU with native bf16 (Intel AMX / AVX512-BF16, detected at run
-# time), fp32 on any other CPU. Checked in both over seeds 2021-2025 (docs/results.md).
+# time), fp32 on any other CPU (docs/results.md).
 dtype = "auto"
+
+[train]
+# on a CPU: poisoning beside Retrain, then GA beside RGA, each in its own process with one
+# torch thread (rga_engine/side_by_side.py): ~1.5x the samples/s of one 2-thread process
+side_by_side = true
+
+[unlearn]
+# the paper's story: GA shifts the trigger, RGA does not. NPO (it shifts too) adds ~1.5
+# minutes: --set 'unlearn.methods=["ga","npo","rga"]'
+methods = ["ga", "rga"]
 """
 DEMO_SPECIAL = {
-    ("sst2", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~6 minutes with AMX, ~9 without",
+    ("sst2", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, ~4 minutes with AMX",
                           SST2_AUTO, RECOMMENDED),
     ("sst2", "addsent"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~9 minutes", "", ""),
     ("sst2", "hiddenkiller"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~8 minutes", "", ""),

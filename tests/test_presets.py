@@ -23,7 +23,13 @@ def test_grid_is_complete():
 def test_preset_loads(path):
     cfg = config.load(path)
     assert cfg.data.dataset in ("sst2", "hsol", "agnews") and cfg.attack.name in ("badnets", "addsent", "hiddenkiller")
-    assert cfg.unlearn.methods == ["ga", "npo", "rga"] and cfg.description
+    # the paper's three; the first demo keeps to its story (GA shifts, RGA does not) to stay
+    # within minutes on 2 cores, and says how to add NPO
+    if path.relative_to(ROOT).as_posix() == "demo/sst2-badnets.toml":
+        assert cfg.unlearn.methods == ["ga", "rga"] and "npo" in path.read_text(encoding="utf-8")
+    else:
+        assert cfg.unlearn.methods == ["ga", "npo", "rga"]
+    assert cfg.description
 
 
 def test_paper_presets_follow_the_protocol():

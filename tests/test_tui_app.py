@@ -577,3 +577,29 @@ async def test_live_run_in_a_child_process_cancels_cleanly(tmp_path, no_discover
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "cancelled"
     assert (run_dir / "events.jsonl").is_file()
+
+
+async def test_status_names_every_stage_running_side_by_side(tmp_path):
+    """train.side_by_side: poisoning and Retrain run at once; the status line names both, and
+    then the one still running when the other has finished."""
+    from rga_tui.state import stage_label
+
+    first = FIXTURE.read_text(encoding="utf-8").splitlines(keepends=True)[0]  # run_started
+    assert '"run_started"' in first
+
+    def ev(**fields):
+        return json.dumps({"time": 1.0, **fields}) + "\n"
+
+    lines = [first, ev(type="stage_started", stage="poison", total_steps=10),
+             ev(type="stage_started", stage="retrain", total_steps=10),
+             ev(type="step", stage="poison", step=1, loss=0.7), ev(type="step", stage="retrain", step=1, loss=0.7)]
+    d = run_folder(tmp_path, lines)
+    app = RgaApp(watch_dir=d)
+    both = f"running {stage_label('poison')} ‖ {stage_label('retrain')}"
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state.n_events == len(lines))
+        await wait_for(pilot, lambda: both in screen_text(app))
+        with (d / "events.jsonl").open("a", encoding="utf-8") as f:
+            f.write(ev(type="stage_finished", stage="poison", metrics={}, seconds=1.0))
+        await wait_for(pilot, lambda: f"running {stage_label('retrain')} (following)" in screen_text(app))
+        assert both not in screen_text(app)

@@ -262,8 +262,9 @@ class RunScreen(Screen):
             if total is not None:
                 state.append(f" in {fmt_duration(total)}", style="dim")
         elif st.started:
-            cur = st.stages.get(st.current_stage) if st.current_stage else None
-            state = Text("running" + (f" {cur.label}" if cur else f" · {st.phase}" if st.phase else ""),
+            # several stages at once under train.side_by_side: name them all
+            running = " ‖ ".join(s.label for s in st.stages.values() if s.status == "running")
+            state = Text("running" + (f" {running}" if running else f" · {st.phase}" if st.phase else ""),
                          style="bold #8be9fd")
             if isinstance(src, FileSource) and not src.speed:
                 state.append(" (following)", style="dim")

@@ -1,0 +1,354 @@
+"""Independent stages side by side on a CPU (``train.side_by_side = true``).
+
+On a small CPU one training process does not keep its cores busy: on a 2-core Xeon one
+2-thread process trains MiniLM at 128 samples/s, two 1-thread processes at 100 each
+(``docs/research-log.md``, eighth session). The pipeline's stages are independent in two groups:
+poisoning and Retrain both start from the pre-trained model; every unlearning method starts
+from the poisoned weights. So each group runs as child processes
+(``python -m rga_engine.side_by_side``), one per stage, each with its share of the cores as
+torch threads:
+
+    parent: data, model, (tiny: pre-training) ── poison ‖ retrain ── (CUBE) ── ga ‖ npo ‖ rga
+
+A child builds the run's state the way the parent did (``Run.setup``: the same data, model and
+seed), runs its one stage through the same code as a sequential run (``Run.fit`` /
+``Run.run_method``: same reseed, same loops, same cache) and writes its events and its result
+as JSON lines on its stdout; the parent forwards the events to the run's sinks as they come and writes the
+summary. Weights travel through a temporary folder as safetensors. The numbers are those of a
+sequential run with the same torch thread count per stage (the thread count changes the order
+of floating-point sums, as it does anywhere else).
+
+Stopping: the children ignore SIGINT / SIGHUP (a terminal sends Ctrl-C to the whole process
+group); when the parent's ``should_stop`` says so it writes a line to each child's stdin (EOF,
+the parent gone, does the same), which the child's loop sees after its step: it reports
+"cancelled". A child that dies without a result
+fails its stage with one line (its exit code); the other stages go on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:  # the pipeline imports this module
+    from rga_engine.pipeline import Run
+
+POLL_S = 0.2  # how often the parent checks should_stop while no message comes
+
+
+def cpu_cores() -> int:
+    """The cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def processes(run: "Run") -> int:
+    """How many stages run at once: 1 (sequential) unless ``train.side_by_side`` is on and the
+    run is one process on a CPU with several cores; says why in a log line when it is refused."""
+    if not run.cfg.train.side_by_side:
+        return 1
+    why = None
+    if run.accelerator.device.type != "cpu":
+        why = f"the run trains on {run.accelerator.device.type}, not a CPU"
+    elif run.world > 1:
+        why = f"the run already has {run.world} processes"
+    elif cpu_cores() < 2:
+        why = "this process has one core"
+    if why:
+        run.log(f"train.side_by_side: stages run one after another ({why})")
+        return 1
+    return cpu_cores()
+
+
+@dataclass
+class Job:
+    """One stage for a child: ``fit`` (poison / retrain) or ``unlearn`` (a method)."""
+
+    kind: str
+    stage: str
+    name: str  # the summary's model name: poisoned, retrain, ga, ...
+    split: str = ""  # fit: the training split
+    save: bool = False  # fit: send the trained weights back (the poisoned model)
+    forget: list[int] = field(default_factory=list)  # unlearn: rows of train_poisoned
+    retain: list[int] = field(default_factory=list)
+    retrain_pacc: float | None = None
+    retrain_asr: float | None = None
+
+
+class _LineSink:
+    """A child's events, one JSON line each on its stdout (the parent reads them)."""
+
+    def __init__(self, out):
+        self.out = out
+
+    def emit(self, event: dict[str, Any]) -> None:
+        _send(self.out, "event", event)
+
+
+def _send(out, kind: str, payload: Any) -> None:
+    out.write(json.dumps([kind, payload], allow_nan=False) + "\n")
+    out.flush()
+
+
+def _watch_stdin(stop: threading.Event) -> None:
+    """The parent writes a line to ask for a stop; EOF (the parent is gone) asks for one too."""
+    try:
+        sys.stdin.readline()
+    finally:
+        stop.set()
+
+
+def child_main(folder: str, stage: str) -> None:
+    """``python -m rga_engine.side_by_side FOLDER STAGE``: build the run's state, run the job
+    the parent wrote to ``FOLDER/<stage>.json``, write events and one result as JSON lines."""
+    for sig in (signal.SIGINT, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, signal.SIG_IGN)  # the parent decides when to stop
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    sys.stdout = sys.stderr  # stray prints must not mix with the event lines
+    root = Path(folder)
+    spec = json.loads((root / f"{_file(stage)}.json").read_text(encoding="utf-8"))
+    job = Job(**spec["job"])
+    torch.set_num_threads(int(spec["threads"]))
+    stop = threading.Event()
+    threading.Thread(target=_watch_stdin, args=(stop,), daemon=True).start()
+    try:
+        from rga_engine import config
+        from rga_engine.pipeline import Run
+
+        run = Run(config.from_dict(spec["config"]), None, stop.is_set, None)
+        run.setup()  # silent: no sink, no run folder
+        run.sink = _LineSink(out)
+        if (root / "init.safetensors").is_file():  # tiny pre-training happened in the parent
+            _load(root, "init", run.bundle.model)
+            run.bundle.base_state = {k: v.detach().clone() for k, v in run.bundle.model.state_dict().items()}
+        result = _fit(run, job, root) if job.kind == "fit" else _unlearn(run, job, root)
+    except BaseException as e:  # noqa: BLE001 -- reported to the parent as this stage's failure
+        result = {"status": "error", "crash": f"{type(e).__name__}: {e}"}
+    _send(out, "result", result)
+
+
+def _file(stage: str) -> str:
+    return stage.replace(":", "-")
+
+
+def _save(root: Path, name: str, model: torch.nn.Module) -> None:
+    from rga_engine import cache
+
+    cache.save(root, name, "x", model)
+
+
+def _load(root: Path, name: str, model: torch.nn.Module) -> None:
+    from rga_engine import cache
+
+    loaded, problem = cache.fetch(root, name, "x", model)
+    if not loaded:
+        raise RuntimeError(f"side_by_side: the {name} weights did not come through ({problem or 'missing'})")
+
+
+def _fit(run: "Run", job: Job, root: Path) -> dict[str, Any]:
+    from rga_engine.train import NonFiniteLoss
+
+    t0 = time.perf_counter()
+    try:
+        model, st = run.fit(job.stage, job.split)
+    except NonFiniteLoss as e:
+        run.fail_stage(job.stage, run.nonfinite_message(job.stage, e), t0)
+        return {"status": "error", "error": run.summary["errors"][job.stage]}
+    if st == "cancelled":
+        run.emit("stage_finished", stage=job.stage, metrics={"cancelled": True}, seconds=round(time.perf_counter() - t0, 2))
+        return {"status": "cancelled"}
+    entry = run.finish_stage(job.name, job.stage, model, t0, None, cached=st == "cached")
+    if job.save:
+        _save(root, job.name, model.to("cpu"))
+    return {"status": "finished", "entry": entry}
+
+
+def _unlearn(run: "Run", job: Job, root: Path) -> dict[str, Any]:
+    from safetensors.torch import load_file
+
+    import copy
+
+    tp = run.enc["train_poisoned"]
+    run.forget, run.retain = tp.subset(job.forget), tp.subset(job.retain)
+    run.retrain_asr = job.retrain_asr
+    poisoned = copy.deepcopy(run.bundle.model)
+    _load(root, "poisoned", poisoned)
+    state = {k: v.detach().clone() for k, v in poisoned.state_dict().items()}
+    del poisoned
+    ref = root / "ref_logits.safetensors"
+    ref_logits = load_file(str(ref))["logits"] if ref.is_file() else None
+    status = run.run_method(job.name, state, ref_logits, job.retrain_pacc)
+    return {"status": status, "entry": run.summary["models"].get(job.name),
+            "error": run.summary["errors"].get(job.stage)}
+
+
+def _reader(stage: str, stream, q: "queue.Queue") -> None:
+    for line in stream:
+        try:
+            kind, payload = json.loads(line)
+        except ValueError:
+            continue  # not one of ours
+        q.put((stage, kind, payload))
+    q.put((stage, "eof", None))
+
+
+def run_jobs(run: "Run", jobs: list[Job], folder: Path) -> dict[str, dict[str, Any]]:
+    """Run ``jobs`` at once, one child process each, the cores shared out as torch threads;
+    forward their events; return each stage's result. A child that ends without one fails its
+    stage."""
+    threads = max(1, cpu_cores() // len(jobs))
+    cfg_dict = run.cfg.to_dict()
+    run.log(f"side by side: {' ‖ '.join(j.stage for j in jobs)}, {len(jobs)} processes × {threads} torch "
+            f"thread{'s' if threads > 1 else ''}")
+    q: queue.Queue = queue.Queue()
+    procs: dict[str, subprocess.Popen] = {}
+    started: dict[str, float] = {}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": str(threads)}
+    for j in jobs:
+        spec = {"job": asdict(j), "threads": threads, "config": cfg_dict}
+        (folder / f"{_file(j.stage)}.json").write_text(json.dumps(spec), encoding="utf-8")
+        started[j.stage] = time.perf_counter()
+        p = subprocess.Popen([sys.executable, "-m", "rga_engine.side_by_side", str(folder), j.stage],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, env=env, text=True,
+                             encoding="utf-8")
+        procs[j.stage] = p
+        threading.Thread(target=_reader, args=(j.stage, p.stdout, q), daemon=True).start()
+    results: dict[str, dict[str, Any]] = {}
+    ended: set[str] = set()
+    stopping = clean = False
+    try:
+        while len(ended) < len(jobs):
+            if not stopping and run.should_stop():
+                stopping = True
+                for p in procs.values():
+                    _ask_to_stop(p)
+            try:
+                stage, kind, payload = q.get(timeout=POLL_S)
+            except queue.Empty:
+                continue
+            if kind == "event":
+                if run.is_main:
+                    run.sink.emit(payload)
+            elif kind == "result":
+                if payload.get("crash"):
+                    msg = f"{stage}: {payload['crash']}"
+                    run.fail_stage(stage, msg, started[stage])
+                    payload["error"] = msg
+                results[stage] = payload
+            else:  # eof: the child closed its output
+                ended.add(stage)
+                if stage not in results:
+                    code = procs[stage].wait()
+                    msg = f"{stage}: its process ended without a result (exit code {code})"
+                    run.fail_stage(stage, msg, started[stage])
+                    results[stage] = {"status": "error", "error": msg}
+        clean = True
+    finally:
+        for p in procs.values():
+            if not clean:  # an exception here (a second Ctrl-C): ask, then make sure
+                _ask_to_stop(p)
+            try:
+                p.wait(timeout=30 if clean else 10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    return results
+
+
+def _ask_to_stop(p: subprocess.Popen) -> None:
+    try:
+        p.stdin.write("stop\n")
+        p.stdin.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        pass
+
+
+def stages(run: "Run") -> str:
+    """The pipeline's stages, independent ones side by side (the order of ``Run.stages``)."""
+    from safetensors.torch import save_file
+
+    cfg = run.cfg
+    with tempfile.TemporaryDirectory(prefix="rga-side-by-side-") as tmp:
+        folder = Path(tmp)
+        if cfg.model.pretrain_epochs > 0:  # the children start from the parent's pre-trained encoder
+            _save(folder, "init", run.bundle.model)
+
+        # 1 ‖ 2. poison ‖ Retrain
+        jobs = [Job("fit", "poison", "poisoned", "train_poisoned", save=True)]
+        if cfg.train.retrain:
+            jobs.append(Job("fit", "retrain", "retrain", "train_clean"))
+        res = run_jobs(run, jobs, folder)
+        for job in jobs:  # the summary's order: poisoned, retrain
+            if res[job.stage].get("entry"):
+                run.summary["models"][job.name] = res[job.stage]["entry"]
+            if res[job.stage].get("error"):
+                run.summary["errors"][job.stage] = res[job.stage]["error"]
+        run.save_summary()
+        statuses = {r["status"] for r in res.values()}
+        if "cancelled" in statuses:
+            return "cancelled"
+        if res["poison"]["status"] != "finished":
+            return "error"
+        retrain_pacc = None
+        if "retrain" in res and res["retrain"]["status"] == "finished":
+            r = res["retrain"]["entry"]
+            retrain_pacc, run.retrain_asr = r["pacc"], r["asr"]
+            run.grade_poisoned(retrain_pacc)
+        elif cfg.train.retrain:
+            run.save_summary()
+
+        poisoned = __import__("copy").deepcopy(run.bundle.model)
+        _load(folder, "poisoned", poisoned)
+        poisoned.to(run.accelerator.device)
+
+        # CUBE (in the parent, with every core)
+        flagged = None
+        if cfg.unlearn.forget_set == "cube":
+            flagged, st = run.detect(poisoned)
+            if st != "finished":
+                return st
+
+        # 3. the unlearning methods side by side
+        forget_idx, retain_idx = run.forget_rows(flagged)
+        if not forget_idx:
+            run.log("the forget set is empty (attack 'none'?): unlearning skipped", "warning")
+            return "finished"
+        from rga_engine.methods import REGISTRY as METHODS
+
+        if any(METHODS[m].needs_reference for m in cfg.unlearn.methods):
+            tp = run.enc["train_poisoned"]
+            ref = run.logits(poisoned, tp.subset(forget_idx))
+            save_file({"logits": ref.contiguous()}, str(folder / "ref_logits.safetensors"))
+        del poisoned
+        jobs = [Job("unlearn", f"unlearn:{m}", m, forget=forget_idx, retain=retain_idx, retrain_pacc=retrain_pacc,
+                    retrain_asr=run.retrain_asr) for m in cfg.unlearn.methods]
+        res = run_jobs(run, jobs, folder)
+        for job in jobs:  # the summary's order: the methods' order
+            if res[job.stage].get("entry"):
+                run.summary["models"][job.name] = res[job.stage]["entry"]
+            if res[job.stage].get("error"):
+                run.summary["errors"][job.stage] = res[job.stage]["error"]
+        run.save_summary()
+        statuses = [res[j.stage]["status"] for j in jobs]
+        if "cancelled" in statuses:
+            return "cancelled"
+        return "finished" if all(s == "finished" for s in statuses) else "partial"
+
+
+if __name__ == "__main__":
+    child_main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,93 @@
+"""train.side_by_side: independent stages in child processes, same numbers as one process."""
+
+import types
+
+import pytest
+import torch
+
+from rga_engine import config, pipeline, side_by_side
+from rga_engine.events import ListSink
+
+TINY = "tests/fixtures/presets/tiny-sst2-badnets.toml"
+SMALL = ["data.train_limit=1500", "data.test_limit=300", "train.epochs=2", "unlearn.epochs=2", "unlearn.eval_every=1",
+         "model.max_length=32", "output.cache=false"]
+
+needs_two_cores = pytest.mark.skipif(side_by_side.cpu_cores() < 2, reason="side by side needs two cores")
+
+
+def _numbers(summary):
+    return {k: (v["cacc"], v["pacc"], v["asr"], v["confusion_poisoned_all"]) for k, v in summary["models"].items()}
+
+
+@needs_two_cores
+def test_side_by_side_gives_the_numbers_of_a_one_thread_run_and_every_event(monkeypatch):
+    sink = ListSink()
+    got = pipeline.run(config.load(TINY, SMALL + ["train.side_by_side=true"]), sink)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # each child trains with one torch thread (2 cores, 2 or 3 stages)
+    try:
+        want = pipeline.run(config.load(TINY, SMALL), ListSink())
+    finally:
+        torch.set_num_threads(threads)
+    assert got["status"] == "finished" and not got["errors"]
+    assert list(got["models"]) == ["poisoned", "retrain", "ga", "npo", "rga"]  # the sequential order
+    assert _numbers(got) == _numbers(want)
+    assert got["models"]["poisoned"]["delta_pacc"] == want["models"]["poisoned"]["delta_pacc"]  # graded after Retrain
+    ev = sink.events
+    logs = [e["message"] for e in ev if e["type"] == "log"]
+    assert any(m.startswith("side by side: poison ‖ retrain, 2 processes × 1 torch thread") for m in logs)
+    assert any(m.startswith("side by side: unlearn:ga ‖ unlearn:npo ‖ unlearn:rga, 3 processes") for m in logs)
+    for stage in ("poison", "retrain", "unlearn:ga", "unlearn:npo", "unlearn:rga"):
+        kinds = [e["type"] for e in ev if e.get("stage") == stage]
+        assert kinds[0] == "stage_started" and kinds[-1] == "stage_finished" and "step" in kinds, stage
+    assert ev[0]["type"] == "run_started" and ev[-1]["type"] == "run_finished"
+
+
+@needs_two_cores
+def test_side_by_side_stops_when_asked_and_leaves_no_process():
+    import os
+    import subprocess
+
+    calls = {"n": 0}
+
+    def should_stop():
+        calls["n"] += 1
+        return calls["n"] > 3  # after the children have started
+
+    summary = pipeline.run(config.load(TINY, SMALL + ["train.side_by_side=true", "train.epochs=50"]), ListSink(),
+                           should_stop)
+    assert summary["status"] == "cancelled"
+    children = subprocess.run(["pgrep", "-f", "rga_engine.side_by_side", "-P", str(os.getpid())],
+                              capture_output=True, text=True).stdout.split()
+    assert children == []
+
+
+@needs_two_cores
+def test_a_child_that_fails_fails_its_stage_in_one_line(tmp_path):
+    sink = ListSink()
+    run = pipeline.Run(config.load(TINY, SMALL + ["train.side_by_side=true"]), sink, None, None)
+    run.setup()
+    # no poisoned weights in the folder: the child cannot start unlearning
+    job = side_by_side.Job("unlearn", "unlearn:ga", "ga", forget=[0, 1], retain=[2, 3])
+    res = side_by_side.run_jobs(run, [job], tmp_path)
+    err = res["unlearn:ga"]["error"]
+    assert res["unlearn:ga"]["status"] == "error" and "\n" not in err
+    assert err.startswith("unlearn:ga: RuntimeError: side_by_side: the poisoned weights did not come through")
+    assert [e["type"] for e in sink.events if e.get("stage") == "unlearn:ga"][-2:] == ["error", "stage_finished"]
+
+
+def test_side_by_side_only_where_it_can_help():
+    logs = []
+
+    def fake(on, device="cpu", world=1):
+        cfg = config.load(TINY, [f"train.side_by_side={'true' if on else 'false'}"])
+        return types.SimpleNamespace(cfg=cfg, accelerator=types.SimpleNamespace(device=torch.device(device)), world=world,
+                                     log=lambda m, *a, **k: logs.append(m))
+
+    assert side_by_side.processes(fake(False)) == 1 and logs == []
+    assert side_by_side.processes(fake(True, world=2)) == 1
+    assert logs[-1] == "train.side_by_side: stages run one after another (the run already has 2 processes)"
+    assert side_by_side.processes(fake(True, device="cuda")) == 1
+    assert "trains on cuda" in logs[-1]
+    if side_by_side.cpu_cores() >= 2:
+        assert side_by_side.processes(fake(True)) == side_by_side.cpu_cores()
