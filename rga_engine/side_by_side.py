@@ -4,29 +4,31 @@ On a small CPU one training process does not keep its cores busy: on a 2-core Xe
 2-thread process trains MiniLM at 128 samples/s, two 1-thread processes at 100 each
 (``docs/research-log.md``, eighth session). The pipeline's stages are independent in two groups:
 poisoning and Retrain both start from the pre-trained model; every unlearning method starts
-from the poisoned weights. So each group runs as child processes
-(``python -m rga_engine.side_by_side``), one per stage, each with its share of the cores as
-torch threads:
+from the poisoned weights. So each group runs side by side on worker processes
+(``python -m rga_engine.side_by_side``, as many as the larger group has stages, at most one per
+core), each with its share of the cores as torch threads:
 
     parent: data, model, (tiny: pre-training) ── poison ‖ retrain ── (CUBE) ── ga ‖ npo ‖ rga
 
-A child builds the run's state the way the parent did (``Run.setup``: the same data, model and
-seed), runs its one stage through the same code as a sequential run (``Run.fit`` /
-``Run.run_method``: same reseed, same loops, same cache) and writes its events and its result
-as JSON lines on its stdout; the parent forwards the events to the run's sinks as they come and writes the
-summary. Weights travel through a temporary folder as safetensors. The numbers are those of a
-sequential run with the same torch thread count per stage (the thread count changes the order
-of floating-point sums, as it does anywhere else).
+A worker builds the run's state once, the way the parent did (``Run.setup``: the same data,
+model and seed), while the parent goes on; then it takes stages one after another (the second
+group starts without a second start-up) and runs each through the same code as a sequential run
+(``Run.fit`` / ``Run.run_method``: same reseed, same loops, same cache), writing its events and
+its result as JSON lines on its stdout; the parent forwards the events to the run's sinks as
+they come and writes the summary. Weights travel through a temporary folder as safetensors. The
+numbers are those of a sequential run with the same torch thread count (the thread count
+changes the order of floating-point sums, as it does anywhere else).
 
 Stopping: the children ignore SIGINT / SIGHUP (a terminal sends Ctrl-C to the whole process
-group); when the parent's ``should_stop`` says so it writes a line to each child's stdin (EOF,
-the parent gone, does the same), which the child's loop sees after its step: it reports
-"cancelled". A child that dies without a result
-fails its stage with one line (its exit code); the other stages go on.
+group); when the parent's ``should_stop`` says so it writes a stop line to each worker's stdin
+(EOF, the parent gone, does the same), which the worker's loop sees after its step: it reports
+"cancelled". A worker that dies fails the stage it had with one line (its exit code); the other
+stages go on.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import queue
@@ -104,28 +106,36 @@ def _send(out, kind: str, payload: Any) -> None:
     out.flush()
 
 
-def _watch_stdin(stop: threading.Event) -> None:
-    """The parent writes a line to ask for a stop; EOF (the parent is gone) asks for one too."""
+def _watch_stdin(stop: threading.Event, jobs: "queue.Queue") -> None:
+    """The parent's lines: a job to run, or a stop request; EOF (the run is over, or the parent
+    is gone) stops the worker."""
     try:
-        sys.stdin.readline()
+        for line in sys.stdin:
+            msg = json.loads(line)
+            if msg.get("stop"):
+                stop.set()
+            else:
+                jobs.put(msg)
     finally:
         stop.set()
+        jobs.put(None)
 
 
-def child_main(folder: str, stage: str) -> None:
-    """``python -m rga_engine.side_by_side FOLDER STAGE``: build the run's state, run the job
-    the parent wrote to ``FOLDER/<stage>.json``, write events and one result as JSON lines."""
+def child_main(folder: str) -> None:
+    """``python -m rga_engine.side_by_side FOLDER``: a worker. Builds the run's state once from
+    ``FOLDER/run.json``, then runs the stages the parent sends on stdin, one after another,
+    writing each stage's events and one result as JSON lines on stdout."""
     for sig in (signal.SIGINT, getattr(signal, "SIGHUP", None)):
         if sig is not None:
             signal.signal(sig, signal.SIG_IGN)  # the parent decides when to stop
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     sys.stdout = sys.stderr  # stray prints must not mix with the event lines
     root = Path(folder)
-    spec = json.loads((root / f"{_file(stage)}.json").read_text(encoding="utf-8"))
-    job = Job(**spec["job"])
+    spec = json.loads((root / "run.json").read_text(encoding="utf-8"))
     torch.set_num_threads(int(spec["threads"]))
-    stop = threading.Event()
-    threading.Thread(target=_watch_stdin, args=(stop,), daemon=True).start()
+    stop, jobs = threading.Event(), queue.Queue()
+    threading.Thread(target=_watch_stdin, args=(stop, jobs), daemon=True).start()
+    run, problem = None, None
     try:
         from rga_engine import config
         from rga_engine.pipeline import Run
@@ -136,14 +146,19 @@ def child_main(folder: str, stage: str) -> None:
         if (root / "init.safetensors").is_file():  # tiny pre-training happened in the parent
             _load(root, "init", run.bundle.model)
             run.bundle.base_state = {k: v.detach().clone() for k, v in run.bundle.model.state_dict().items()}
-        result = _fit(run, job, root) if job.kind == "fit" else _unlearn(run, job, root)
-    except BaseException as e:  # noqa: BLE001 -- reported to the parent as this stage's failure
-        result = {"status": "error", "crash": f"{type(e).__name__}: {e}"}
-    _send(out, "result", result)
-
-
-def _file(stage: str) -> str:
-    return stage.replace(":", "-")
+    except BaseException as e:  # noqa: BLE001 -- every job it is given fails with this line
+        problem = f"{type(e).__name__}: {e}"
+    _send(out, "ready", problem)
+    while (msg := jobs.get()) is not None:
+        job = Job(**msg["job"])
+        if problem:
+            result = {"status": "error", "crash": problem}
+        else:
+            try:
+                result = _fit(run, job, root) if job.kind == "fit" else _unlearn(run, job, root)
+            except BaseException as e:  # noqa: BLE001 -- reported to the parent as this stage's failure
+                result = {"status": "error", "crash": f"{type(e).__name__}: {e}"}
+        _send(out, "result", {"stage": job.stage, **result})
 
 
 def _save(root: Path, name: str, model: torch.nn.Module) -> None:
@@ -181,8 +196,6 @@ def _fit(run: "Run", job: Job, root: Path) -> dict[str, Any]:
 def _unlearn(run: "Run", job: Job, root: Path) -> dict[str, Any]:
     from safetensors.torch import load_file
 
-    import copy
-
     tp = run.enc["train_poisoned"]
     run.forget, run.retain = tp.subset(job.forget), tp.subset(job.retain)
     run.retrain_asr = job.retrain_asr
@@ -197,158 +210,203 @@ def _unlearn(run: "Run", job: Job, root: Path) -> dict[str, Any]:
             "error": run.summary["errors"].get(job.stage)}
 
 
-def _reader(stage: str, stream, q: "queue.Queue") -> None:
+def _reader(worker: int, stream, q: "queue.Queue") -> None:
     for line in stream:
         try:
             kind, payload = json.loads(line)
         except ValueError:
             continue  # not one of ours
-        q.put((stage, kind, payload))
-    q.put((stage, "eof", None))
+        q.put((worker, kind, payload))
+    q.put((worker, "eof", None))
 
 
-def run_jobs(run: "Run", jobs: list[Job], folder: Path) -> dict[str, dict[str, Any]]:
-    """Run ``jobs`` at once, one child process each, the cores shared out as torch threads;
-    forward their events; return each stage's result. A child that ends without one fails its
-    stage."""
-    threads = max(1, cpu_cores() // len(jobs))
-    cfg_dict = run.cfg.to_dict()
-    run.log(f"side by side: {' ‖ '.join(j.stage for j in jobs)}, {len(jobs)} processes × {threads} torch "
-            f"thread{'s' if threads > 1 else ''}")
-    q: queue.Queue = queue.Queue()
-    procs: dict[str, subprocess.Popen] = {}
-    started: dict[str, float] = {}
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": str(threads)}
-    for j in jobs:
-        spec = {"job": asdict(j), "threads": threads, "config": cfg_dict}
-        (folder / f"{_file(j.stage)}.json").write_text(json.dumps(spec), encoding="utf-8")
-        started[j.stage] = time.perf_counter()
-        p = subprocess.Popen([sys.executable, "-m", "rga_engine.side_by_side", str(folder), j.stage],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, env=env, text=True,
-                             encoding="utf-8")
-        procs[j.stage] = p
-        threading.Thread(target=_reader, args=(j.stage, p.stdout, q), daemon=True).start()
-    results: dict[str, dict[str, Any]] = {}
-    ended: set[str] = set()
-    stopping = clean = False
-    try:
-        while len(ended) < len(jobs):
-            if not stopping and run.should_stop():
-                stopping = True
-                for p in procs.values():
-                    _ask_to_stop(p)
+class Workers:
+    """The run's worker processes (``python -m rga_engine.side_by_side``), started once: each
+    builds the run's state while the parent goes on, then takes stages one after another, so
+    the second group of stages starts without a second start-up. ``n`` workers share the cores
+    as torch threads."""
+
+    def __init__(self, run: "Run", n: int, folder: Path):
+        self.run, self.n, self.threads = run, n, max(1, cpu_cores() // n)
+        spec = {"threads": self.threads, "config": run.cfg.to_dict()}
+        (folder / "run.json").write_text(json.dumps(spec), encoding="utf-8")
+        self.q: queue.Queue = queue.Queue()
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": str(self.threads)}
+        self.procs: list[subprocess.Popen] = []
+        for w in range(n):
+            p = subprocess.Popen([sys.executable, "-m", "rga_engine.side_by_side", str(folder)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, env=env, text=True,
+                                 encoding="utf-8")
+            self.procs.append(p)
+            threading.Thread(target=_reader, args=(w, p.stdout, self.q), daemon=True).start()
+        self.gone: set[int] = set()
+        self.stopping = False
+
+    def _tell(self, w: int, msg: dict) -> None:
+        try:
+            self.procs[w].stdin.write(json.dumps(msg) + "\n")
+            self.procs[w].stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+
+    def stop(self) -> None:
+        self.stopping = True
+        for w in range(self.n):
+            self._tell(w, {"stop": True})
+
+    def run_jobs(self, jobs: list[Job]) -> dict[str, dict[str, Any]]:
+        """Run ``jobs`` on the workers, as many at once as there are workers; forward their
+        events; return each stage's result. A worker that ends fails the stage it had."""
+        run = self.run
+        at_once = min(len(jobs), self.n)
+        run.log(f"side by side: {' ‖ '.join(j.stage for j in jobs)}, {at_once} processes × {self.threads} torch "
+                f"thread{'s' if self.threads > 1 else ''}")
+        todo, results = list(jobs), {}
+        busy: dict[int, tuple[Job, float]] = {}
+
+        def hand_out() -> None:
+            for w in range(self.n):
+                if todo and w not in busy and w not in self.gone:
+                    job = todo.pop(0)
+                    busy[w] = (job, time.perf_counter())
+                    self._tell(w, {"job": asdict(job)})
+
+        def fail(job: Job, t0: float, msg: str) -> None:
+            run.fail_stage(job.stage, msg, t0)
+            results[job.stage] = {"status": "error", "error": msg}
+
+        hand_out()
+        while len(results) < len(jobs):
+            if not self.stopping and run.should_stop():
+                self.stop()
+            if len(self.gone) == self.n:  # no worker left for what remains
+                for job in todo:
+                    fail(job, time.perf_counter(), f"{job.stage}: no worker process is left to run it")
+                todo.clear()
+                continue
             try:
-                stage, kind, payload = q.get(timeout=POLL_S)
+                w, kind, payload = self.q.get(timeout=POLL_S)
             except queue.Empty:
                 continue
             if kind == "event":
                 if run.is_main:
                     run.sink.emit(payload)
             elif kind == "result":
+                job, t0 = busy.pop(w)
                 if payload.get("crash"):
-                    msg = f"{stage}: {payload['crash']}"
-                    run.fail_stage(stage, msg, started[stage])
+                    msg = f"{job.stage}: {payload['crash']}"
+                    run.fail_stage(job.stage, msg, t0)
                     payload["error"] = msg
-                results[stage] = payload
-            else:  # eof: the child closed its output
-                ended.add(stage)
-                if stage not in results:
-                    code = procs[stage].wait()
-                    msg = f"{stage}: its process ended without a result (exit code {code})"
-                    run.fail_stage(stage, msg, started[stage])
-                    results[stage] = {"status": "error", "error": msg}
-        clean = True
-    finally:
-        for p in procs.values():
-            if not clean:  # an exception here (a second Ctrl-C): ask, then make sure
-                _ask_to_stop(p)
+                results[job.stage] = payload
+                hand_out()
+            elif kind == "eof":
+                self.gone.add(w)
+                if w in busy:
+                    job, t0 = busy.pop(w)
+                    fail(job, t0, f"{job.stage}: its process ended without a result (exit code {self.procs[w].wait()})")
+                hand_out()
+        return results
+
+    def close(self, clean: bool) -> None:
+        """End the workers: EOF on their stdin; after an exception, a stop request first."""
+        if not clean:
+            self.stop()
+        for p in self.procs:
+            try:
+                p.stdin.close()
+            except (BrokenPipeError, OSError):
+                pass
+        for p in self.procs:
             try:
                 p.wait(timeout=30 if clean else 10)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-    return results
-
-
-def _ask_to_stop(p: subprocess.Popen) -> None:
-    try:
-        p.stdin.write("stop\n")
-        p.stdin.flush()
-    except (BrokenPipeError, OSError, ValueError):
-        pass
 
 
 def stages(run: "Run") -> str:
     """The pipeline's stages, independent ones side by side (the order of ``Run.stages``)."""
-    from safetensors.torch import save_file
-
     cfg = run.cfg
     with tempfile.TemporaryDirectory(prefix="rga-side-by-side-") as tmp:
         folder = Path(tmp)
-        if cfg.model.pretrain_epochs > 0:  # the children start from the parent's pre-trained encoder
+        if cfg.model.pretrain_epochs > 0:  # the workers start from the parent's pre-trained encoder
             _save(folder, "init", run.bundle.model)
+        # as many workers as the larger group of stages needs, at most one per core
+        workers = Workers(run, max(1, min(cpu_cores(), max(1 + cfg.train.retrain, len(cfg.unlearn.methods)))), folder)
+        clean = False
+        try:
+            status = _stages(run, workers, folder)
+            clean = True
+            return status
+        finally:
+            workers.close(clean)
 
-        # 1 ‖ 2. poison ‖ Retrain
-        jobs = [Job("fit", "poison", "poisoned", "train_poisoned", save=True)]
-        if cfg.train.retrain:
-            jobs.append(Job("fit", "retrain", "retrain", "train_clean"))
-        res = run_jobs(run, jobs, folder)
-        for job in jobs:  # the summary's order: poisoned, retrain
-            if res[job.stage].get("entry"):
-                run.summary["models"][job.name] = res[job.stage]["entry"]
-            if res[job.stage].get("error"):
-                run.summary["errors"][job.stage] = res[job.stage]["error"]
+
+def _stages(run: "Run", workers: Workers, folder: Path) -> str:
+    from safetensors.torch import save_file
+
+    cfg = run.cfg
+    # 1 ‖ 2. poison ‖ Retrain
+    jobs = [Job("fit", "poison", "poisoned", "train_poisoned", save=True)]
+    if cfg.train.retrain:
+        jobs.append(Job("fit", "retrain", "retrain", "train_clean"))
+    res = workers.run_jobs(jobs)
+    for job in jobs:  # the summary's order: poisoned, retrain
+        if res[job.stage].get("entry"):
+            run.summary["models"][job.name] = res[job.stage]["entry"]
+        if res[job.stage].get("error"):
+            run.summary["errors"][job.stage] = res[job.stage]["error"]
+    run.save_summary()
+    statuses = {r["status"] for r in res.values()}
+    if "cancelled" in statuses:
+        return "cancelled"
+    if res["poison"]["status"] != "finished":
+        return "error"
+    retrain_pacc = None
+    if "retrain" in res and res["retrain"]["status"] == "finished":
+        r = res["retrain"]["entry"]
+        retrain_pacc, run.retrain_asr = r["pacc"], r["asr"]
+        run.grade_poisoned(retrain_pacc)
+    elif cfg.train.retrain:
         run.save_summary()
-        statuses = {r["status"] for r in res.values()}
-        if "cancelled" in statuses:
-            return "cancelled"
-        if res["poison"]["status"] != "finished":
-            return "error"
-        retrain_pacc = None
-        if "retrain" in res and res["retrain"]["status"] == "finished":
-            r = res["retrain"]["entry"]
-            retrain_pacc, run.retrain_asr = r["pacc"], r["asr"]
-            run.grade_poisoned(retrain_pacc)
-        elif cfg.train.retrain:
-            run.save_summary()
 
-        poisoned = __import__("copy").deepcopy(run.bundle.model)
-        _load(folder, "poisoned", poisoned)
-        poisoned.to(run.accelerator.device)
+    poisoned = copy.deepcopy(run.bundle.model)
+    _load(folder, "poisoned", poisoned)
+    poisoned.to(run.accelerator.device)
 
-        # CUBE (in the parent, with every core)
-        flagged = None
-        if cfg.unlearn.forget_set == "cube":
-            flagged, st = run.detect(poisoned)
-            if st != "finished":
-                return st
+    # CUBE (in the parent, with every core)
+    flagged = None
+    if cfg.unlearn.forget_set == "cube":
+        flagged, st = run.detect(poisoned)
+        if st != "finished":
+            return st
 
-        # 3. the unlearning methods side by side
-        forget_idx, retain_idx = run.forget_rows(flagged)
-        if not forget_idx:
-            run.log("the forget set is empty (attack 'none'?): unlearning skipped", "warning")
-            return "finished"
-        from rga_engine.methods import REGISTRY as METHODS
+    # 3. the unlearning methods side by side
+    forget_idx, retain_idx = run.forget_rows(flagged)
+    if not forget_idx:
+        run.log("the forget set is empty (attack 'none'?): unlearning skipped", "warning")
+        return "finished"
+    from rga_engine.methods import REGISTRY as METHODS
 
-        if any(METHODS[m].needs_reference for m in cfg.unlearn.methods):
-            tp = run.enc["train_poisoned"]
-            ref = run.logits(poisoned, tp.subset(forget_idx))
-            save_file({"logits": ref.contiguous()}, str(folder / "ref_logits.safetensors"))
-        del poisoned
-        jobs = [Job("unlearn", f"unlearn:{m}", m, forget=forget_idx, retain=retain_idx, retrain_pacc=retrain_pacc,
-                    retrain_asr=run.retrain_asr) for m in cfg.unlearn.methods]
-        res = run_jobs(run, jobs, folder)
-        for job in jobs:  # the summary's order: the methods' order
-            if res[job.stage].get("entry"):
-                run.summary["models"][job.name] = res[job.stage]["entry"]
-            if res[job.stage].get("error"):
-                run.summary["errors"][job.stage] = res[job.stage]["error"]
-        run.save_summary()
-        statuses = [res[j.stage]["status"] for j in jobs]
-        if "cancelled" in statuses:
-            return "cancelled"
-        return "finished" if all(s == "finished" for s in statuses) else "partial"
+    if any(METHODS[m].needs_reference for m in cfg.unlearn.methods):
+        tp = run.enc["train_poisoned"]
+        ref = run.logits(poisoned, tp.subset(forget_idx))
+        save_file({"logits": ref.contiguous()}, str(folder / "ref_logits.safetensors"))
+    del poisoned
+    jobs = [Job("unlearn", f"unlearn:{m}", m, forget=forget_idx, retain=retain_idx, retrain_pacc=retrain_pacc,
+                retrain_asr=run.retrain_asr) for m in cfg.unlearn.methods]
+    res = workers.run_jobs(jobs)
+    for job in jobs:  # the summary's order: the methods' order
+        if res[job.stage].get("entry"):
+            run.summary["models"][job.name] = res[job.stage]["entry"]
+        if res[job.stage].get("error"):
+            run.summary["errors"][job.stage] = res[job.stage]["error"]
+    run.save_summary()
+    statuses = [res[j.stage]["status"] for j in jobs]
+    if "cancelled" in statuses:
+        return "cancelled"
+    return "finished" if all(s == "finished" for s in statuses) else "partial"
 
 
 if __name__ == "__main__":
-    child_main(sys.argv[1], sys.argv[2])
+    child_main(sys.argv[1])

@@ -36,7 +36,7 @@ def test_side_by_side_gives_the_numbers_of_a_one_thread_run_and_every_event(monk
     ev = sink.events
     logs = [e["message"] for e in ev if e["type"] == "log"]
     assert any(m.startswith("side by side: poison ‖ retrain, 2 processes × 1 torch thread") for m in logs)
-    assert any(m.startswith("side by side: unlearn:ga ‖ unlearn:npo ‖ unlearn:rga, 3 processes") for m in logs)
+    assert any(m.startswith("side by side: unlearn:ga ‖ unlearn:npo ‖ unlearn:rga, 2 processes × 1 torch thread") for m in logs)
     for stage in ("poison", "retrain", "unlearn:ga", "unlearn:npo", "unlearn:rga"):
         kinds = [e["type"] for e in ev if e.get("stage") == stage]
         assert kinds[0] == "stage_started" and kinds[-1] == "stage_finished" and "step" in kinds, stage
@@ -63,17 +63,35 @@ def test_side_by_side_stops_when_asked_and_leaves_no_process():
 
 
 @needs_two_cores
-def test_a_child_that_fails_fails_its_stage_in_one_line(tmp_path):
+def test_a_stage_that_fails_on_a_worker_fails_in_one_line_and_a_dead_worker_too(tmp_path):
     sink = ListSink()
-    run = pipeline.Run(config.load(TINY, SMALL + ["train.side_by_side=true"]), sink, None, None)
+    run = pipeline.Run(config.load(TINY, SMALL + ["train.side_by_side=true", "train.epochs=50"]), sink, None, None)
     run.setup()
-    # no poisoned weights in the folder: the child cannot start unlearning
-    job = side_by_side.Job("unlearn", "unlearn:ga", "ga", forget=[0, 1], retain=[2, 3])
-    res = side_by_side.run_jobs(run, [job], tmp_path)
-    err = res["unlearn:ga"]["error"]
-    assert res["unlearn:ga"]["status"] == "error" and "\n" not in err
-    assert err.startswith("unlearn:ga: RuntimeError: side_by_side: the poisoned weights did not come through")
-    assert [e["type"] for e in sink.events if e.get("stage") == "unlearn:ga"][-2:] == ["error", "stage_finished"]
+    workers = side_by_side.Workers(run, 1, tmp_path)
+    try:
+        # no poisoned weights in the folder: the worker cannot start unlearning
+        job = side_by_side.Job("unlearn", "unlearn:ga", "ga", forget=[0, 1], retain=[2, 3])
+        res = workers.run_jobs([job])
+        err = res["unlearn:ga"]["error"]
+        assert res["unlearn:ga"]["status"] == "error" and "\n" not in err
+        assert err.startswith("unlearn:ga: RuntimeError: side_by_side: the poisoned weights did not come through")
+        assert [e["type"] for e in sink.events if e.get("stage") == "unlearn:ga"][-2:] == ["error", "stage_finished"]
+
+        # the same worker takes the next stage; killed during it, that stage fails in one line
+        def kill_once_training():
+            if any(e["type"] == "step" and e.get("stage") == "poison" for e in sink.events):
+                workers.procs[0].kill()
+            return False
+
+        run.should_stop = kill_once_training
+        res = workers.run_jobs([side_by_side.Job("fit", "poison", "poisoned", "train_poisoned")])
+        assert res["poison"]["status"] == "error"
+        assert res["poison"]["error"] == "poison: its process ended without a result (exit code -9)"
+        # no worker left: a further stage fails at once instead of waiting
+        res = workers.run_jobs([side_by_side.Job("fit", "retrain", "retrain", "train_clean")])
+        assert res["retrain"]["error"] == "retrain: no worker process is left to run it"
+    finally:
+        workers.close(clean=True)
 
 
 def test_side_by_side_only_where_it_can_help():
