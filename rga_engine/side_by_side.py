@@ -333,6 +333,7 @@ def stages(run: "Run") -> str:
             _save(folder, "init", run.bundle.model)
         # as many workers as the larger group of stages needs, at most one per core
         workers = Workers(run, max(1, min(cpu_cores(), max(1 + cfg.train.retrain, len(cfg.unlearn.methods)))), folder)
+        run.summary["side_by_side"] = {"processes": workers.n, "threads": workers.threads}
         clean = False
         try:
             status = _stages(run, workers, folder)

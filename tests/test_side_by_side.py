@@ -30,6 +30,7 @@ def test_side_by_side_gives_the_numbers_of_a_one_thread_run_and_every_event(monk
     finally:
         torch.set_num_threads(threads)
     assert got["status"] == "finished" and not got["errors"]
+    assert got["side_by_side"] == {"processes": 2, "threads": side_by_side.cpu_cores() // 2} and "side_by_side" not in want
     assert list(got["models"]) == ["poisoned", "retrain", "ga", "npo", "rga"]  # the sequential order
     assert _numbers(got) == _numbers(want)
     assert got["models"]["poisoned"]["delta_pacc"] == want["models"]["poisoned"]["delta_pacc"]  # graded after Retrain

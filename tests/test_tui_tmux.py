@@ -16,10 +16,12 @@ import pytest
 
 from tmux_driver import Tmux, have_tmux, select_preset
 
+from rga_engine import side_by_side
+
 pytestmark = pytest.mark.skipif(not have_tmux(), reason="tmux is not installed")
 
 QUICK = ("data.train_limit=600 data.test_limit=300 train.epochs=1 unlearn.epochs=2 "
-         "unlearn.eval_every=1 model.max_length=32 model.keep_layers=2")
+         "unlearn.eval_every=1 model.max_length=32 model.keep_layers=2 unlearn.methods=['ga','npo','rga']")
 SHORT = {"Poisoned": "poisoned", "Retrain": "retrain", "GA": "ga", "NPO": "npo", "RGA": "rga"}
 
 
@@ -66,6 +68,8 @@ def test_home_to_live_run_in_a_real_terminal(tmp_path):
         summary = wait_finished(out, timeout=300)
         pane = t.wait_for(lambda p: "finished" in p.splitlines()[0], timeout=10)  # the status line
         assert summary["models"]["poisoned"]["seconds"] > 0
+        if side_by_side.cpu_cores() >= 2:  # the preset's train.side_by_side, through the app's child run
+            assert summary["side_by_side"] == {"processes": 2, "threads": side_by_side.cpu_cores() // 2}
 
         # every model's matrix is on screen, titled, with its class names and the engine's verdict
         assert "triggered test set" in pane
