@@ -42,7 +42,7 @@ def test_presets_lists_the_demo():
     r = invoke("presets")
     assert r.exit_code == 0, r.output
     line = next(ln for ln in r.stdout.splitlines() if ln.startswith("demo/sst2-badnets "))
-    assert line.split()[1:5] == ["sst2", "badnets", "minilm", "ga,npo,rga"]
+    assert line.split()[1:5] == ["sst2", "badnets", "minilm", "ga,rga"]
     from rga_engine.config import load
 
     assert line.endswith(load(DEMO).description.strip())  # the description
