@@ -265,6 +265,9 @@ class Workers:
         busy: dict[int, tuple[Job, float]] = {}
 
         def hand_out() -> None:
+            if self.stopping:  # a stopped run starts nothing more (as one process would not)
+                results.update({job.stage: {"status": "cancelled"} for job in todo})
+                todo.clear()
             for w in range(self.n):
                 if todo and w not in busy and w not in self.gone:
                     job = todo.pop(0)
@@ -279,6 +282,7 @@ class Workers:
         while len(results) < len(jobs):
             if not self.stopping and run.should_stop():
                 self.stop()
+                hand_out()
             if len(self.gone) == self.n:  # no worker left for what remains
                 for job in todo:
                     fail(job, time.perf_counter(), f"{job.stage}: no worker process is left to run it")

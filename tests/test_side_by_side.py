@@ -33,6 +33,9 @@ def test_side_by_side_gives_the_numbers_of_a_one_thread_run_and_every_event(monk
     assert got["side_by_side"] == {"processes": 2, "threads": side_by_side.cpu_cores() // 2} and "side_by_side" not in want
     assert list(got["models"]) == ["poisoned", "retrain", "ga", "npo", "rga"]  # the sequential order
     assert _numbers(got) == _numbers(want)
+    # not trivially equal: the models predict both classes (a constant model would match anyway)
+    for name in ("poisoned", "retrain", "rga"):
+        assert all(sum(col) > 0 for col in zip(*got["models"][name]["confusion_clean"])), name
     assert got["models"]["poisoned"]["delta_pacc"] == want["models"]["poisoned"]["delta_pacc"]  # graded after Retrain
     ev = sink.events
     logs = [e["message"] for e in ev if e["type"] == "log"]
@@ -110,3 +113,23 @@ def test_side_by_side_only_where_it_can_help():
     assert "trains on cuda" in logs[-1]
     if side_by_side.cpu_cores() >= 2:
         assert side_by_side.processes(fake(True)) == side_by_side.cpu_cores()
+
+
+@needs_two_cores
+def test_a_stopped_run_starts_no_further_stage_on_a_free_worker(tmp_path):
+    """One worker, two stages: a stop during the first cancels it after its step, and the second
+    never starts (a sequential run would not start it either)."""
+    sink = ListSink()
+    run = pipeline.Run(config.load(TINY, SMALL + ["train.side_by_side=true", "train.epochs=50"]), sink, None, None)
+    run.setup()
+    run.should_stop = lambda: any(e["type"] == "step" and e.get("stage") == "poison" for e in sink.events)
+    workers = side_by_side.Workers(run, 1, tmp_path)
+    try:
+        res = workers.run_jobs([side_by_side.Job("fit", "poison", "poisoned", "train_poisoned"),
+                                side_by_side.Job("fit", "retrain", "retrain", "train_clean")])
+    finally:
+        workers.close(clean=True)
+    assert res["poison"]["status"] == "cancelled" and res["retrain"] == {"status": "cancelled"}
+    assert not [e for e in sink.events if e.get("stage") == "retrain"]
+    finished = [e for e in sink.events if e["type"] == "stage_finished" and e["stage"] == "poison"]
+    assert finished and finished[0]["metrics"] == {"cancelled": True}
