@@ -49,7 +49,7 @@ def test_sst2_demo_on_the_pretrained_victim(tmp_path, monkeypatch, cpu):
     no random numbers, so GA's and RGA's final models are the preset's own). The issue-15 check at
     this seed; over seeds 2021-2025 see docs/results.md. Its ``dtype = "auto"`` runs fp32 on most
     CPUs and bf16 autocast on one with AMX / AVX512-BF16: both paths, the second only where the CPU
-    has it. About 7 + 5 minutes on 2 cores, so it is marked ``e2e`` and left out of the default
+    has it. About 7 + 4 minutes on 2 cores, so it is marked ``e2e`` and left out of the default
     run: ``python -m pytest -m e2e -n 0``."""
     from rga_engine import precision
 
