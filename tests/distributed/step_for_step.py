@@ -66,6 +66,12 @@ def main(out: str, steps: int) -> None:
                     Loop(acc, 0, quiet, lambda: False, cfg.train.seed), stage="unlearn:rga",
                     on_eval=lambda *a: None, base_state=base)["model"]
     save("unlearn")
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        # tear the gloo group down before the interpreter exits: once (CI, 2026-12-01, under load)
+        # rank 1 aborted at exit with "terminate called without an active exception"
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
