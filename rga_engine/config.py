@@ -134,10 +134,11 @@ class TrainConfig:
     # "epoch": a new AdamW at the start of every epoch, as the authors' loops do (its moments
     # reset); "never": one AdamW for the whole stage.
     reset_optimizer: str = "never"
-    # CPU, one process: run the independent stages side by side, each in a child process with
-    # its share of the cores as torch threads -- poisoning beside Retrain, then the unlearning
+    # CPU, one process: run the independent stages side by side on worker processes with the
+    # cores shared out as torch threads -- poisoning beside Retrain, then the unlearning
     # methods beside each other (rga_engine/side_by_side.py). Same stages, same seeds; on a
-    # 2-core Xeon two 1-thread processes train ~1.5x the samples/s of one 2-thread process.
+    # 2-core Xeon two 1-thread processes train ~1.5x the samples/s of one 2-thread process in
+    # bf16 (1.2x in fp32, and the demo's fp32 run was not faster: docs/results.md).
     side_by_side: bool = False
 
 

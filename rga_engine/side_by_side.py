@@ -347,6 +347,18 @@ def stages(run: "Run") -> str:
             workers.close(clean)
 
 
+def _record(run: "Run", jobs: list[Job], res: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Put the stages' results in the summary in the jobs' order (a sequential run's order,
+    whatever order they finished in), save it, and pass ``res`` on."""
+    for job in jobs:
+        if res[job.stage].get("entry"):
+            run.summary["models"][job.name] = res[job.stage]["entry"]
+        if res[job.stage].get("error"):
+            run.summary["errors"][job.stage] = res[job.stage]["error"]
+    run.save_summary()
+    return res
+
+
 def _stages(run: "Run", workers: Workers, folder: Path) -> str:
     from safetensors.torch import save_file
 
@@ -355,13 +367,7 @@ def _stages(run: "Run", workers: Workers, folder: Path) -> str:
     jobs = [Job("fit", "poison", "poisoned", "train_poisoned", save=True)]
     if cfg.train.retrain:
         jobs.append(Job("fit", "retrain", "retrain", "train_clean"))
-    res = workers.run_jobs(jobs)
-    for job in jobs:  # the summary's order: poisoned, retrain
-        if res[job.stage].get("entry"):
-            run.summary["models"][job.name] = res[job.stage]["entry"]
-        if res[job.stage].get("error"):
-            run.summary["errors"][job.stage] = res[job.stage]["error"]
-    run.save_summary()
+    res = _record(run, jobs, workers.run_jobs(jobs))
     statuses = {r["status"] for r in res.values()}
     if "cancelled" in statuses:
         return "cancelled"
@@ -400,13 +406,7 @@ def _stages(run: "Run", workers: Workers, folder: Path) -> str:
     del poisoned
     jobs = [Job("unlearn", f"unlearn:{m}", m, forget=forget_idx, retain=retain_idx, retrain_pacc=retrain_pacc,
                 retrain_asr=run.retrain_asr) for m in cfg.unlearn.methods]
-    res = workers.run_jobs(jobs)
-    for job in jobs:  # the summary's order: the methods' order
-        if res[job.stage].get("entry"):
-            run.summary["models"][job.name] = res[job.stage]["entry"]
-        if res[job.stage].get("error"):
-            run.summary["errors"][job.stage] = res[job.stage]["error"]
-    run.save_summary()
+    res = _record(run, jobs, workers.run_jobs(jobs))
     statuses = [res[j.stage]["status"] for j in jobs]
     if "cancelled" in statuses:
         return "cancelled"

@@ -62,7 +62,8 @@ dtype = "auto"
 
 [train]
 # on a CPU: poisoning beside Retrain, then GA beside RGA, each in its own process with one
-# torch thread (rga_engine/side_by_side.py): ~1.5x the samples/s of one 2-thread process
+# torch thread (rga_engine/side_by_side.py): ~1.5x the samples/s of one 2-thread process in
+# bf16; in fp32 it did not pay on the machine measured (docs/results.md)
 side_by_side = true
 
 [unlearn]
