@@ -36,6 +36,7 @@ FORGET_SETS = ("oracle", "cube")
 CUBE_METRICS = ("cosine", "euclidean")
 POOLINGS = ("auto", "cls", "last")
 RESETS = ("never", "epoch")
+LR_SCHEDULES = ("constant", "linear")
 
 
 @dataclass
@@ -163,6 +164,9 @@ class UnlearnConfig:
     cube_min_samples: int = 120  # HDBSCAN; scaled by the same factor as min_cluster_size, >= 1
     shift_threshold: float = 0.2
     reset_optimizer: str = "never"  # "epoch" | "never", as train.reset_optimizer
+    # "constant": lr at every step (the authors'); "linear": from lr down to 0 at the last step
+    # (transformers' linear schedule, no warm-up; it runs on across optimizer resets)
+    lr_schedule: str = "constant"
 
 
 @dataclass
@@ -669,6 +673,7 @@ def validate(cfg: Config, base_dir: Path | None = None) -> None:
     _range("unlearn.cube_min_samples", u.cube_min_samples, 1, None, ">= 1")
     _range("unlearn.shift_threshold", u.shift_threshold, 0.0, 1.0, "in [0, 1]")
     _choice("unlearn.reset_optimizer", u.reset_optimizer, RESETS)
+    _choice("unlearn.lr_schedule", u.lr_schedule, LR_SCHEDULES)
     for name, params in cfg.methods.items():
         _choice("methods", name, tuple(REGISTRY))
         method_params(name, params)  # raises ConfigError on bad keys / values

@@ -281,6 +281,18 @@ def reset_moments(optimizer) -> None:
     inner.state.clear()
 
 
+def lr_schedule(optimizer, name: str, total_steps: int):
+    """``unlearn.lr_schedule``: None for "constant", else transformers' schedule of that name (no
+    warm-up) over ``total_steps``, on the inner optimizer (through Accelerate's wrapper); it only
+    sets the param groups' lr, so it runs on across :func:`reset_moments`."""
+    if name == "constant":
+        return None
+    from transformers import get_scheduler
+
+    return get_scheduler(name, getattr(optimizer, "optimizer", optimizer), num_warmup_steps=0,
+                         num_training_steps=max(total_steps, 1))
+
+
 def _log_every(total_steps: int) -> int:
     return max(1, total_steps // 1500)
 
@@ -470,6 +482,7 @@ def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.T
     per_epoch = len(data)
     total = uc.max_steps if uc.max_steps > 0 else uc.epochs * per_epoch
     epochs = math.ceil(total / per_epoch) if per_epoch else 0
+    schedule = lr_schedule(optimizer, uc.lr_schedule, total)
     g = torch.Generator().manual_seed(seed + 1)
     emit("stage_started", stage=stage, total_steps=total)
     note = method.prepare(accelerator.unwrap_model(model), base_state)  # may refuse (RGA's AnchorError)
@@ -494,15 +507,18 @@ def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.T
             accelerator.backward(loss)
             if max_grad_norm > 0:
                 accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+            lr = optimizer.param_groups[0]["lr"]  # this step's (the schedule moves it after the step)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
+            if schedule is not None:
+                schedule.step()
             step += 1
             rate = meter.add((len(fbatch["labels"]) + len(ridx)) * accelerator.num_processes)
             if step % every == 0 or step == total:  # the only host syncs of the loop
                 guard.check()
                 values = read_stats(loss, stats, accelerator)
                 emit("step", stage=stage, step=step, epoch=epoch + step_fraction(step, per_epoch),
-                     loss=values.pop("loss"), lr=uc.lr, samples_per_s=rate, **values)
+                     loss=values.pop("loss"), lr=lr, samples_per_s=rate, **values)
             done = step >= total
             if not done and should_stop():
                 return {"status": "cancelled", "steps": step, "model": unwrap(accelerator, model)}

@@ -326,3 +326,37 @@ def test_pooling_errors_are_one_line():
         from_dict({"model": {"pooling": "cls", "lora": True}})
     with pytest.raises(ConfigError, match=r"^model.pooling = 'mean': allowed values are auto, cls, last$"):
         from_dict({"model": {"pooling": "mean"}})
+
+
+def test_linear_lr_schedule_falls_to_zero_across_optimizer_resets():
+    """unlearn.lr_schedule = "linear": each step's lr (the step events') falls from unlearn.lr
+    toward 0 at the last step, through the per-epoch AdamW resets; "constant" keeps unlearn.lr;
+    a bad name is one line naming the key and the allowed values."""
+    import copy
+
+    from rga_engine.config import ConfigError, UnlearnConfig, from_dict
+    from rga_engine.methods import build as make_method
+    from rga_engine.train import unlearn
+
+    with pytest.raises(ConfigError, match="unlearn.lr_schedule = 'cosine': allowed values are constant, linear"):
+        from_dict({"unlearn": {"lr_schedule": "cosine"}})
+    b = build(ModelConfig(hidden_size=32, intermediate_size=64, num_layers=1, vocab_size=200), 2, TEXTS, seed=0)
+    enc = encode(b.tokenizer, TEXTS, LABELS, [False] * len(TEXTS), 16)
+    forget, retain = enc.subset(list(range(10))), enc.subset(list(range(10, 40)))
+    pad = b.tokenizer.pad_token_id
+
+    def run(schedule):
+        events = []
+        uc = UnlearnConfig(epochs=4, lr=1e-3, batch_size=5, eval_every=0, reset_optimizer="epoch", lr_schedule=schedule)
+        tc = TrainConfig(group_by_length=False)
+        out = unlearn(copy.deepcopy(b.model), make_method("ga", {}), forget, retain, None, uc, tc,
+                      Loop(_accel(), pad, lambda type, **f: events.append(f) if type == "step" else None, lambda: False, 0),
+                      stage="ga", on_eval=lambda *a: None)
+        return [e["lr"] for e in events], out["model"]
+
+    lrs, linear = run("linear")
+    assert len(lrs) == 8  # 2 forget batches x 4 epochs, every step logged
+    assert lrs == pytest.approx([1e-3 * (1 - s / 8) for s in range(8)])
+    lrs, constant = run("constant")
+    assert lrs == pytest.approx([1e-3] * 8)
+    assert any(not torch.allclose(v, constant.state_dict()[k]) for k, v in linear.state_dict().items())
