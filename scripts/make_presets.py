@@ -70,6 +70,12 @@ side_by_side = true
 # the paper's story: GA shifts the trigger, RGA does not. NPO (it shifts too) adds ~1.5
 # minutes: --set 'unlearn.methods=["ga","npo","rga"]'
 methods = ["ga", "rga"]
+# the lr falls linearly from 3e-4 to 0 over the 84 steps (the same for every method). At a
+# constant 1e-4 RGA kept moving after λ had fallen to ~0 (Adam turns even a tiny gradient into
+# lr-sized steps) and the check passed in 4/8 seeds; with this schedule in 8/8, GA still shifting
+# in 8/8 (docs/results.md)
+lr = 3e-4
+lr_schedule = "linear"
 """
 DEMO_SPECIAL = {
     ("sst2", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, ~4 minutes with AMX",
