@@ -286,3 +286,34 @@ def test_pretraining_shows_as_a_phase_before_the_first_stage():
     st2.apply({"type": "log", "level": "info", "message": "pretrain: loaded cached weights pretrain-x.safetensors",
                "phase": "pretrain", "cached": True})
     assert st2.phase is None
+
+
+def test_stage_strip_marks_stages_that_ran_at_once():
+    """The strip's separator: "→" between stages that ran one after the other, "‖" between two
+    that ran at once (train.side_by_side), from the event times."""
+    from rga_tui.widgets.stages import ARROW, TOGETHER, at_once
+
+    s = RunState()
+    t = 1000.0
+    for ev in [
+        {"type": "stage_started", "time": t, "stage": "poison", "total_steps": 10},
+        {"type": "stage_started", "time": t + 0.1, "stage": "retrain", "total_steps": 10},
+        {"type": "stage_finished", "time": t + 50, "stage": "retrain", "metrics": {}, "seconds": 50},
+        {"type": "stage_finished", "time": t + 52, "stage": "poison", "metrics": {}, "seconds": 52},
+        {"type": "stage_started", "time": t + 53, "stage": "unlearn:ga", "total_steps": 10},
+        {"type": "stage_started", "time": t + 53.1, "stage": "unlearn:rga", "total_steps": 10},
+    ]:
+        s.apply(ev)
+    st = s.stages
+    assert at_once(st["poison"], st["retrain"])  # retrain started before poison finished
+    assert not at_once(st["retrain"], st["unlearn:ga"])  # ga started after retrain finished
+    assert at_once(st["unlearn:ga"], st["unlearn:rga"])  # ga still running when rga started
+    seq = RunState()
+    for ev in [
+        {"type": "stage_started", "time": t, "stage": "poison", "total_steps": 10},
+        {"type": "stage_finished", "time": t + 5, "stage": "poison", "metrics": {}, "seconds": 5},
+        {"type": "stage_started", "time": t + 6, "stage": "retrain", "total_steps": 10},
+    ]:
+        seq.apply(ev)
+    assert not at_once(seq.stages["poison"], seq.stages["retrain"])
+    assert len(ARROW) == len(TOGETHER)

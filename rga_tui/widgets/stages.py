@@ -1,4 +1,7 @@
-"""The stage strip: poison → retrain → one box per method, each with a bar, elapsed, ETA, state."""
+"""The stage strip: poison → retrain → one box per method, each with a bar, elapsed, ETA, state.
+
+Between two stages that ran at once (``train.side_by_side``: the later one started before the
+earlier one finished) the strip draws ``‖`` instead of ``→``."""
 
 from __future__ import annotations
 
@@ -17,6 +20,14 @@ STATE_LOOK = {
     "cancelled": ("■", "bold #ff9f1a"),
 }
 ARROW = " → "
+TOGETHER = " ‖ "  # the same width as ARROW
+
+
+def at_once(a: StageState, b: StageState) -> bool:
+    """Whether ``b`` started while ``a`` was still running (event times)."""
+    if a.started is None or b.started is None:
+        return False
+    return a.finished is None and a.status == "running" or a.finished is not None and b.started < a.finished
 
 
 def _bar(progress: float, width: int, status: str) -> Text:
@@ -88,6 +99,7 @@ class StageStrip(Widget):
                 out.append("\n")
             for i, c in enumerate(cells):
                 if i:
-                    out.append(arrow if line == 0 else " " * len(arrow), style="dim")
+                    sep = TOGETHER if arrow == ARROW and at_once(stages[i - 1], stages[i]) else arrow
+                    out.append(sep if line == 0 else " " * len(arrow), style="dim")
                 out.append_text(c[line])
         return out
