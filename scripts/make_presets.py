@@ -54,7 +54,10 @@ HSOL_ADDSENT_PRETRAIN = """
 pretrain_epochs = 5
 """
 RECOMMENDED = "recommended = true  # the preset the app opens on\n"
-SST2_AUTO = """
+def fast_victim(measured: str) -> str:
+    """The extra TOML of the victim presets that run side by side in bf16 where the CPU has it,
+    GA and RGA only, with the lr falling linearly; ``measured`` ends the schedule's comment."""
+    return f"""
 [model]
 # "auto": bf16 autocast on a CPU with native bf16 (Intel AMX / AVX512-BF16, detected at run
 # time), fp32 on any other CPU (docs/results.md).
@@ -62,8 +65,8 @@ dtype = "auto"
 
 [train]
 # on a CPU: poisoning beside Retrain, then GA beside RGA, each in its own process with one
-# torch thread (rga_engine/side_by_side.py): ~1.5x the samples/s of one 2-thread process in
-# bf16; in fp32 it did not pay on the machine measured (docs/results.md)
+# torch thread (rga_engine/side_by_side.py): at step level 1.3-1.6x the samples/s of one
+# 2-thread process in bf16, 1.2x in fp32 (end to end, fp32 did not pay on one Xeon: docs/results.md)
 side_by_side = true
 
 [unlearn]
@@ -72,17 +75,23 @@ side_by_side = true
 methods = ["ga", "rga"]
 # the lr falls linearly from 3e-4 to 0 over the 84 steps (the same for every method). At a
 # constant 1e-4 RGA kept moving after λ had fallen to ~0 (Adam turns even a tiny gradient into
-# lr-sized steps) and the check passed in 4/8 seeds; with this schedule in 8/8, GA still shifting
-# in 8/8 (docs/results.md)
+# lr-sized steps); {measured} (docs/results.md)
 lr = 3e-4
 lr_schedule = "linear"
 """
+
+
+SST2_AUTO = fast_victim("the check passed in 4/8 seeds that way; with this schedule in 12/13\n"
+                        "# in bf16 and 5/5 in fp32, GA shifting in every run")
+AGNEWS_AUTO = fast_victim("with this schedule the check passes in 5/5 seeds in bf16, GA\n"
+                          "# shifting in 5/5; fp32 not measured with it")
 DEMO_SPECIAL = {
     ("sst2", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, 2.5-4 minutes with native bf16, ~6 in fp32",
                           SST2_AUTO, RECOMMENDED),
     ("sst2", "addsent"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~9 minutes", "", ""),
     ("sst2", "hiddenkiller"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~8 minutes", "", ""),
-    ("agnews", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~14 minutes", "", ""),
+    ("agnews", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, ~4 minutes with native bf16",
+                            AGNEWS_AUTO, ""),
     ("hsol", "badnets"): ("_base.toml", "tiny BERT masked-LM pre-trained here: CPU, minutes", HSOL_PRETRAIN, ""),
     ("hsol", "addsent"): ("_base.toml", "tiny BERT masked-LM pre-trained here: CPU, minutes", HSOL_ADDSENT_PRETRAIN, ""),
 }
