@@ -54,6 +54,8 @@ HSOL_ADDSENT_PRETRAIN = """
 pretrain_epochs = 5
 """
 RECOMMENDED = "recommended = true  # the preset the app opens on\n"
+
+
 def fast_victim(measured: str) -> str:
     """The extra TOML of the victim presets that run side by side in bf16 where the CPU has it,
     GA and RGA only, with the lr falling linearly; ``measured`` ends the schedule's comment."""
