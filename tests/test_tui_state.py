@@ -291,7 +291,7 @@ def test_pretraining_shows_as_a_phase_before_the_first_stage():
 def test_stage_strip_marks_stages_that_ran_at_once():
     """The strip's separator: "→" between stages that ran one after the other, "‖" between two
     that ran at once (train.side_by_side), from the event times."""
-    from rga_tui.widgets.stages import ARROW, TOGETHER, at_once
+    from rga_tui.widgets.stages import ARROW, TOGETHER, at_once, separators
 
     s = RunState()
     t = 1000.0
@@ -308,6 +308,10 @@ def test_stage_strip_marks_stages_that_ran_at_once():
     assert at_once(st["poison"], st["retrain"])  # retrain started before poison finished
     assert not at_once(st["retrain"], st["unlearn:ga"])  # ga started after retrain finished
     assert at_once(st["unlearn:ga"], st["unlearn:rga"])  # ga still running when rga started
+    # what the strip draws (render uses separators): "‖ → ‖", and plain gaps where arrows do not fit
+    stages = list(st.values())
+    assert separators(stages, ARROW) == [TOGETHER, ARROW, TOGETHER]
+    assert separators(stages, " ") == [" "] * 3
     seq = RunState()
     for ev in [
         {"type": "stage_started", "time": t, "stage": "poison", "total_steps": 10},

@@ -27,7 +27,15 @@ def at_once(a: StageState, b: StageState) -> bool:
     """Whether ``b`` started while ``a`` was still running (event times)."""
     if a.started is None or b.started is None:
         return False
-    return a.finished is None and a.status == "running" or a.finished is not None and b.started < a.finished
+    if a.finished is None:
+        return a.status == "running"
+    return b.started < a.finished
+
+
+def separators(stages: list[StageState], arrow: str) -> list[str]:
+    """What goes between stage i and i + 1: ``arrow``, or ``TOGETHER`` when they ran at once
+    (only where the strip has room for arrows; ``arrow`` is then ``ARROW``)."""
+    return [TOGETHER if arrow == ARROW and at_once(a, b) else arrow for a, b in zip(stages, stages[1:])]
 
 
 def _bar(progress: float, width: int, status: str) -> Text:
@@ -93,13 +101,13 @@ class StageStrip(Widget):
         cell_w = max(6, (width - (n - 1) * len(arrow)) // n)
         now = self.now()
         cells = [stage_cell(st, cell_w, now) for st in stages]
+        seps = separators(stages, arrow)
         out = Text()
         for line in range(3):
             if line:
                 out.append("\n")
             for i, c in enumerate(cells):
                 if i:
-                    sep = TOGETHER if arrow == ARROW and at_once(stages[i - 1], stages[i]) else arrow
-                    out.append(sep if line == 0 else " " * len(arrow), style="dim")
+                    out.append(seps[i - 1] if line == 0 else " " * len(arrow), style="dim")
                 out.append_text(c[line])
         return out
