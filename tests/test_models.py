@@ -328,18 +328,20 @@ def test_pooling_errors_are_one_line():
         from_dict({"model": {"pooling": "mean"}})
 
 
-def test_linear_lr_schedule_falls_to_zero_across_optimizer_resets():
-    """unlearn.lr_schedule = "linear": each step's lr (the step events') falls from unlearn.lr
-    toward 0 at the last step, through the per-epoch AdamW resets; "constant" keeps unlearn.lr;
-    a bad name is one line naming the key and the allowed values."""
+def test_lr_schedules_fall_to_zero_across_optimizer_resets():
+    """unlearn.lr_schedule = "linear" / "cosine": each step's lr (the step events') falls from
+    unlearn.lr toward 0 at the last step, through the per-epoch AdamW resets; "constant" keeps
+    unlearn.lr; a bad name is one line naming the key and the allowed values."""
+    import math
+
     import copy
 
     from rga_engine.config import ConfigError, UnlearnConfig, from_dict
     from rga_engine.methods import build as make_method
     from rga_engine.train import unlearn
 
-    with pytest.raises(ConfigError, match="unlearn.lr_schedule = 'cosine': allowed values are constant, linear"):
-        from_dict({"unlearn": {"lr_schedule": "cosine"}})
+    with pytest.raises(ConfigError, match="unlearn.lr_schedule = 'step': allowed values are constant, linear, cosine"):
+        from_dict({"unlearn": {"lr_schedule": "step"}})
     b = build(ModelConfig(hidden_size=32, intermediate_size=64, num_layers=1, vocab_size=200), 2, TEXTS, seed=0)
     enc = encode(b.tokenizer, TEXTS, LABELS, [False] * len(TEXTS), 16)
     forget, retain = enc.subset(list(range(10))), enc.subset(list(range(10, 40)))
@@ -357,6 +359,81 @@ def test_linear_lr_schedule_falls_to_zero_across_optimizer_resets():
     lrs, linear = run("linear")
     assert len(lrs) == 8  # 2 forget batches x 4 epochs, every step logged
     assert lrs == pytest.approx([1e-3 * (1 - s / 8) for s in range(8)])
+    lrs, cosine = run("cosine")
+    assert lrs == pytest.approx([1e-3 * 0.5 * (1 + math.cos(math.pi * s / 8)) for s in range(8)])
     lrs, constant = run("constant")
     assert lrs == pytest.approx([1e-3] * 8)
-    assert any(not torch.allclose(v, constant.state_dict()[k]) for k, v in linear.state_dict().items())
+    for other in (linear, cosine):
+        assert any(not torch.allclose(v, constant.state_dict()[k]) for k, v in other.state_dict().items())
+
+
+def test_retain_rows_in_length_sorted_pieces_give_the_one_batch_logits_and_grads():
+    """The unlearning loop's random retain batch runs on a CPU as length-sorted pieces, each
+    padded to its own longest row (less padding): same logits in the batch's order, same
+    gradients, up to rounding; and the pieces really are narrower than the one batch."""
+    from rga_engine.train import collate, forward, forward_pieces
+
+    texts = [" ".join(["word"] * n) for n in (1, 9, 2, 14, 3, 5, 1, 11, 7, 2, 4, 12)]
+    b = build(ModelConfig(hidden_size=32, intermediate_size=64, num_layers=2, vocab_size=200), 2, texts, seed=0)
+    enc = encode(b.tokenizer, texts, [0, 1] * 6, [False] * 12, 32)
+    pad = b.tokenizer.pad_token_id
+    index = [3, 0, 7, 7, 1, 11, 2, 5, 9, 4, 10, 8, 6, 3, 0, 1]  # a random draw: order and repeats kept
+    model = b.model.eval()  # no dropout: the two paths see the same network
+    widths = []
+    hook = model.register_forward_pre_hook(lambda m, a, kw: widths.append(kw["input_ids"].shape), with_kwargs=True)
+
+    def grads(pieces):
+        model.zero_grad()
+        logits = forward_pieces(model, enc, index, pad, "cpu", pieces)
+        torch.nn.functional.cross_entropy(logits, enc.labels[index]).backward()
+        return logits.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    whole = forward(model, collate(enc, index, pad)).detach()
+    one, g1 = grads(1)
+    widths.clear()
+    four, g4 = grads(4)
+    hook.remove()
+    assert torch.allclose(one, whole) and torch.allclose(four, whole, atol=1e-5)
+    assert all(torch.allclose(a, c, atol=1e-5) for a, c in zip(g1, g4)) and len(g1) == len(g4) > 0
+    assert [w[0] for w in widths] == [4, 4, 4, 4]
+    assert [w[1] for w in widths] == sorted(w[1] for w in widths)  # shortest rows first
+    one_batch_tokens = len(index) * max(len(enc.ids[i]) for i in index)
+    assert sum(r * c for r, c in widths) < 0.7 * one_batch_tokens
+
+
+def test_retain_pieces_is_validated_and_changes_only_the_rounding_without_dropout():
+    """unlearn.retain_pieces: >= 1, one line naming the key; the unlearning loop really uses it
+    (on a dropout-free model 1 and 4 pieces end at the same weights up to rounding, and the
+    forward passes of a step are 1 + 4 with 4)."""
+    import copy
+
+    from rga_engine.config import ConfigError, UnlearnConfig, from_dict
+    from rga_engine.methods import build as make_method
+    from rga_engine.train import unlearn
+
+    with pytest.raises(ConfigError, match=r"unlearn.retain_pieces = 0: must be >= 1"):
+        from_dict({"unlearn": {"retain_pieces": 0}})
+    texts = [" ".join(["word"] * (1 + i % 13)) + (" fine" if i % 2 else " bad") for i in range(40)]
+    b = build(ModelConfig(hidden_size=32, intermediate_size=64, num_layers=1, vocab_size=200), 2, texts, seed=0)
+    for m in b.model.modules():  # no dropout: the two runs see the same network at every step
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+        if hasattr(m, "dropout_prob"):
+            m.dropout_prob = 0.0
+    enc = encode(b.tokenizer, texts, [i % 2 for i in range(40)], [False] * 40, 32)
+    forget, retain = enc.subset(list(range(8))), enc.subset(list(range(8, 40)))
+
+    def run(pieces):
+        calls = []
+        model = copy.deepcopy(b.model)
+        model.register_forward_pre_hook(lambda m, a, kw: calls.append(kw["input_ids"].shape[0]), with_kwargs=True)
+        uc = UnlearnConfig(epochs=2, lr=1e-3, batch_size=8, eval_every=0, retain_pieces=pieces)
+        out = unlearn(model, make_method("ga", {}), forget, retain, None, uc, TrainConfig(group_by_length=False),
+                      Loop(_accel(), b.tokenizer.pad_token_id, lambda type, **f: None, lambda: False, 0),
+                      stage="ga", on_eval=lambda *a: None)
+        return calls, out["model"].state_dict()
+
+    calls1, one = run(1)
+    calls4, four = run(4)
+    assert calls1 == [8, 8] * 2 and calls4 == [8, 2, 2, 2, 2] * 2
+    assert all(torch.allclose(v, four[k], atol=1e-5) for k, v in one.items())
