@@ -470,6 +470,21 @@ class Run:
         in_forget = self.enc["train_poisoned"].poisoned.tolist() if flagged is None else flagged
         return ([i for i, f in enumerate(in_forget) if f], [i for i, f in enumerate(in_forget) if not f])
 
+    def fit_stage(self, name: str, stage: str, split: str) -> tuple[Any, dict[str, Any] | None, str]:
+        """Fine-tune one stage (poison / Retrain) and record it, in one process or a side-by-side
+        worker alike: ``(model, summary entry, "finished" | "cached")``, or ``(None, None,
+        "error" | "cancelled")`` with the error (a NaN loss) or the cancel already reported."""
+        t0 = time.perf_counter()
+        try:
+            model, st = self.fit(stage, split)
+        except NonFiniteLoss as e:
+            self.fail_stage(stage, self.nonfinite_message(stage, e), t0)
+            return None, None, "error"
+        if st == "cancelled":
+            self.emit("stage_finished", stage=stage, metrics={"cancelled": True}, seconds=round(time.perf_counter() - t0, 2))
+            return None, None, "cancelled"
+        return model, self.finish_stage(name, stage, model, t0, None, cached=st == "cached"), st
+
     def stages(self) -> str:
         cfg = self.cfg
         st = self.pretrain_if_asked()
@@ -478,16 +493,9 @@ class Run:
         if side_by_side.processes(self) > 1:  # CPU: independent stages in child processes
             return side_by_side.stages(self)
         # 1. poison: fine-tune the pre-trained model on train_poisoned
-        t0 = time.perf_counter()
-        try:
-            poisoned, st = self.fit("poison", "train_poisoned")
-        except NonFiniteLoss as e:
-            self.fail_stage("poison", self.nonfinite_message("poison", e), t0)
-            return "error"
-        if st == "cancelled":
-            self.emit("stage_finished", stage="poison", metrics={"cancelled": True}, seconds=round(time.perf_counter() - t0, 2))
-            return "cancelled"
-        self.finish_stage("poisoned", "poison", poisoned, t0, None, cached=st == "cached")
+        poisoned, _, st = self.fit_stage("poisoned", "poison", "train_poisoned")
+        if poisoned is None:
+            return st
         poisoned_state = {k: v.detach().clone() for k, v in poisoned.state_dict().items()}
 
         # 1b. CUBE: detect the forget set from the poisoned model's embeddings
@@ -500,19 +508,12 @@ class Run:
         # 2. Retrain: the same training on train_clean only (the golden baseline)
         retrain_pacc = None
         if cfg.train.retrain:
-            t0 = time.perf_counter()
-            try:
-                retrained, st = self.fit("retrain", "train_clean")
-            except NonFiniteLoss as e:
-                self.fail_stage("retrain", self.nonfinite_message("retrain", e), t0)
-                retrained, st = None, "error"
+            retrained, r, st = self.fit_stage("retrain", "retrain", "train_clean")
             if st == "cancelled":
-                self.emit("stage_finished", stage="retrain", metrics={"cancelled": True}, seconds=round(time.perf_counter() - t0, 2))
                 return "cancelled"
-            if retrained is not None:
-                r = self.finish_stage("retrain", "retrain", retrained, t0, None, cached=st == "cached")
+            if r is not None:  # a Retrain that failed is reported; unlearning goes on without it
                 retrain_pacc, self.retrain_asr = r["pacc"], r["asr"]
-                del retrained
+            del retrained
             self.grade_poisoned(retrain_pacc)
 
         # 3. unlearning: the forget set D_p and the retain set (clean rows of train_poisoned)

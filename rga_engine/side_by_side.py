@@ -176,18 +176,11 @@ def _load(root: Path, name: str, model: torch.nn.Module) -> None:
 
 
 def _fit(run: "Run", job: Job, root: Path) -> dict[str, Any]:
-    from rga_engine.train import NonFiniteLoss
-
-    t0 = time.perf_counter()
-    try:
-        model, st = run.fit(job.stage, job.split)
-    except NonFiniteLoss as e:
-        run.fail_stage(job.stage, run.nonfinite_message(job.stage, e), t0)
+    model, entry, st = run.fit_stage(job.name, job.stage, job.split)
+    if st == "error":
         return {"status": "error", "error": run.summary["errors"][job.stage]}
     if st == "cancelled":
-        run.emit("stage_finished", stage=job.stage, metrics={"cancelled": True}, seconds=round(time.perf_counter() - t0, 2))
         return {"status": "cancelled"}
-    entry = run.finish_stage(job.name, job.stage, model, t0, None, cached=st == "cached")
     if job.save:
         _save(root, job.name, model.to("cpu"))
     return {"status": "finished", "entry": entry}
