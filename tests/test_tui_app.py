@@ -91,6 +91,37 @@ async def test_watch_shows_ga_shift_and_graded_verdicts(tmp_path):
         assert "trigger shifted → negative" in screen_text(app)
 
 
+async def test_lambda_chart_draws_a_falling_lr_over_its_peak(tmp_path):
+    """With an lr schedule the λ chart also draws each step's lr over the peak (labelled with the
+    peak); at a constant lr (the fixture as recorded) there is no such line."""
+    from rga_tui.state import Series
+    from rga_tui.widgets.charts import lr_line
+
+    const, falling = Series(), Series()
+    for step in range(1, 11):
+        const.add(step, 5e-4)
+        falling.add(step, 3e-4 * (1 - (step - 1) / 10))
+    assert lr_line(const, 40) is None and lr_line(Series(), 40) is None
+    xs, ys, label = lr_line(falling, 40)
+    assert label == "lr ÷ 3e-04" and ys[0] == 1.0 and ys[-1] == pytest.approx(0.1) and ys == sorted(ys, reverse=True)
+
+    out, n = [], 0
+    for line in FIXTURE.read_text(encoding="utf-8").splitlines():
+        e = json.loads(line)
+        if e["type"] == "step" and e["stage"] == "unlearn:rga":
+            n += 1
+            e["lr"] = 5e-4 / n  # falling
+        out.append(json.dumps(e) + "\n")
+    for lines, shown in ((None, False), (out, True)):
+        app = RgaApp(watch_dir=run_folder(tmp_path / str(shown), lines))
+        async with app.run_test(size=(160, 50)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state.finished)
+            await pilot.pause()
+            app.screen.query_one("#lambda-chart").redraw(force=True)
+            await pilot.pause()
+            assert ("lr ÷ 5e-04" in screen_text(app)) is shown
+
+
 DETECTION = {"precision": 0.9524, "recall": 1.0, "f1": 0.9756, "flagged": 21, "poisoned": 20}
 
 

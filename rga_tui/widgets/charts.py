@@ -104,8 +104,22 @@ class LossChart(_StateChart):
         self.refresh()
 
 
+def lr_line(series, n: int) -> tuple[list[float], list[float], str] | None:
+    """An lr schedule as a line on λ's 0..1 axis: each step's lr over the stage's peak lr, and a
+    label naming the peak; None for a constant lr (nothing to show) or no lr at all."""
+    if not len(series):
+        return None
+    peak, low = max(series.ys), min(series.ys)
+    if peak <= 0 or low >= peak * (1 - 1e-6):
+        return None
+    xs, ys = series.downsampled(n)
+    return xs, [y / peak for y in ys], f"lr ÷ {peak:.0e}"
+
+
 class LambdaChart(_StateChart):
-    """RGA's λ (left axis, 0..1) and the KL to the poisoned model (right axis)."""
+    """RGA's λ (left axis, 0..1) and the KL to the poisoned model (right axis); with an lr
+    schedule (``unlearn.lr_schedule``) also the lr over its peak (left axis, dots): when λ has
+    fallen to ~0, what still moves the model is the retain loss and the L2 pull, at this lr."""
 
     def on_mount(self) -> None:
         self.border_title = "RGA λ = exp(−KL)^α · KL right axis"
@@ -130,6 +144,9 @@ class LambdaChart(_StateChart):
             last = ys[-1] if ys else None
             plt.plot(xs, ys, color="green", marker="braille",
                      label=f"{st.label} λ" + (f" = {last:.2f}" if last is not None else ""))
+            lr = lr_line(st.series["lr"], n)
+            if lr is not None:
+                plt.plot(lr[0], lr[1], color="gray+", marker="dot", label=lr[2])
             kl = st.series["kl"]
             if len(kl):
                 xs, ys = kl.downsampled(n)
