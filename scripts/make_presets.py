@@ -44,6 +44,14 @@ HSOL_PRETRAIN = """
 # encoder, as in the paper, not a random init. From a random init RGA shifts the trigger here
 # (ΔPACC 27.3 / 42.7 / 5.7 over seeds 2021-2023); pre-trained it does not (docs/results.md).
 pretrain_epochs = 5
+
+[unlearn]
+# 12 epochs at lr 1e-3 (the base: 7 at 5e-4). On a Zen 5 over seeds 2021-2033 the check passed in
+# 9/13 this way (GA shifting in 9/13, RGA passing its part in 13/13) against 6/13 at the base's
+# settings (GA 8/13, RGA 10/13); where GA does not shift it removes the backdoor cleanly, its
+# ascent met by the hateful content words alone (docs/results.md, docs/research-log.md)
+epochs = 12
+lr = 1e-3
 """
 HSOL_ADDSENT_PRETRAIN = """
 [model]
