@@ -178,7 +178,8 @@ def forward_pieces(model, enc: Encoded, index: list[int], pad_id: int, device, p
     """Logits of the rows ``index`` of ``enc``, in that order, from ``pieces`` forward passes over
     the rows sorted by length, each piece padded to its own longest row. A random batch of
     SST-2 rows pads to ~3x its real tokens; sorted pieces cut that padding, and every row's
-    logits are the one-batch logits up to rounding (the attention mask hides the padding)."""
+    logits are the one-batch logits up to rounding (the attention mask hides the padding). With
+    fewer than two rows per piece (a small rank slice) it is one pass."""
     if pieces <= 1 or len(index) < 2 * pieces:
         return forward(model, to_device(collate(enc, index, pad_id), device))
     order = sorted(range(len(index)), key=lambda j: len(enc.ids[index[j]]))
