@@ -186,9 +186,7 @@ def forward_pieces(model, enc: Encoded, index: list[int], pad_id: int, device, p
     n = len(order)
     parts = [order[k * n // pieces:(k + 1) * n // pieces] for k in range(pieces)]
     out = [forward(model, to_device(collate(enc, [index[j] for j in part], pad_id), device)) for part in parts]
-    inverse = torch.empty(len(order), dtype=torch.long)
-    inverse[torch.tensor(order)] = torch.arange(len(order))
-    return torch.cat(out)[inverse.to(device)]
+    return torch.cat(out)[torch.tensor(order).argsort().to(device)]  # back to the order of ``index``
 
 
 # --------------------------------------------------------------------------- evaluation
