@@ -15,7 +15,6 @@ main process writes the run folder, the events and the cache (``distributed.py``
 
 from __future__ import annotations
 
-import copy
 import json
 import platform
 import time
@@ -26,7 +25,8 @@ from typing import Any, Callable
 import torch
 from accelerate.utils import set_seed
 
-from rga_engine import cache, detect_stage, metrics, precision, report, side_by_side
+from rga_engine import (cache, detect_stage, finetune_stage, metrics, precision, pretrain_stage, report, side_by_side,
+                        unlearn_stage)
 from rga_engine.precision import mixed_precision
 from rga_engine.distributed import SharedStop, all_ranks, launch_rank, lone_cpu_launch
 from rga_engine.runinfo import process_tag
@@ -35,12 +35,9 @@ from rga_engine.config import Config
 from rga_engine.data.rga_csv import load_splits
 from rga_engine.events import JsonlSink, MultiSink, NullSink, Sink, make_event
 from rga_engine.methods import REGISTRY as METHODS
-from rga_engine.methods import build as build_method
-from rga_engine.methods.rga import AnchorError
 from rga_engine.models import build as build_model
 from rga_engine.models import is_head
-from rga_engine.train import (Encoded, Loop, NonFiniteLoss, confusion, encode, finetune, predict_logits, pretrain_mlm,
-                              unlearn)
+from rga_engine.train import Encoded, Loop, confusion, encode, predict_logits
 
 EVAL_SPLITS = ("test_clean", "test_poisoned_all", "test_poisoned_part")
 # Part of every cache key: bump it when a change to the code changes the weights a stage produces.
@@ -104,7 +101,9 @@ def unique_rows(encs: list[Encoded], names: tuple[str, ...]) -> tuple[Encoded, d
 
 
 class Run:
-    """State of one pipeline run; the methods below are the stages, in order."""
+    """State of one pipeline run (config, data, model, tokenised splits, summary), its events,
+    evaluation and cache keys; :meth:`stages` runs the stages in order, each in its own module
+    (``pretrain_stage``, ``finetune_stage``, ``detect_stage``, ``unlearn_stage``)."""
 
     def __init__(self, cfg: Config, sink: Sink | None, should_stop: Callable[[], bool] | None, run_dir: Path | None):
         self.cfg = cfg
@@ -167,7 +166,7 @@ class Run:
         if self.run_dir is not None and self.is_main:
             write_json_atomic(self.run_dir / "summary.json", self.summary)
 
-    # ------------------------------------------------------------------ stages
+    # ------------------------------------------------------------------ data, evaluation, cache
     def prepare_data(self) -> PoisonedData:
         data = load_splits(self.cfg)  # rga-csv: the authors' files as they are, no attack step
         if not data.label_names or len(data.label_names) != data.num_labels:
@@ -226,50 +225,6 @@ class Run:
             parts["precision"] = f"{self.accelerator.device.type}-{self.accelerator.mixed_precision}"
         return cache.make_key(parts)
 
-    def pretrain(self) -> str:
-        """``tiny`` only: masked-LM pre-training on the clean training texts (or load it from
-        cache), so that poisoning starts from a pre-trained encoder and RGA's anchor θ_base is
-        that encoder, as in the paper. Not a stage of its own (the event contract has three):
-        progress goes out as ``log`` events and ``summary["pretrain"]``."""
-        mc, t0 = self.cfg.model, time.perf_counter()
-        model, rows, epochs = self.bundle.model, len(self.enc["train_clean"]), mc.pretrain_epochs
-        key = self.cache_key("pretrain", "train_clean", uses_train=False)
-        root = cache.cache_root(self.cfg.output.cache_dir)
-        info: dict[str, Any] = {"epochs": epochs, "rows": rows}
-        init = ({k: v.detach().clone() for k, v in model.state_dict().items()}
-                if self.world > 1 and self.cfg.output.cache else None)
-        got = self.from_cache(root, "pretrain", key, model) if self.cfg.output.cache else "miss"
-        if got == "dirty":  # loaded here but not on every rank: every rank pre-trains from the init
-            model.load_state_dict(init)
-        del init
-        if got == "hit":
-            self.log(f"pretrain: loaded cached weights {cache.path_for(root, 'pretrain', key).name}",
-                     phase="pretrain", cached=True)
-            info["cached"] = True
-        else:
-            self.log(f"pretrain: masked-LM pre-training of the tiny encoder, {epochs} epochs on the "
-                     f"{rows} clean training texts", phase="pretrain", epoch=0, epochs=epochs)
-
-            def on_epoch(epoch: int, loss: float, seconds: float) -> None:
-                self.log(f"pretrain: MLM epoch {epoch}/{epochs}, loss {loss:.3f}, {seconds:.0f} s",
-                         phase="pretrain", epoch=epoch, epochs=epochs)
-
-            self.reseed()
-            res = pretrain_mlm(model, self.enc["train_clean"], mc, self.loop(), tokenizer=self.bundle.tokenizer,
-                               on_epoch=on_epoch)
-            self.accelerator.free_memory()
-            if res["status"] == "cancelled":
-                return "cancelled"
-            if self.cfg.output.cache and self.is_main:
-                cache.save(root, "pretrain", key, model, {"stage": "pretrain", "preset": self.cfg.name})
-            info.update(cached=False, steps=res["steps"], loss=round(res["loss"], 4))
-        model.to("cpu")
-        self.bundle.base_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        info["seconds"] = round(time.perf_counter() - t0, 2)
-        self.summary["pretrain"] = info
-        self.save_summary()
-        return "finished"
-
     def from_cache(self, root: Path, stage: str, key: str, model) -> str:
         """Load a cached checkpoint whose checksum matches into ``model``: ``"hit"``, or
         ``"miss"`` (no entry; a damaged one is said in one log line, removed, and the stage trains
@@ -286,28 +241,6 @@ class Run:
             return "hit"
         return "dirty" if loaded else "miss"
 
-    def fit(self, stage: str, split: str) -> tuple[torch.nn.Module | None, str]:
-        """Fine-tune a fresh copy of the pre-trained model on ``split`` (or load it from cache)."""
-        t0 = time.perf_counter()
-        model = copy.deepcopy(self.bundle.model)
-        key = self.cache_key(stage, split)
-        root = cache.cache_root(self.cfg.output.cache_dir)
-        got = self.from_cache(root, stage, key, model) if self.cfg.output.cache else "miss"
-        if got == "hit":
-            self.emit("stage_started", stage=stage, total_steps=0)
-            self.log(f"{stage}: loaded cached weights {cache.path_for(root, stage, key).name}")
-            return model.to(self.accelerator.device), "cached"
-        if got == "dirty":  # loaded on this rank only: train from the pre-trained weights, as the others
-            model = copy.deepcopy(self.bundle.model)
-        self.reseed()  # every stage starts from the same RNG state, cached or not
-        res = finetune(model, self.enc[split], self.cfg.train, self.loop(), stage=stage)
-        model = res["model"]
-        self.accelerator.free_memory()
-        if res["status"] == "finished" and self.cfg.output.cache and self.is_main:
-            cache.save(root, stage, key, model, {"stage": stage, "preset": self.cfg.name})
-        self.log(f"{stage}: {res['steps']} steps in {time.perf_counter() - t0:.1f} s")
-        return model, res["status"]
-
     def finish_stage(self, name: str, stage: str, model, t0: float, retrain_pacc: float | None, **extra) -> dict:
         m = self.evaluate(model, stage, -1, retrain_pacc)
         entry = self.model_entry(m, time.perf_counter() - t0, **extra)
@@ -316,64 +249,11 @@ class Run:
         self.save_summary()
         return entry
 
-    def nonfinite_message(self, stage: str, e: Exception) -> str:
-        """A NaN / inf loss, with the settings that set the size of that stage's steps."""
-        c = self.cfg
-        if stage.startswith("unlearn:"):
-            from rga_engine.methods import method_params
-
-            name = stage.split(":", 1)[1]
-            keys = [f"unlearn.lr = {c.unlearn.lr!r}"]
-            params, defaults = method_params(name, c.methods.get(name, {})), method_params(name, {})
-            keys += [f"methods.{name}.{k} = {v!r}" for k, v in params.items() if v != defaults.get(k)]
-        elif stage == "pretrain":
-            keys = [f"model.pretrain_lr = {c.model.pretrain_lr!r}"]
-        else:
-            keys = [f"train.lr = {c.train.lr!r}"]
-        if not c.train.max_grad_norm:
-            keys.append("train.max_grad_norm = 0 (no clipping)")
-        return f"{e} (check {', '.join(keys)})"
-
     def fail_stage(self, stage: str, message: str, t0: float) -> None:
         self.summary["errors"][stage] = message
         self.emit("error", stage=stage, message=message)
         self.emit("stage_finished", stage=stage, metrics={"error": message}, seconds=round(time.perf_counter() - t0, 2))
         self.save_summary()
-
-    def run_method(self, name: str, poisoned_state: dict[str, torch.Tensor], ref_logits: torch.Tensor | None,
-                   retrain_pacc: float | None) -> str:
-        stage = f"unlearn:{name}"
-        t0 = time.perf_counter()
-        method = build_method(name, self.cfg.methods.get(name, {}))
-        model = copy.deepcopy(self.bundle.model)
-        model.load_state_dict(poisoned_state)
-        model.to(self.accelerator.device)
-        # the encoder's pre-trained weights (before poisoning) are the RGA anchor θ_base
-        base = self.bundle.base_state if method.needs_base else None
-
-        def on_eval(m, epoch: int, step: int) -> None:
-            self.evaluate(m, stage, step, retrain_pacc)
-
-        self.reseed()
-        try:
-            res = unlearn(model, method, self.forget, self.retain, ref_logits if method.needs_reference else None,
-                          self.cfg.unlearn, self.cfg.train, self.loop(), stage=stage, on_eval=on_eval, base_state=base)
-        except NonFiniteLoss as e:
-            self.accelerator.free_memory()
-            self.fail_stage(stage, self.nonfinite_message(stage, e), t0)
-            return "error"
-        except AnchorError as e:  # RGA refuses a partial or empty L2 anchor, or FSDP
-            self.accelerator.free_memory()
-            self.fail_stage(stage, f"{stage}: {e}", t0)
-            return "error"
-        self.accelerator.free_memory()
-        if res["status"] == "cancelled":
-            self.summary["errors"][stage] = "cancelled"
-            self.emit("stage_finished", stage=stage, metrics={"cancelled": True}, seconds=round(time.perf_counter() - t0, 2))
-            self.save_summary()
-            return "cancelled"
-        self.finish_stage(name, stage, res["model"], t0, retrain_pacc, steps=res["steps"])
-        return "finished"
 
     def detect(self, poisoned) -> tuple[list[bool] | None, str]:
         """The ``detect`` stage: CUBE picks the forget set (``rga_engine/detect_stage.py``)."""
@@ -441,19 +321,6 @@ class Run:
             self.split_texts[name] = (split.texts, split.labels)
         self.eval_union = unique_rows([self.enc[s] for s in EVAL_SPLITS], EVAL_SPLITS)
 
-    def pretrain_if_asked(self) -> str:
-        """Stage 0, tiny only: pre-train the encoder (masked LM on the clean training texts)."""
-        if self.cfg.model.pretrain_epochs <= 0:
-            return "finished"
-        try:
-            return self.pretrain()
-        except NonFiniteLoss as e:
-            msg = self.nonfinite_message("pretrain", e)
-            self.summary["errors"]["pretrain"] = msg
-            self.emit("error", stage="pretrain", message=msg)
-            self.save_summary()
-            return "error"
-
     def grade_poisoned(self, retrain_pacc: float | None) -> None:
         """ΔPACC and the graded verdict of the poisoned model, once Retrain is known."""
         p = self.summary["models"]["poisoned"]
@@ -470,30 +337,15 @@ class Run:
         in_forget = self.enc["train_poisoned"].poisoned.tolist() if flagged is None else flagged
         return ([i for i, f in enumerate(in_forget) if f], [i for i, f in enumerate(in_forget) if not f])
 
-    def fit_stage(self, name: str, stage: str, split: str) -> tuple[Any, dict[str, Any] | None, str]:
-        """Fine-tune one stage (poison / Retrain) and record it, in one process or a side-by-side
-        worker alike: ``(model, summary entry, "finished" | "cached")``, or ``(None, None,
-        "error" | "cancelled")`` with the error (a NaN loss) or the cancel already reported."""
-        t0 = time.perf_counter()
-        try:
-            model, st = self.fit(stage, split)
-        except NonFiniteLoss as e:
-            self.fail_stage(stage, self.nonfinite_message(stage, e), t0)
-            return None, None, "error"
-        if st == "cancelled":
-            self.emit("stage_finished", stage=stage, metrics={"cancelled": True}, seconds=round(time.perf_counter() - t0, 2))
-            return None, None, "cancelled"
-        return model, self.finish_stage(name, stage, model, t0, None, cached=st == "cached"), st
-
     def stages(self) -> str:
         cfg = self.cfg
-        st = self.pretrain_if_asked()
+        st = pretrain_stage.pretrain(self)  # stage 0, when the config asks for it
         if st != "finished":
             return st
         if side_by_side.processes(self) > 1:  # CPU: independent stages in child processes
             return side_by_side.stages(self)
         # 1. poison: fine-tune the pre-trained model on train_poisoned
-        poisoned, _, st = self.fit_stage("poisoned", "poison", "train_poisoned")
+        poisoned, _, st = finetune_stage.fit_stage(self, "poisoned", "poison", "train_poisoned")
         if poisoned is None:
             return st
         poisoned_state = {k: v.detach().clone() for k, v in poisoned.state_dict().items()}
@@ -508,7 +360,7 @@ class Run:
         # 2. Retrain: the same training on train_clean only (the golden baseline)
         retrain_pacc = None
         if cfg.train.retrain:
-            retrained, r, st = self.fit_stage("retrain", "retrain", "train_clean")
+            retrained, r, st = finetune_stage.fit_stage(self, "retrain", "retrain", "train_clean")
             if st == "cancelled":
                 return "cancelled"
             if r is not None:  # a Retrain that failed is reported; unlearning goes on without it
@@ -530,7 +382,7 @@ class Run:
         del poisoned
         statuses = []
         for name in cfg.unlearn.methods:
-            st = self.run_method(name, poisoned_state, ref_logits, retrain_pacc)
+            st = unlearn_stage.run_method(self, name, poisoned_state, ref_logits, retrain_pacc)
             statuses.append(st)
             if st == "cancelled":
                 return "cancelled"

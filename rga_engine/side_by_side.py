@@ -13,7 +13,7 @@ core), each with its share of the cores as torch threads:
 A worker builds the run's state once, the way the parent did (``Run.setup``: the same data,
 model and seed), while the parent goes on; then it takes stages one after another (the second
 group starts without a second start-up) and runs each through the same code as a sequential run
-(``Run.fit`` / ``Run.run_method``: same reseed, same loops, same cache), writing its events and
+(``finetune_stage.fit_stage`` / ``unlearn_stage.run_method``: same reseed, same loops, same cache), writing its events and
 its result as JSON lines on its stdout; the parent forwards the events to the run's sinks as
 they come and writes the summary. Weights travel through a temporary folder as safetensors. The
 numbers are those of a sequential run with the same torch thread count (the thread count
@@ -176,7 +176,9 @@ def _load(root: Path, name: str, model: torch.nn.Module) -> None:
 
 
 def _fit(run: "Run", job: Job, root: Path) -> dict[str, Any]:
-    model, entry, st = run.fit_stage(job.name, job.stage, job.split)
+    from rga_engine import finetune_stage
+
+    model, entry, st = finetune_stage.fit_stage(run, job.name, job.stage, job.split)
     if st == "error":
         return {"status": "error", "error": run.summary["errors"][job.stage]}
     if st == "cancelled":
@@ -198,7 +200,9 @@ def _unlearn(run: "Run", job: Job, root: Path) -> dict[str, Any]:
     del poisoned
     ref = root / "ref_logits.safetensors"
     ref_logits = load_file(str(ref))["logits"] if ref.is_file() else None
-    status = run.run_method(job.name, state, ref_logits, job.retrain_pacc)
+    from rga_engine import unlearn_stage
+
+    status = unlearn_stage.run_method(run, job.name, state, ref_logits, job.retrain_pacc)
     return {"status": status, "entry": run.summary["models"].get(job.name),
             "error": run.summary["errors"].get(job.stage)}
 

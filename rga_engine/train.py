@@ -46,6 +46,26 @@ class NonFiniteLoss(RuntimeError):
     pass
 
 
+def nonfinite_message(cfg, stage: str, e: Exception) -> str:
+    """A NaN / inf loss of ``stage``, with the settings of ``cfg`` (the whole config) that set the
+    size of that stage's steps: the one-line error a run reports."""
+    c = cfg
+    if stage.startswith("unlearn:"):
+        from rga_engine.methods import method_params
+
+        name = stage.split(":", 1)[1]
+        keys = [f"unlearn.lr = {c.unlearn.lr!r}"]
+        params, defaults = method_params(name, c.methods.get(name, {})), method_params(name, {})
+        keys += [f"methods.{name}.{k} = {v!r}" for k, v in params.items() if v != defaults.get(k)]
+    elif stage == "pretrain":
+        keys = [f"model.pretrain_lr = {c.model.pretrain_lr!r}"]
+    else:
+        keys = [f"train.lr = {c.train.lr!r}"]
+    if not c.train.max_grad_norm:
+        keys.append("train.max_grad_norm = 0 (no clipping)")
+    return f"{e} (check {', '.join(keys)})"
+
+
 # --------------------------------------------------------------------------- data
 
 @dataclass
