@@ -11,7 +11,7 @@ except the trigger-shift scores, which are rounded to 4 decimals for display/JSO
 * ASR   = :func:`asr` on ``test_poisoned_part`` (non-target rows triggered, predicted as target)
 * ΔPACC = ``|PACC(method) − PACC(Retrain)|``
 * trigger shift, per class k: ``P(pred=k | triggered, actual≠k) − P(pred=k | clean, actual≠k)``,
-  graded into a verdict (:func:`trigger_shift`, :func:`grade_verdict`): "backdoor removed",
+  read over Retrain's own once it is known (``over_retrain``), graded into a verdict (:func:`trigger_shift`, :func:`grade_verdict`): "backdoor removed",
   "backdoor partly remains (ASR x %)", "trigger shifted → <label>", "backdoor remains", or
   "predicts <label> for everything" for a model that collapsed to one class
 """
@@ -191,11 +191,16 @@ def trigger_shift(
     asr: float | None = None,
     retrain_asr: float | None = None,
     label_names: Sequence[str] | None = None,
+    retrain_scores: Sequence[float] | None = None,
+    is_retrain: bool = False,
 ) -> dict:
     """Where does the trigger send inputs? (docs/architecture.md "Trigger-shift verdict").
 
     ``shift_k = P(pred=k | triggered, actual≠k) − P(pred=k | clean, actual≠k)``; the clean term
-    is 0 when `cm_clean` is None. The backdoor *remains* when ``shift_target ≥ threshold``;
+    is 0 when `cm_clean` is None. With Retrain's own ``shift_k`` known (`retrain_scores`, its
+    ``scores``; `is_retrain` for Retrain itself) the verdict reads each ``shift_k`` *over
+    Retrain's*: what the trigger does to a clean model (a paraphrase alone moves some rows) is not
+    the backdoor. The backdoor *remains* when ``shift_target ≥ threshold``;
     otherwise the trigger *shifted* to ``argmax_{k≠target} shift_k`` when that max ≥ threshold;
     otherwise it *partly remains* when the model's `asr` (default: read from `cm_poisoned_all`)
     exceeds `retrain_asr` by more than 0.10 (Retrain's ASR unknown: ``shift_target ≥
@@ -210,10 +215,13 @@ def trigger_shift(
         _pred_rate(cm_poisoned_all, k) - (_pred_rate(cm_clean, k) if cm_clean is not None else 0.0)
         for k in range(n)
     ]
-    target_raw = raw[target]
+    ref = raw if is_retrain else _reference(retrain_scores, n)
+    over = [r - f for r, f in zip(raw, ref)] if ref is not None else None
+    graded = over if over is not None else raw  # what the threshold is compared with
+    target_raw = graded[target]
     others = [k for k in range(n) if k != target]
-    best = max(others, key=lambda k: (raw[k], -k)) if others else None  # ties → lowest class
-    best_raw = raw[best] if best is not None else 0.0
+    best = max(others, key=lambda k: (graded[k], -k)) if others else None  # ties → lowest class
+    best_raw = graded[best] if best is not None else 0.0
     remains = target_raw >= threshold - _EPS
     shifted = (not remains) and best is not None and best_raw >= threshold - _EPS
     a = asr if asr is not None else _attack_success_rate(cm_poisoned_all, target)
@@ -229,10 +237,20 @@ def trigger_shift(
         "collapsed": collapsed,
         "target_score": round(target_raw, 4) + 0.0,
         "scores": [round(s, 4) + 0.0 for s in raw],  # + 0.0 turns -0.0 into 0.0
+        # score / target_score above are these when Retrain's scores were known, else scores
+        "over_retrain": None if over is None else [round(s, 4) + 0.0 for s in over],
         "asr": round(a, 4) + 0.0,
         "retrain_asr": None if retrain_asr is None else round(retrain_asr, 4) + 0.0,
         "verdict": verdict,
     }
+
+
+def _reference(scores: Sequence[float] | None, n: int) -> list[float] | None:
+    """Retrain's per-class shift scores, when they are n finite numbers (else None: no reference)."""
+    if scores is None or len(scores) != n:
+        return None
+    vals = [_num(s) for s in scores]
+    return None if any(v is None for v in vals) else vals
 
 
 def _num(x: Any) -> float | None:
@@ -300,12 +318,15 @@ def model_metrics(
     threshold: float = DEFAULT_SHIFT_THRESHOLD,
     label_names: Sequence[str] | None = None,
     retrain_asr: float | None = None,
+    retrain_scores: Sequence[float] | None = None,
+    is_retrain: bool = False,
 ) -> dict:
     """Every metric of one model, JSON-ready (the ``summary.json`` model entry minus ``seconds``).
 
     If `cm_poisoned_part` is None, ASR is read from the non-target rows of `cm_poisoned_all`.
-    `label_names` name the classes in the verdict; `retrain_asr` (Retrain's ASR, once known)
-    grades it (see :func:`trigger_shift`).
+    `label_names` name the classes in the verdict; `retrain_asr` and `retrain_scores` (Retrain's
+    ASR and trigger-shift scores, once known; `is_retrain` for Retrain itself) grade it (see
+    :func:`trigger_shift`).
     """
     pacc = accuracy(cm_poisoned_all)
     a = asr(cm_poisoned_part if cm_poisoned_part is not None else cm_poisoned_all, target)
@@ -320,5 +341,6 @@ def model_metrics(
         "confusion_poisoned_all": _copy(cm_poisoned_all),
         "confusion_poisoned_part": _copy(cm_poisoned_part),
         "trigger_shift": trigger_shift(cm_poisoned_all, cm_clean, target, threshold, asr=a,
-                                       retrain_asr=retrain_asr, label_names=label_names),
+                                       retrain_asr=retrain_asr, label_names=label_names,
+                                       retrain_scores=retrain_scores, is_retrain=is_retrain),
     }

@@ -121,6 +121,7 @@ class Run:
         self.seed = cfg.train.seed
         self.summary: dict[str, Any] = {}
         self.retrain_asr: float | None = None  # grades the verdicts once Retrain has run
+        self.retrain_scores: list[float] | None = None  # Retrain's trigger-shift scores (the same)
         self.accelerator = None
         self.world = 1  # processes
 
@@ -189,7 +190,8 @@ class Run:
                for split in EVAL_SPLITS}
         m = metrics.model_metrics(cms["test_clean"], cms["test_poisoned_all"], cms["test_poisoned_part"], self.data.target,
                                   retrain_pacc=retrain_pacc, threshold=self.cfg.unlearn.shift_threshold,
-                                  label_names=self.data.label_names, retrain_asr=self.retrain_asr)
+                                  label_names=self.data.label_names, retrain_asr=self.retrain_asr,
+                                  retrain_scores=self.retrain_scores, is_retrain=stage == "retrain")
         per_split = {
             "test_clean": {"cacc": m["cacc"]},
             "test_poisoned_all": {"pacc": m["pacc"], "lfr": m["lfr"], "paper_lfr": m["paper_lfr"],
@@ -328,7 +330,8 @@ class Run:
             p["delta_pacc"] = abs(p["pacc"] - retrain_pacc)
             p["trigger_shift"] = metrics.trigger_shift(
                 p["confusion_poisoned_all"], p["confusion_clean"], self.data.target, self.cfg.unlearn.shift_threshold,
-                asr=p["asr"], retrain_asr=self.retrain_asr, label_names=self.data.label_names)
+                asr=p["asr"], retrain_asr=self.retrain_asr, label_names=self.data.label_names,
+                retrain_scores=self.retrain_scores)
         self.save_summary()
 
     def forget_rows(self, flagged: list[bool] | None) -> tuple[list[int], list[int]]:
@@ -365,6 +368,7 @@ class Run:
                 return "cancelled"
             if r is not None:  # a Retrain that failed is reported; unlearning goes on without it
                 retrain_pacc, self.retrain_asr = r["pacc"], r["asr"]
+                self.retrain_scores = r["trigger_shift"]["scores"]
             del retrained
             self.grade_poisoned(retrain_pacc)
 

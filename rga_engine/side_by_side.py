@@ -89,6 +89,7 @@ class Job:
     retain: list[int] = field(default_factory=list)
     retrain_pacc: float | None = None
     retrain_asr: float | None = None
+    retrain_scores: list[float] | None = None  # Retrain's trigger-shift scores (grade the verdict)
 
 
 class _LineSink:
@@ -193,7 +194,7 @@ def _unlearn(run: "Run", job: Job, root: Path) -> dict[str, Any]:
 
     tp = run.enc["train_poisoned"]
     run.forget, run.retain = tp.subset(job.forget), tp.subset(job.retain)
-    run.retrain_asr = job.retrain_asr
+    run.retrain_asr, run.retrain_scores = job.retrain_asr, job.retrain_scores
     poisoned = copy.deepcopy(run.bundle.model)
     _load(root, "poisoned", poisoned)
     state = {k: v.detach().clone() for k, v in poisoned.state_dict().items()}
@@ -374,6 +375,7 @@ def _stages(run: "Run", workers: Workers, folder: Path) -> str:
     if "retrain" in res and res["retrain"]["status"] == "finished":
         r = res["retrain"]["entry"]
         retrain_pacc, run.retrain_asr = r["pacc"], r["asr"]
+        run.retrain_scores = r["trigger_shift"]["scores"]
         run.grade_poisoned(retrain_pacc)
     elif cfg.train.retrain:
         run.save_summary()
@@ -402,7 +404,7 @@ def _stages(run: "Run", workers: Workers, folder: Path) -> str:
         save_file({"logits": ref.contiguous()}, str(folder / "ref_logits.safetensors"))
     del poisoned
     jobs = [Job("unlearn", f"unlearn:{m}", m, forget=forget_idx, retain=retain_idx, retrain_pacc=retrain_pacc,
-                retrain_asr=run.retrain_asr) for m in cfg.unlearn.methods]
+                retrain_asr=run.retrain_asr, retrain_scores=run.retrain_scores) for m in cfg.unlearn.methods]
     res = _record(run, jobs, workers.run_jobs(jobs))
     statuses = [res[j.stage]["status"] for j in jobs]
     if "cancelled" in statuses:

@@ -259,3 +259,35 @@ def test_grade_verdict_of_new_dicts_keeps_the_engines_grade():
     g = trigger_shift(GA, CLEAN, 1, label_names=NAMES)
     assert verdict_text(g) == "trigger shifted → negative"
     assert verdict_text(g, ["neg", "pos"]) == "trigger shifted → neg"
+
+
+def test_verdict_reads_the_shift_over_retrains():
+    """A paraphrase trigger moves a clean model too: on HSOL HiddenKiller (tiny BERT, seed 2022)
+    Retrain sends 34 % more triggered than clean non-target rows to the target. Against its own
+    clean predictions a model at Retrain's level reads "backdoor remains"; over Retrain's scores
+    only what the model adds counts, and Retrain itself is the reference."""
+    clean = [[900, 100], [100, 900]]  # binary, target 1: 10 % of the actual-0 rows go to 1 when clean
+    retrain = [[560, 440], [100, 900]]  # triggered: 44 % -> shift_target 0.34
+    model = [[540, 460], [90, 910]]  # the unlearned model: 46 %, two points over Retrain
+    ref = trigger_shift(retrain, clean, target=1)
+    assert ref["remains"] and ref["scores"][1] == 0.34 and ref["over_retrain"] is None
+    own = trigger_shift(retrain, clean, target=1, is_retrain=True)
+    assert own["verdict"] == "backdoor removed" and own["scores"] == ref["scores"]
+    assert own["over_retrain"] == [0.0, 0.0] and own["target_score"] == 0.0
+    alone = trigger_shift(model, clean, target=1)
+    assert alone["verdict"] == "backdoor remains"
+    graded = trigger_shift(model, clean, target=1, retrain_scores=ref["scores"], retrain_asr=0.44, asr=0.46)
+    assert graded["verdict"] == "backdoor removed" and not graded["remains"]
+    assert graded["target_score"] == pytest.approx(0.02, abs=1e-4) and graded["scores"] == alone["scores"]
+    # a backdoor that is still there stands out over Retrain's all the same
+    poisoned = [[80, 920], [10, 990]]
+    assert trigger_shift(poisoned, clean, target=1, retrain_scores=ref["scores"])["remains"]
+    # and a shift to another class is read over Retrain's too (3 classes, target 0)
+    c3 = [[90, 5, 5], [5, 90, 5], [5, 5, 90]]
+    r3 = [[90, 5, 5], [5, 60, 35], [5, 5, 90]]  # the transformation alone sends class-1 rows to 2
+    m3 = [[90, 5, 5], [5, 45, 50], [5, 5, 90]]
+    assert trigger_shift(m3, c3, 0)["shifted"]  # 0.25 against its own clean predictions
+    s3 = trigger_shift(m3, c3, 0, retrain_scores=trigger_shift(r3, c3, 0)["scores"])
+    assert not s3["shifted"] and s3["score"] == pytest.approx(0.075, abs=1e-4)
+    # scores of the wrong length (another label set) are no reference
+    assert trigger_shift(model, clean, 1, retrain_scores=[0.1, 0.2, 0.3])["over_retrain"] is None

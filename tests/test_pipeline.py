@@ -69,6 +69,13 @@ def test_run_folder_and_events_in_order(tmp_path):
         assert set(m["trigger_shift"]) >= {"shifted", "to_class", "score"}
     assert s["models"]["retrain"]["delta_pacc"] is None
     assert s["models"]["ga"]["delta_pacc"] == pytest.approx(abs(s["models"]["ga"]["pacc"] - s["models"]["retrain"]["pacc"]))
+    # verdicts read each model's trigger shift over Retrain's (Retrain is the reference: its own is 0)
+    ref = s["models"]["retrain"]["trigger_shift"]
+    assert ref["over_retrain"] == [0.0, 0.0] and not (ref["remains"] or ref["shifted"] or ref["partly"])
+    for name in ("poisoned", "ga", "npo", "rga"):  # Poisoned too: re-graded once Retrain has run
+        ts = s["models"][name]["trigger_shift"]
+        assert ts["over_retrain"] == pytest.approx([a - b for a, b in zip(ts["scores"], ref["scores"])], abs=2e-4), name
+        assert ts["target_score"] == ts["over_retrain"][1], name
 
 
 def test_cache_is_hit_on_second_run(tmp_path):

@@ -16,7 +16,7 @@ needs_two_cores = pytest.mark.skipif(side_by_side.cpu_cores() < 2, reason="side 
 
 
 def _numbers(summary):
-    return {k: (v["cacc"], v["pacc"], v["asr"], v["confusion_poisoned_all"]) for k, v in summary["models"].items()}
+    return {k: (v["cacc"], v["pacc"], v["asr"], v["confusion_poisoned_all"], v["trigger_shift"]) for k, v in summary["models"].items()}
 
 
 @needs_two_cores
