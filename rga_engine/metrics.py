@@ -11,7 +11,8 @@ except the trigger-shift scores, which are rounded to 4 decimals for display/JSO
 * ASR   = :func:`asr` on ``test_poisoned_part`` (non-target rows triggered, predicted as target)
 * ΔPACC = ``|PACC(method) − PACC(Retrain)|``
 * trigger shift, per class k: ``P(pred=k | triggered, actual≠k) − P(pred=k | clean, actual≠k)``,
-  read over Retrain's own once it is known (``over_retrain``), graded into a verdict (:func:`trigger_shift`, :func:`grade_verdict`): "backdoor removed",
+  read over Retrain's own once it is known (``over_retrain``), graded into a verdict
+  (:func:`trigger_shift`, :func:`grade_verdict`): "backdoor removed",
   "backdoor partly remains (ASR x %)", "trigger shifted → <label>", "backdoor remains", or
   "predicts <label> for everything" for a model that collapsed to one class
 """

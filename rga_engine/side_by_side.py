@@ -13,8 +13,8 @@ core), each with its share of the cores as torch threads:
 A worker builds the run's state once, the way the parent did (``Run.setup``: the same data,
 model and seed), while the parent goes on; then it takes stages one after another (the second
 group starts without a second start-up) and runs each through the same code as a sequential run
-(``finetune_stage.fit_stage`` / ``unlearn_stage.run_method``: same reseed, same loops, same cache), writing its events and
-its result as JSON lines on its stdout; the parent forwards the events to the run's sinks as
+(``finetune_stage.fit_stage`` / ``unlearn_stage.run_method``: same reseed, same loops, same
+cache), writing its events and its result as JSON lines on its stdout; the parent forwards the events to the run's sinks as
 they come and writes the summary. Weights travel through a temporary folder as safetensors. The
 numbers are those of a sequential run with the same torch thread count (the thread count
 changes the order of floating-point sums, as it does anywhere else).
