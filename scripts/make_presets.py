@@ -95,12 +95,13 @@ SST2_AUTO = fast_victim("the check passed in 4/8 seeds that way; with this sched
                         "# in bf16 and 5/5 in fp32, GA shifting in every run")
 AGNEWS_AUTO = fast_victim("with this schedule the check passes in 5/5 seeds in bf16, GA\n"
                           "# shifting in 5/5; in fp32 seed 2021 passes, in 543 s")
-AGNEWS_ADDSENT_AUTO = fast_victim("with this schedule the check passes in 5/5 seeds in bf16\n"
-                                  "# (2021-2025), GA shifting in 5/5; on the tiny BERT from scratch RGA shifted the\n"
+AGNEWS_ADDSENT_AUTO = fast_victim("with this schedule the check passes in 8/8 seeds in bf16\n"
+                                  "# (2021-2028), GA shifting in 8/8; on the tiny BERT from scratch RGA shifted the\n"
                                   "# trigger in 3/5")
-AGNEWS_HIDDENKILLER_AUTO = fast_victim("with this schedule the check passes in 5/5 seeds in bf16\n"
-                                       "# (2021-2025), GA shifting in 5/5, the paraphrase trigger at ASR >= 97 (on\n"
-                                       "# SST-2 it stays under 90 in most seeds)")
+AGNEWS_HIDDENKILLER_AUTO = fast_victim("with this schedule the check passes in 6/8 seeds in bf16\n"
+                                       "# (2021-2028; RGA's CACC or ASR just outside Retrain's window at 2027, 2028),\n"
+                                       "# GA shifting in 8/8, the paraphrase trigger at ASR >= 95 (on SST-2 it stays\n"
+                                       "# under 90 in most seeds)")
 DEMO_SPECIAL = {
     ("sst2", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, 2.5-4 minutes with native bf16, ~6 in fp32",
                           SST2_AUTO, RECOMMENDED),
