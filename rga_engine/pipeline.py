@@ -323,6 +323,13 @@ class Run:
             self.split_texts[name] = (split.texts, split.labels)
         self.eval_union = unique_rows([self.enc[s] for s in EVAL_SPLITS], EVAL_SPLITS)
 
+    def take_retrain(self, entry: dict[str, Any]) -> float:
+        """Retrain's summary entry becomes the reference that grades every later evaluation (its
+        ASR and trigger-shift scores); returns its PACC (ΔPACC's reference). One process or side
+        by side alike."""
+        self.retrain_asr, self.retrain_scores = entry["asr"], entry["trigger_shift"]["scores"]
+        return entry["pacc"]
+
     def grade_poisoned(self, retrain_pacc: float | None) -> None:
         """ΔPACC and the graded verdict of the poisoned model, once Retrain is known."""
         p = self.summary["models"]["poisoned"]
@@ -367,8 +374,7 @@ class Run:
             if st == "cancelled":
                 return "cancelled"
             if r is not None:  # a Retrain that failed is reported; unlearning goes on without it
-                retrain_pacc, self.retrain_asr = r["pacc"], r["asr"]
-                self.retrain_scores = r["trigger_shift"]["scores"]
+                retrain_pacc = self.take_retrain(r)
             del retrained
             self.grade_poisoned(retrain_pacc)
 

@@ -373,9 +373,7 @@ def _stages(run: "Run", workers: Workers, folder: Path) -> str:
         return "error"
     retrain_pacc = None
     if "retrain" in res and res["retrain"]["status"] == "finished":
-        r = res["retrain"]["entry"]
-        retrain_pacc, run.retrain_asr = r["pacc"], r["asr"]
-        run.retrain_scores = r["trigger_shift"]["scores"]
+        retrain_pacc = run.take_retrain(res["retrain"]["entry"])
         run.grade_poisoned(retrain_pacc)
     elif cfg.train.retrain:
         run.save_summary()

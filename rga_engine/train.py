@@ -46,10 +46,9 @@ class NonFiniteLoss(RuntimeError):
     pass
 
 
-def nonfinite_message(cfg, stage: str, e: Exception) -> str:
-    """A NaN / inf loss of ``stage``, with the settings of ``cfg`` (the whole config) that set the
+def nonfinite_message(c, stage: str, e: Exception) -> str:
+    """A NaN / inf loss of ``stage``, with the settings of ``c`` (the whole config) that set the
     size of that stage's steps: the one-line error a run reports."""
-    c = cfg
     if stage.startswith("unlearn:"):
         from rga_engine.methods import method_params
 
