@@ -376,8 +376,11 @@ class ResultRow:
     status: str
 
 
-class RunState:
-    """Everything the run screen shows, built from events by :meth:`apply`."""
+class RunView:
+    """What the run screen reads: the run's fields and the queries widgets ask of them.
+
+    Read-only by convention: :class:`RunState` (below) is the one that changes them, from events.
+    """
 
     def __init__(self) -> None:
         self.config: dict[str, Any] = {}
@@ -470,6 +473,97 @@ class RunState:
         return self.started and not self.finished
 
     # ------------------------------------------------------------------ stages
+    def status_signature(self) -> tuple:
+        """What the matrix board and the results table show besides metrics: the stages and their status."""
+        return tuple((name, st.status, st.total_steps) for name, st in self.stages.items())
+
+    @property
+    def board_stages(self) -> list[StageState]:
+        """Stages in the matrix-board order: Retrain, Poisoned, then the methods."""
+        order = [s for s in ("retrain", "poison") if s in self.stages]
+        order += [s for s in self.stages if s not in ("retrain", "poison", DETECT)]
+        return [self.stages[s] for s in order]
+
+    @property
+    def unlearn_stages(self) -> list[StageState]:
+        return [s for s in self.stages.values() if s.method]
+
+    def stage_seconds(self, st: StageState) -> float | None:
+        return st.elapsed(self.last_time)
+
+    # ------------------------------------------------------------------ views
+    def matrix(self, stage: str, split: str = "test_poisoned_all") -> list[list[int]] | None:
+        st = self.stages.get(stage)
+        return st.matrices.get(split) if st else None
+
+    def verdict(self, stage: str) -> Verdict | None:
+        st = self.stages.get(stage)
+        if st is None:
+            return None
+        return verdict_from_shift(st.shift, self.label_names, **self._known(st))
+
+    @staticmethod
+    def _asr(st: StageState) -> float | None:
+        """The stage's latest ASR (its last evaluation, else its final metrics)."""
+        a = _num((st.eval_metrics.get("test_poisoned_part") or {}).get("asr"))
+        return a if a is not None else _num(st.metrics.get("asr"))
+
+    def _retrain_asr(self, st: StageState) -> float | None:
+        """Retrain's ASR once Retrain is done (not for Retrain itself, as in the engine)."""
+        rt = self.stages.get("retrain")
+        return self._asr(rt) if rt is not None and rt is not st and rt.status == "done" else None
+
+    def _known(self, st: StageState) -> dict[str, Any]:
+        """What grades an old (ungraded) shift dict: the model's ASR, Retrain's, the clean matrix."""
+        return {"asr": self._asr(st), "retrain_asr": self._retrain_asr(st), "threshold": self.threshold,
+                "cm_clean": st.matrices.get("test_clean")}
+
+    def _shift_args(self, st: StageState) -> dict[str, Any]:
+        """Keyword arguments of ``trigger_shift`` for a shift computed here (events without one)."""
+        return {"retrain_asr": self._retrain_asr(st), "label_names": self.label_names or None}
+
+    def series(self, stage: str, key: str) -> Series | None:
+        st = self.stages.get(stage)
+        return st.series.get(key) if st else None
+
+    def results_rows(self) -> list[ResultRow]:
+        """One row per model, paper order (Poisoned, Retrain, methods); values None until known."""
+        rows = []
+        order = [s for s in ("poison", "retrain") if s in self.stages]
+        order += [s for s in self.stages if s not in ("poison", "retrain", DETECT)]
+        retrain_pacc = _num(self.stages["retrain"].metrics.get("pacc")) if "retrain" in self.stages else None
+        for name in order:
+            st = self.stages[name]
+            m = st.metrics
+            pacc = _num(m.get("pacc"))
+            lfr = _num(m.get("paper_lfr"))
+            if lfr is None:
+                raw = m.get("lfr")
+                if isinstance(raw, list):
+                    vals = [_num(v) for i, v in enumerate(raw) if i != self.target]
+                    vals = [v for v in vals if v is not None]
+                    lfr = sum(vals) / len(vals) if vals else None
+                else:
+                    lfr = _num(raw)
+            dp = _num(m.get("delta_pacc"))
+            if dp is None and name != "retrain" and pacc is not None and retrain_pacc is not None:
+                dp = abs(pacc - retrain_pacc)
+            verdict = verdict_from_shift(m.get("trigger_shift"), self.label_names, **self._known(st)) if m else None
+            rows.append(ResultRow(name, st.label, _num(m.get("cacc")), _num(m.get("asr")), lfr, pacc,
+                                  dp, verdict, st.status))
+        return rows
+
+    def overall_progress(self) -> float:
+        if not self.stages:
+            return 0.0
+        return sum(s.progress for s in self.stages.values()) / len(self.stages)
+
+
+class RunState(RunView):
+    """Everything the run screen shows, built from events by :meth:`apply` (the queries are
+    :class:`RunView`'s)."""
+
+    # ------------------------------------------------------------------ stages
     def _plan(self) -> None:
         """Pending stages from the config: poison, retrain (when enabled), one per method."""
         planned = ["poison"]
@@ -488,21 +582,6 @@ class RunState:
             st = self.stages[name] = StageState(name)
             self.rev["stages"] += 1
         return st
-
-    def status_signature(self) -> tuple:
-        """What the matrix board and the results table show besides metrics: the stages and their status."""
-        return tuple((name, st.status, st.total_steps) for name, st in self.stages.items())
-
-    @property
-    def board_stages(self) -> list[StageState]:
-        """Stages in the matrix-board order: Retrain, Poisoned, then the methods."""
-        order = [s for s in ("retrain", "poison") if s in self.stages]
-        order += [s for s in self.stages if s not in ("retrain", "poison", DETECT)]
-        return [self.stages[s] for s in order]
-
-    @property
-    def unlearn_stages(self) -> list[StageState]:
-        return [s for s in self.stages.values() if s.method]
 
     # ------------------------------------------------------------------ events
     def apply_many(self, events: Iterable[dict[str, Any]]) -> int:
@@ -634,9 +713,6 @@ class RunState:
         self.rev["results"] += 1
         self._log(t, "info", f"{st.label}: {st.status} in {fmt_duration(self.stage_seconds(st))}", st.name)
 
-    def stage_seconds(self, st: StageState) -> float | None:
-        return st.elapsed(self.last_time)
-
     def _on_run_finished(self, e: dict, t: float | None) -> None:
         summary = e.get("summary")
         self.summary = summary if isinstance(summary, dict) else {}
@@ -728,73 +804,6 @@ class RunState:
         self.stopped = True
         self._log(self.last_time, "warning", message)
         self.mark_aborted(None, cancelled=True)
-
-    # ------------------------------------------------------------------ views
-    def matrix(self, stage: str, split: str = "test_poisoned_all") -> list[list[int]] | None:
-        st = self.stages.get(stage)
-        return st.matrices.get(split) if st else None
-
-    def verdict(self, stage: str) -> Verdict | None:
-        st = self.stages.get(stage)
-        if st is None:
-            return None
-        return verdict_from_shift(st.shift, self.label_names, **self._known(st))
-
-    @staticmethod
-    def _asr(st: StageState) -> float | None:
-        """The stage's latest ASR (its last evaluation, else its final metrics)."""
-        a = _num((st.eval_metrics.get("test_poisoned_part") or {}).get("asr"))
-        return a if a is not None else _num(st.metrics.get("asr"))
-
-    def _retrain_asr(self, st: StageState) -> float | None:
-        """Retrain's ASR once Retrain is done (not for Retrain itself, as in the engine)."""
-        rt = self.stages.get("retrain")
-        return self._asr(rt) if rt is not None and rt is not st and rt.status == "done" else None
-
-    def _known(self, st: StageState) -> dict[str, Any]:
-        """What grades an old (ungraded) shift dict: the model's ASR, Retrain's, the clean matrix."""
-        return {"asr": self._asr(st), "retrain_asr": self._retrain_asr(st), "threshold": self.threshold,
-                "cm_clean": st.matrices.get("test_clean")}
-
-    def _shift_args(self, st: StageState) -> dict[str, Any]:
-        """Keyword arguments of ``trigger_shift`` for a shift computed here (events without one)."""
-        return {"retrain_asr": self._retrain_asr(st), "label_names": self.label_names or None}
-
-    def series(self, stage: str, key: str) -> Series | None:
-        st = self.stages.get(stage)
-        return st.series.get(key) if st else None
-
-    def results_rows(self) -> list[ResultRow]:
-        """One row per model, paper order (Poisoned, Retrain, methods); values None until known."""
-        rows = []
-        order = [s for s in ("poison", "retrain") if s in self.stages]
-        order += [s for s in self.stages if s not in ("poison", "retrain", DETECT)]
-        retrain_pacc = _num(self.stages["retrain"].metrics.get("pacc")) if "retrain" in self.stages else None
-        for name in order:
-            st = self.stages[name]
-            m = st.metrics
-            pacc = _num(m.get("pacc"))
-            lfr = _num(m.get("paper_lfr"))
-            if lfr is None:
-                raw = m.get("lfr")
-                if isinstance(raw, list):
-                    vals = [_num(v) for i, v in enumerate(raw) if i != self.target]
-                    vals = [v for v in vals if v is not None]
-                    lfr = sum(vals) / len(vals) if vals else None
-                else:
-                    lfr = _num(raw)
-            dp = _num(m.get("delta_pacc"))
-            if dp is None and name != "retrain" and pacc is not None and retrain_pacc is not None:
-                dp = abs(pacc - retrain_pacc)
-            verdict = verdict_from_shift(m.get("trigger_shift"), self.label_names, **self._known(st)) if m else None
-            rows.append(ResultRow(name, st.label, _num(m.get("cacc")), _num(m.get("asr")), lfr, pacc,
-                                  dp, verdict, st.status))
-        return rows
-
-    def overall_progress(self) -> float:
-        if not self.stages:
-            return 0.0
-        return sum(s.progress for s in self.stages.values()) / len(self.stages)
 
 
 # --------------------------------------------------------------------------- replay pacing

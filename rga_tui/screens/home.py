@@ -137,6 +137,63 @@ class PresetTree(Tree):
         else:
             self.post_message(self.Activated(node))
 
+    def fill(self, presets: list[Any], runs: list[RunInfo], *, filters: dict[str, Any], previous: Any,
+             initial: Path | None, out_dir: Path) -> TreeNode | None:
+        """Presets by group (those matching ``filters``), then the past runs; returns the node to
+        select: the previous selection, else the initial preset, else the recommended demo, else
+        the first preset or run."""
+        self.clear()
+        groups: dict[str, TreeNode] = {}
+        target_node = None
+        shown = 0
+        for p in presets:
+            if not matches(p, filters):
+                continue
+            group = p.group or "presets"
+            node = groups.get(group)
+            if node is None:
+                node = groups[group] = self.root.add(Text(group, style="bold"), expand=False)
+            leaf_name = p.name.split("/", 1)[1] if "/" in p.name and p.group else p.name
+            label = Text(printable(leaf_name))
+            if p.error:
+                label.append("  ✖ error", style="red")
+            leaf = node.add_leaf(label, data=("preset", p))
+            shown += 1
+            if target_node is None:
+                if previous is not None and isinstance(previous, type(p)) and Path(previous.path) == Path(p.path):
+                    target_node = leaf
+                elif previous is None and initial is not None and \
+                        Path(p.path).resolve() == initial.resolve():
+                    target_node = leaf
+        if not shown:
+            self.root.add_leaf(Text("no preset matches the filters", style="dim"))
+        if runs:
+            runs_node = self.root.add(Text(f"past runs ({out_dir})", style="bold"), expand=True)
+            icon = {"finished": ("✔", "green"), "cancelled": ("■", "yellow"), "error": ("✖", "red"),
+                    "partial": ("…", "dim"), "running": ("▶", "cyan"), "stopped": ("■", "yellow")}
+            for r in runs:
+                mark, style = icon.get(r.status, ("•", "dim"))
+                label = Text(f"{mark} ", style=style)
+                label.append(printable(r.name))
+                leaf = runs_node.add_leaf(label, data=("run", r))
+                if isinstance(previous, RunInfo) and previous.path == r.path:
+                    target_node = leaf
+        if target_node is None and previous is None and initial is None:
+            # a fresh app opens on the recommended demo (``recommended = true`` in its preset)
+            target_node = next((n for g in groups.values() for n in g.children
+                                if n.data and getattr(n.data[1], "recommended", False)), None)
+        if target_node is None:
+            target_node = next((n for g in groups.values() for n in g.children), None)
+        if target_node is None and runs:
+            target_node = self.root.children[-1].children[0]
+        # open the demo presets, the group of the selection, and every group while filtering
+        filtering = any(v is not None for v in filters.values())
+        for name, node in groups.items():
+            if filtering or name in ("demo", "presets", "file") or len(groups) == 1 or \
+                    (target_node is not None and target_node.parent is node):
+                node.expand()
+        return target_node
+
 
 class HomeScreen(Screen):
     BINDINGS = [
@@ -240,59 +297,9 @@ class HomeScreen(Screen):
 
     def rebuild_tree(self) -> None:
         tree = self.query_one("#preset-tree", PresetTree)
-        previous = self.selected
-        tree.clear()
-        groups: dict[str, TreeNode] = {}
-        target_node = None
-        shown = 0
-        for p in self.presets:
-            if not matches(p, self.filters):
-                continue
-            group = p.group or "presets"
-            node = groups.get(group)
-            if node is None:
-                node = groups[group] = tree.root.add(Text(group, style="bold"), expand=False)
-            leaf_name = p.name.split("/", 1)[1] if "/" in p.name and p.group else p.name
-            label = Text(printable(leaf_name))
-            if p.error:
-                label.append("  ✖ error", style="red")
-            leaf = node.add_leaf(label, data=("preset", p))
-            shown += 1
-            if target_node is None:
-                if previous is not None and isinstance(previous, type(p)) and Path(previous.path) == Path(p.path):
-                    target_node = leaf
-                elif previous is None and self.initial is not None and \
-                        Path(p.path).resolve() == self.initial.resolve():
-                    target_node = leaf
-        if not shown:
-            tree.root.add_leaf(Text("no preset matches the filters", style="dim"))
-        if self.runs:
-            runs_node = tree.root.add(Text(f"past runs ({self.out_dir})", style="bold"), expand=True)
-            icon = {"finished": ("✔", "green"), "cancelled": ("■", "yellow"), "error": ("✖", "red"),
-                    "partial": ("…", "dim"), "running": ("▶", "cyan"), "stopped": ("■", "yellow")}
-            for r in self.runs:
-                mark, style = icon.get(r.status, ("•", "dim"))
-                label = Text(f"{mark} ", style=style)
-                label.append(printable(r.name))
-                leaf = runs_node.add_leaf(label, data=("run", r))
-                if isinstance(previous, RunInfo) and previous.path == r.path:
-                    target_node = leaf
-        if target_node is None and previous is None and self.initial is None:
-            # a fresh app opens on the recommended demo (``recommended = true`` in its preset)
-            target_node = next((n for g in groups.values() for n in g.children
-                                if n.data and getattr(n.data[1], "recommended", False)), None)
-        if target_node is None:
-            target_node = next((n for g in groups.values() for n in g.children), None)
-        if target_node is None and self.runs:
-            target_node = tree.root.children[-1].children[0]
-        # open the demo presets, the group of the selection, and every group while filtering
-        filtering = any(v is not None for v in self.filters.values())
-        for name, node in groups.items():
-            if filtering or name in ("demo", "presets", "file") or len(groups) == 1 or \
-                    (target_node is not None and target_node.parent is node):
-                node.expand()
-        if target_node is not None:
-            node = target_node
+        node = tree.fill(self.presets, self.runs, filters=self.filters, previous=self.selected,
+                         initial=self.initial, out_dir=self.out_dir)
+        if node is not None:
             self._select(node.data[1])
             self.call_after_refresh(lambda: tree.move_cursor(node))
         else:

@@ -17,20 +17,19 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Footer, TabbedContent, TabPane
 
 from rga_tui.screens.modals import ConfirmScreen, HelpScreen
 from rga_tui.screens.sources import FileSource, PipelineSource
-from rga_tui.state import RunState, fmt_duration
+from rga_tui.state import RunState
 from rga_tui.widgets import (DetectionPanel, ErrorPanel, EventLog, LambdaChart, LossChart, MatrixBoard, ResultsTable,
-                             StageStrip)
+                             StageStrip, StatusLine)
 
 WIDE = 140
 TICK = 0.5
@@ -68,7 +67,6 @@ class RunScreen(Screen):
         self._shots = 0
         self._board_drawn: tuple | None = None  # (matrices rev, stage statuses) last laid out
         self._strip_rev: int | None = None
-        self._status_text: Text | None = None
         self._strip_at = float("-inf")
         self._alive_at = float("-inf")
         self._detection_shown: bool | None = None  # the detection panel / tab shown (None: not yet decided)
@@ -81,7 +79,7 @@ class RunScreen(Screen):
         if self.wide is None:
             self.wide = self._is_wide()
         st = self.state
-        yield Static("", id="status")
+        yield StatusLine(st, self.source, id="status")
         yield StageStrip(st, self.now, id="stages")
         yield ErrorPanel(st, id="error-panel")
         if self.wide:
@@ -240,50 +238,8 @@ class RunScreen(Screen):
                 panel.sync(force)
 
     def _update_status(self) -> None:
-        st = self.state
-        src = self.source
-        parts = [Text("rga-tui", style="bold #bd93f9")]
-        if st.name:
-            parts.append(Text(st.name, style="bold"))
-        if src.waiting and not st.n_events:
-            state = Text(f"waiting for {getattr(src, 'path', 'events')}…", style="#ffb86c")
-        elif st.cancel_requested and not st.finished:
-            state = Text("cancelling…", style="bold #ff9f1a")
-        elif st.stopped:
-            state = Text("stopped (its process is gone)", style="bold #ff9f1a")
-        elif st.finished:
-            total = (st.last_time - st.first_time) if st.first_time is not None and st.last_time is not None else None
-            if st.errors:
-                state = Text("failed", style="bold #ff5555")
-            elif any(s.status == "cancelled" for s in st.stages.values()):
-                state = Text("cancelled", style="bold #ff9f1a")
-            else:
-                state = Text("finished", style="bold #50fa7b")
-            if total is not None:
-                state.append(f" in {fmt_duration(total)}", style="dim")
-        elif st.started:
-            # several stages at once under train.side_by_side: name them all
-            running = " ‖ ".join(s.label for s in st.stages.values() if s.status == "running")
-            state = Text("running" + (f" {running}" if running else f" · {st.phase}" if st.phase else ""),
-                         style="bold #8be9fd")
-            if isinstance(src, FileSource) and not src.speed:
-                state.append(" (following)", style="dim")
-        else:
-            state = Text("starting…", style="dim")
-        parts.append(state)
-        split = "triggered" if self.split == "test_poisoned_all" else "clean"
-        parts.append(Text(f"matrices: {split} (m)", style="dim"))
-        parts.append(Text(src.describe(), style="dim"))
-        if st.device:
-            parts.append(Text(st.device, style="dim"))
-        out = Text(" · ", style="dim").join(parts)
-        if out == self._status_text:
-            return
-        self._status_text = out
-        try:
-            self.query_one("#status", Static).update(out, layout=False)  # one line, fixed height
-        except NoMatches:
-            pass
+        for line in self.query(StatusLine):
+            line.sync(self.split)
 
     # ------------------------------------------------------------------ actions
     def action_toggle_matrices(self) -> None:

@@ -5,5 +5,6 @@ from rga_tui.widgets.detection import DetectionPanel
 from rga_tui.widgets.matrix import MatrixBoard
 from rga_tui.widgets.results import ErrorPanel, EventLog, ResultsTable
 from rga_tui.widgets.stages import StageStrip
+from rga_tui.widgets.status import StatusLine
 
-__all__ = ["DetectionPanel", "ErrorPanel", "EventLog", "LambdaChart", "LossChart", "MatrixBoard", "ResultsTable", "StageStrip"]
+__all__ = ["DetectionPanel", "ErrorPanel", "EventLog", "LambdaChart", "LossChart", "MatrixBoard", "ResultsTable", "StageStrip", "StatusLine"]
