@@ -597,10 +597,18 @@ def _validate_data(d: DataConfig, base_dir: Path | None) -> None:
 
 
 def validate(cfg: Config, base_dir: Path | None = None) -> None:
-    d, a, m, t, u, o = cfg.data, cfg.attack, cfg.model, cfg.train, cfg.unlearn, cfg.output
+    """Check every value of ``cfg`` (a ConfigError names the key and what it allows); fills in
+    what resolves from the dataset (AddSent's default sentence)."""
     _all_finite(cfg)
-    _validate_data(d, base_dir)
+    _validate_data(cfg.data, base_dir)
+    _validate_attack(cfg.attack, cfg.data)
+    _validate_model(cfg.model)
+    _validate_train(cfg.train)
+    _validate_unlearn(cfg.unlearn, cfg.methods)
+    _range("output.dir", len(cfg.output.dir), 1, None, "a folder name")
 
+
+def _validate_attack(a: AttackConfig, d: DataConfig) -> None:
     _choice("attack.name", a.name, ATTACKS)
     _choice("attack.protocol", a.protocol, PROTOCOLS)
     if not (0.0 < a.poison_rate < 1.0):  # False for NaN too
@@ -618,6 +626,8 @@ def validate(cfg: Config, base_dir: Path | None = None) -> None:
 
         a.sentence = default_sentence(d.dataset)  # "" = the dataset's sentence, written out resolved
 
+
+def _validate_model(m: ModelConfig) -> None:
     if not m.name:
         raise ConfigError("model.name = '': expected tiny, minilm, a Hugging Face id or a local folder")
     _choice("model.dtype", m.dtype, DTYPES)
@@ -644,6 +654,8 @@ def validate(cfg: Config, base_dir: Path | None = None) -> None:
     if m.hidden_size % m.num_heads:
         raise ConfigError(f"model.num_heads = {m.num_heads}: must divide model.hidden_size ({m.hidden_size})")
 
+
+def _validate_train(t: TrainConfig) -> None:
     _range("train.epochs", t.epochs, 0, None, ">= 0")
     _range("train.lr", t.lr, 0.0, 1.0, "in [0, 1]")
     _range("train.batch_size", t.batch_size, 1, None, ">= 1")
@@ -653,6 +665,8 @@ def validate(cfg: Config, base_dir: Path | None = None) -> None:
     _choice("train.device", t.device, DEVICES)
     _choice("train.reset_optimizer", t.reset_optimizer, RESETS)
 
+
+def _validate_unlearn(u: UnlearnConfig, methods: dict[str, dict[str, Any]]) -> None:
     from rga_engine.methods import REGISTRY, method_params
 
     if not u.methods:
@@ -680,11 +694,9 @@ def validate(cfg: Config, base_dir: Path | None = None) -> None:
     _choice("unlearn.reset_optimizer", u.reset_optimizer, RESETS)
     _choice("unlearn.lr_schedule", u.lr_schedule, LR_SCHEDULES)
     _range("unlearn.retain_pieces", u.retain_pieces, 1, None, ">= 1")
-    for name, params in cfg.methods.items():
+    for name, params in methods.items():
         _choice("methods", name, tuple(REGISTRY))
         method_params(name, params)  # raises ConfigError on bad keys / values
-
-    _range("output.dir", len(o.dir), 1, None, "a folder name")
 
 
 def resolved_target(cfg: Config, default_target: int) -> int:
