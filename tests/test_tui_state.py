@@ -321,3 +321,48 @@ def test_stage_strip_marks_stages_that_ran_at_once():
         seq.apply(ev)
     assert not at_once(seq.stages["poison"], seq.stages["retrain"])
     assert len(ARROW) == len(TOGETHER)
+
+
+class _Source:
+    """What the status line reads of a source (a FileSource following a folder has speed 0)."""
+
+    def __init__(self, waiting: bool = False, speed: float | None = None) -> None:
+        self.waiting, self.path = waiting, "runs/x/events.jsonl"
+        if speed is not None:
+            self.speed = speed
+
+    def describe(self) -> str:
+        return "watch x" if hasattr(self, "speed") else "live x"
+
+
+def test_status_line_says_what_the_run_does(events):
+    from rga_tui.widgets.status import status_text
+
+    def line(state, src=None, split="test_poisoned_all") -> str:
+        return status_text(state, src or _Source(), split).plain
+
+    assert "waiting for runs/x/events.jsonl" in line(RunState(), _Source(waiting=True))
+    assert "starting…" in line(RunState())
+    # side by side: both running stages are named; a folder being followed says so
+    s = RunState()
+    s.apply({"type": "run_started", "time": 1.0, "config": {"name": "demo", "unlearn": {"methods": ["ga"]}},
+             "device": "cpu", "precision": "bf16"})
+    s.apply({"type": "stage_started", "time": 2.0, "stage": "poison", "total_steps": 10})
+    s.apply({"type": "stage_started", "time": 2.0, "stage": "retrain", "total_steps": 10})
+    text = line(s, _Source(speed=0), split="test_clean")
+    assert f"running {stage_label('poison')} ‖ {stage_label('retrain')} (following)" in text
+    assert "matrices: clean (m)" in text and "watch x" in text and "cpu bf16" in text and "demo" in text
+    assert "(following)" not in line(s, _Source(speed=4.0))  # a replay does not follow
+    s.cancel_requested = True
+    assert "cancelling…" in line(s)
+    # the recorded run: finished, with its event-time length; an error makes it "failed"
+    done = RunState()
+    done.apply_many(events)
+    total = fmt_duration(done.last_time - done.first_time)
+    assert f"finished in {total}" in line(done) and "matrices: triggered (m)" in line(done)
+    done.apply({"type": "error", "time": done.last_time, "stage": "run", "message": "RuntimeError: boom"})
+    assert "failed" in line(done) and "finished" not in line(done)
+    stopped = RunState()
+    stopped.apply({"type": "run_started", "time": 1.0, "config": {}})
+    stopped.mark_stopped("stopped: gone")
+    assert "stopped (its process is gone)" in line(stopped)
