@@ -323,7 +323,7 @@ def main(argv=None) -> int:
           f"{v['transformers']}, accelerate {v['accelerate']}; {v['cpu']}, {v['cpu_count']} CPUs, "
           f"torch threads {v['torch_threads']}")
     print()
-    print(f"| row | ours ms/step | ours share | Trainer ms/step | Trainer share | ours - Trainer ms |")
+    print("| row | ours ms/step | ours share | Trainer ms/step | Trainer share | ours - Trainer ms |")
     print("|---|---:|---:|---:|---:|---:|")
     for row in ROWS:
         o, t = ms["ours"][row], ms["trainer"][row]

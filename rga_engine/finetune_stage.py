@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from rga_engine import cache
+from rga_engine import cache, evaluation
 from rga_engine.train import NonFiniteLoss, finetune, nonfinite_message
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def fit_stage(run: Run, name: str, stage: str, split: str) -> tuple[Any, dict[st
     if st == "cancelled":
         run.emit("stage_finished", stage=stage, metrics={"cancelled": True}, seconds=round(time.perf_counter() - t0, 2))
         return None, None, "cancelled"
-    return model, run.finish_stage(name, stage, model, t0, None, cached=st == "cached"), st
+    return model, evaluation.finish_stage(run, name, stage, model, t0, None, cached=st == "cached"), st
 
 
 def fit(run: Run, stage: str, split: str) -> tuple[torch.nn.Module | None, str]:

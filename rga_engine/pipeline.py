@@ -25,8 +25,9 @@ from typing import Any, Callable
 import torch
 from accelerate.utils import set_seed
 
-from rga_engine import (cache, detect_stage, finetune_stage, metrics, precision, pretrain_stage, report, side_by_side,
+from rga_engine import (cache, detect_stage, evaluation, finetune_stage, precision, pretrain_stage, report, side_by_side,
                         unlearn_stage)
+from rga_engine.evaluation import EVAL_SPLITS
 from rga_engine.precision import mixed_precision
 from rga_engine.distributed import SharedStop, all_ranks, launch_rank, lone_cpu_launch
 from rga_engine.runinfo import process_tag
@@ -37,9 +38,8 @@ from rga_engine.events import JsonlSink, MultiSink, NullSink, Sink, make_event
 from rga_engine.methods import REGISTRY as METHODS
 from rga_engine.models import build as build_model
 from rga_engine.models import is_head
-from rga_engine.train import Encoded, Loop, confusion, encode, predict_logits
+from rga_engine.train import Encoded, Loop, encode
 
-EVAL_SPLITS = ("test_clean", "test_poisoned_all", "test_poisoned_part")
 # Part of every cache key: bump it when a change to the code changes the weights a stage produces.
 CACHE_VERSION = 4
 LABEL_NAMES = {
@@ -84,20 +84,6 @@ def _make_accelerator(cfg: Config):
         # keeps one precision per process; forget it (the process group, if any, stays)
         AcceleratorState._reset_state()
     return Accelerator(cpu=use_cpu, mixed_precision=mp)
-
-
-def unique_rows(encs: list[Encoded], names: tuple[str, ...]) -> tuple[Encoded, dict[str, torch.Tensor]]:
-    """The distinct token sequences of ``encs`` as one :class:`Encoded`, and for each name the
-    position of each of its rows in it (so ``logits[where[name]]`` are that split's logits)."""
-    seen: dict[tuple[int, ...], int] = {}
-    where: dict[str, torch.Tensor] = {}
-    for name, enc in zip(names, encs):
-        where[name] = torch.tensor([seen.setdefault(tuple(ids), len(seen)) for ids in enc.ids], dtype=torch.long)
-    ids = [list(k) for k in seen]  # dicts keep insertion order: position == value
-    n = len(ids)
-    union = Encoded(ids, torch.zeros(n, dtype=torch.long), torch.zeros(n, dtype=torch.bool),
-                    torch.tensor([len(x) for x in ids], dtype=torch.long))
-    return union, where
 
 
 class Run:
@@ -174,39 +160,6 @@ class Run:
             data.label_names = LABEL_NAMES.get(data.dataset, [str(i) for i in range(data.num_labels)])
         return data
 
-    def logits(self, model, enc: Encoded) -> torch.Tensor:
-        """Every model's logits -- fresh from training or loaded from the cache -- under the one
-        autocast of the precision policy (``mixed_precision``): the models that leave the
-        training loops carry no autocast wrapper of their own, so a cache hit changes nothing."""
-        with self.accelerator.autocast():
-            return predict_logits(model, enc, self.cfg.train.eval_batch_size, self.pad_id, self.accelerator.device)
-
-    def evaluate(self, model, stage: str, step: int, retrain_pacc: float | None) -> dict[str, Any]:
-        # One forward pass over the distinct token sequences of the three splits (the triggered
-        # non-target rows of test_poisoned_part are rows of test_poisoned_all: ~20 % fewer).
-        union, where = self.eval_union
-        logits = self.logits(model, union)
-        cms = {split: confusion(logits[where[split]], self.enc[split].labels, self.data.num_labels)
-               for split in EVAL_SPLITS}
-        m = metrics.model_metrics(cms["test_clean"], cms["test_poisoned_all"], cms["test_poisoned_part"], self.data.target,
-                                  retrain_pacc=retrain_pacc, threshold=self.cfg.unlearn.shift_threshold,
-                                  label_names=self.data.label_names, retrain_asr=self.retrain_asr,
-                                  retrain_scores=self.retrain_scores, is_retrain=stage == "retrain")
-        per_split = {
-            "test_clean": {"cacc": m["cacc"]},
-            "test_poisoned_all": {"pacc": m["pacc"], "lfr": m["lfr"], "paper_lfr": m["paper_lfr"],
-                                  "trigger_shift": m["trigger_shift"], "delta_pacc": m["delta_pacc"]},
-            "test_poisoned_part": {"asr": m["asr"]},
-        }
-        for split in EVAL_SPLITS:
-            self.emit("eval", stage=stage, step=step, split=split, confusion=cms[split], metrics=per_split[split])
-        return m
-
-    def model_entry(self, m: dict[str, Any], seconds: float, **extra: Any) -> dict[str, Any]:
-        keys = ("cacc", "pacc", "asr", "lfr", "paper_lfr", "delta_pacc", "confusion_clean",
-                "confusion_poisoned_all", "confusion_poisoned_part", "trigger_shift")
-        return {**{k: m[k] for k in keys}, "seconds": round(seconds, 2), **extra}
-
     def cache_key(self, stage: str, split: str, uses_train: bool = True) -> str:
         """The cache key of a stage trained on ``split``: its texts and labels, the model and (when
         ``uses_train``) the training settings; without them (pre-training) only the seed."""
@@ -242,14 +195,6 @@ class Run:
         if everywhere:
             return "hit"
         return "dirty" if loaded else "miss"
-
-    def finish_stage(self, name: str, stage: str, model, t0: float, retrain_pacc: float | None, **extra) -> dict:
-        m = self.evaluate(model, stage, -1, retrain_pacc)
-        entry = self.model_entry(m, time.perf_counter() - t0, **extra)
-        self.summary["models"][name] = entry
-        self.emit("stage_finished", stage=stage, metrics=entry, seconds=entry["seconds"])
-        self.save_summary()
-        return entry
 
     def fail_stage(self, stage: str, message: str, t0: float) -> None:
         self.summary["errors"][stage] = message
@@ -321,25 +266,7 @@ class Run:
         for name, split in data.splits.items():
             self.enc[name] = encode(tok, split.texts, split.labels, split.poisoned, cfg.model.max_length)
             self.split_texts[name] = (split.texts, split.labels)
-        self.eval_union = unique_rows([self.enc[s] for s in EVAL_SPLITS], EVAL_SPLITS)
-
-    def take_retrain(self, entry: dict[str, Any]) -> float:
-        """Retrain's summary entry becomes the reference that grades every later evaluation (its
-        ASR and trigger-shift scores); returns its PACC (ΔPACC's reference). One process or side
-        by side alike."""
-        self.retrain_asr, self.retrain_scores = entry["asr"], entry["trigger_shift"]["scores"]
-        return entry["pacc"]
-
-    def grade_poisoned(self, retrain_pacc: float | None) -> None:
-        """ΔPACC and the graded verdict of the poisoned model, once Retrain is known."""
-        p = self.summary["models"]["poisoned"]
-        if retrain_pacc is not None:
-            p["delta_pacc"] = abs(p["pacc"] - retrain_pacc)
-            p["trigger_shift"] = metrics.trigger_shift(
-                p["confusion_poisoned_all"], p["confusion_clean"], self.data.target, self.cfg.unlearn.shift_threshold,
-                asr=p["asr"], retrain_asr=self.retrain_asr, label_names=self.data.label_names,
-                retrain_scores=self.retrain_scores)
-        self.save_summary()
+        self.eval_union = evaluation.unique_rows([self.enc[s] for s in EVAL_SPLITS], EVAL_SPLITS)
 
     def forget_rows(self, flagged: list[bool] | None) -> tuple[list[int], list[int]]:
         """The forget and retain rows of train_poisoned. Oracle: the rows the attack poisoned;
@@ -374,9 +301,9 @@ class Run:
             if st == "cancelled":
                 return "cancelled"
             if r is not None:  # a Retrain that failed is reported; unlearning goes on without it
-                retrain_pacc = self.take_retrain(r)
+                retrain_pacc = evaluation.take_retrain(self, r)
             del retrained
-            self.grade_poisoned(retrain_pacc)
+            evaluation.grade_poisoned(self, retrain_pacc)
 
         # 3. unlearning: the forget set D_p and the retain set (clean rows of train_poisoned)
         tp = self.enc["train_poisoned"]
@@ -388,7 +315,7 @@ class Run:
         ref_logits = None
         if any(METHODS[m].needs_reference for m in cfg.unlearn.methods):
             # the poisoned model's logits on D_p, computed once before unlearning
-            ref_logits = self.logits(poisoned, self.forget)
+            ref_logits = evaluation.logits(self, poisoned, self.forget)
         del poisoned
         statuses = []
         for name in cfg.unlearn.methods:

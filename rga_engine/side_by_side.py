@@ -44,6 +44,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from rga_engine import evaluation
+
 if TYPE_CHECKING:  # the pipeline imports this module
     from rga_engine.pipeline import Run
 
@@ -373,8 +375,8 @@ def _stages(run: "Run", workers: Workers, folder: Path) -> str:
         return "error"
     retrain_pacc = None
     if "retrain" in res and res["retrain"]["status"] == "finished":
-        retrain_pacc = run.take_retrain(res["retrain"]["entry"])
-        run.grade_poisoned(retrain_pacc)
+        retrain_pacc = evaluation.take_retrain(run, res["retrain"]["entry"])
+        evaluation.grade_poisoned(run, retrain_pacc)
     elif cfg.train.retrain:
         run.save_summary()
 
@@ -398,7 +400,7 @@ def _stages(run: "Run", workers: Workers, folder: Path) -> str:
 
     if any(METHODS[m].needs_reference for m in cfg.unlearn.methods):
         tp = run.enc["train_poisoned"]
-        ref = run.logits(poisoned, tp.subset(forget_idx))
+        ref = evaluation.logits(run, poisoned, tp.subset(forget_idx))
         save_file({"logits": ref.contiguous()}, str(folder / "ref_logits.safetensors"))
     del poisoned
     jobs = [Job("unlearn", f"unlearn:{m}", m, forget=forget_idx, retain=retain_idx, retrain_pacc=retrain_pacc,

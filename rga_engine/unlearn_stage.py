@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from rga_engine import evaluation
 from rga_engine.methods import build as build_method
 from rga_engine.methods.rga import AnchorError
 from rga_engine.train import NonFiniteLoss, nonfinite_message, unlearn
@@ -38,7 +39,7 @@ def run_method(run: Run, name: str, poisoned_state: dict[str, torch.Tensor], ref
     base = run.bundle.base_state if method.needs_base else None
 
     def on_eval(m, epoch: int, step: int) -> None:
-        run.evaluate(m, stage, step, retrain_pacc)
+        evaluation.evaluate(run, m, stage, step, retrain_pacc)
 
     run.reseed()
     try:
@@ -58,5 +59,5 @@ def run_method(run: Run, name: str, poisoned_state: dict[str, torch.Tensor], ref
         run.emit("stage_finished", stage=stage, metrics={"cancelled": True}, seconds=round(time.perf_counter() - t0, 2))
         run.save_summary()
         return "cancelled"
-    run.finish_stage(name, stage, res["model"], t0, retrain_pacc, steps=res["steps"])
+    evaluation.finish_stage(run, name, stage, res["model"], t0, retrain_pacc, steps=res["steps"])
     return "finished"

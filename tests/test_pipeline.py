@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from rga_engine import config, pipeline
+from rga_engine import config, evaluation, pipeline
 from rga_engine.events import ListSink, read_events
 from rga_engine.methods.ga import GA
 
@@ -173,7 +173,7 @@ def test_eval_union_dedupes_rows_and_maps_back():
                        torch.tensor([len(r) for r in rows]))
 
     a, b = enc([[1, 2], [3], [4, 5, 6]]), enc([[3], [7]])
-    union, where = pipeline.unique_rows([a, b], ("a", "b"))
+    union, where = evaluation.unique_rows([a, b], ("a", "b"))
     assert len(union) == 4
     assert [union.ids[i] for i in where["a"].tolist()] == a.ids
     assert [union.ids[i] for i in where["b"].tolist()] == b.ids

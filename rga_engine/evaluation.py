@@ -1,0 +1,104 @@
+"""Evaluation: a model's logits and metrics on the test splits, and the summary entry a stage
+records (``docs/architecture.md``).
+
+Functions of the :class:`rga_engine.pipeline.Run` they evaluate for (its accelerator, tokenised
+splits, labels and Retrain reference), as the stage modules are; imported by ``pipeline.py`` and
+the stage modules, ``pipeline`` only for type checking (no import circle).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from rga_engine import metrics
+from rga_engine.train import Encoded, confusion, predict_logits
+
+if TYPE_CHECKING:
+    from rga_engine.pipeline import Run
+
+EVAL_SPLITS = ("test_clean", "test_poisoned_all", "test_poisoned_part")
+ENTRY_KEYS = ("cacc", "pacc", "asr", "lfr", "paper_lfr", "delta_pacc", "confusion_clean",
+              "confusion_poisoned_all", "confusion_poisoned_part", "trigger_shift")
+
+
+def unique_rows(encs: list[Encoded], names: tuple[str, ...]) -> tuple[Encoded, dict[str, torch.Tensor]]:
+    """The distinct token sequences of ``encs`` as one :class:`Encoded`, and for each name the
+    position of each of its rows in it (so ``logits[where[name]]`` are that split's logits)."""
+    seen: dict[tuple[int, ...], int] = {}
+    where: dict[str, torch.Tensor] = {}
+    for name, enc in zip(names, encs):
+        where[name] = torch.tensor([seen.setdefault(tuple(ids), len(seen)) for ids in enc.ids], dtype=torch.long)
+    ids = [list(k) for k in seen]  # dicts keep insertion order: position == value
+    n = len(ids)
+    union = Encoded(ids, torch.zeros(n, dtype=torch.long), torch.zeros(n, dtype=torch.bool),
+                    torch.tensor([len(x) for x in ids], dtype=torch.long))
+    return union, where
+
+
+def logits(run: Run, model, enc: Encoded) -> torch.Tensor:
+    """Every model's logits -- fresh from training or loaded from the cache -- under the one
+    autocast of the precision policy (``mixed_precision``): the models that leave the training
+    loops carry no autocast wrapper of their own, so a cache hit changes nothing."""
+    with run.accelerator.autocast():
+        return predict_logits(model, enc, run.cfg.train.eval_batch_size, run.pad_id, run.accelerator.device)
+
+
+def evaluate(run: Run, model, stage: str, step: int, retrain_pacc: float | None) -> dict[str, Any]:
+    """The model's metrics on the three test splits (one ``eval`` event per split)."""
+    # One forward pass over the distinct token sequences of the three splits (the triggered
+    # non-target rows of test_poisoned_part are rows of test_poisoned_all: ~20 % fewer).
+    union, where = run.eval_union
+    out = logits(run, model, union)
+    data = run.data
+    cms = {split: confusion(out[where[split]], run.enc[split].labels, data.num_labels) for split in EVAL_SPLITS}
+    m = metrics.model_metrics(cms["test_clean"], cms["test_poisoned_all"], cms["test_poisoned_part"], data.target,
+                              retrain_pacc=retrain_pacc, threshold=run.cfg.unlearn.shift_threshold,
+                              label_names=data.label_names, retrain_asr=run.retrain_asr,
+                              retrain_scores=run.retrain_scores, is_retrain=stage == "retrain")
+    per_split = {
+        "test_clean": {"cacc": m["cacc"]},
+        "test_poisoned_all": {"pacc": m["pacc"], "lfr": m["lfr"], "paper_lfr": m["paper_lfr"],
+                              "trigger_shift": m["trigger_shift"], "delta_pacc": m["delta_pacc"]},
+        "test_poisoned_part": {"asr": m["asr"]},
+    }
+    for split in EVAL_SPLITS:
+        run.emit("eval", stage=stage, step=step, split=split, confusion=cms[split], metrics=per_split[split])
+    return m
+
+
+def model_entry(m: dict[str, Any], seconds: float, **extra: Any) -> dict[str, Any]:
+    """A model's entry in ``summary.json``'s ``models``."""
+    return {**{k: m[k] for k in ENTRY_KEYS}, "seconds": round(seconds, 2), **extra}
+
+
+def finish_stage(run: Run, name: str, stage: str, model, t0: float, retrain_pacc: float | None, **extra) -> dict:
+    """Evaluate a stage's final model and record it: the summary entry (saved), ``stage_finished``."""
+    m = evaluate(run, model, stage, -1, retrain_pacc)
+    entry = model_entry(m, time.perf_counter() - t0, **extra)
+    run.summary["models"][name] = entry
+    run.emit("stage_finished", stage=stage, metrics=entry, seconds=entry["seconds"])
+    run.save_summary()
+    return entry
+
+
+def take_retrain(run: Run, entry: dict[str, Any]) -> float:
+    """Retrain's summary entry becomes the reference that grades every later evaluation (its ASR
+    and trigger-shift scores); returns its PACC (ΔPACC's reference). One process or side by side
+    alike."""
+    run.retrain_asr, run.retrain_scores = entry["asr"], entry["trigger_shift"]["scores"]
+    return entry["pacc"]
+
+
+def grade_poisoned(run: Run, retrain_pacc: float | None) -> None:
+    """ΔPACC and the graded verdict of the poisoned model, once Retrain is known."""
+    p = run.summary["models"]["poisoned"]
+    if retrain_pacc is not None:
+        p["delta_pacc"] = abs(p["pacc"] - retrain_pacc)
+        p["trigger_shift"] = metrics.trigger_shift(
+            p["confusion_poisoned_all"], p["confusion_clean"], run.data.target, run.cfg.unlearn.shift_threshold,
+            asr=p["asr"], retrain_asr=run.retrain_asr, label_names=run.data.label_names,
+            retrain_scores=run.retrain_scores)
+    run.save_summary()
