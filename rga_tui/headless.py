@@ -723,17 +723,9 @@ def run_headless(
         restore_hangup()
 
 
-def _run(preset: str | Path, out: str | Path | None, overrides: list[str] | None, quiet: bool, *,
-         console: Console | None, err_console: Console | None, log_every: float, svg: bool,
-         trust_remote_code: bool, resume: bool, yes: bool) -> int:
-    """The body of :func:`run_headless`."""
+def _load_preset(preset: str | Path, overrides: list[str] | None, trust_remote_code: bool, yes: bool):
+    """The preset with its overrides; a preset that sets nothing runs only with ``--yes``."""
     from rga_engine import config
-
-    if console is None:
-        console = Console(highlight=False)
-        if not console.is_terminal:  # a log file: no wrapping at 80 columns
-            console = Console(highlight=False, width=max(console.width, 160))
-    err_console = err_console or Console(stderr=True, highlight=False)
 
     cfg = config.load(preset, list(overrides or []), allow_remote_code=trust_remote_code)
     if trust_remote_code:
@@ -742,10 +734,25 @@ def _run(preset: str | Path, out: str | Path | None, overrides: list[str] | None
         raise config.ConfigError(f"{preset}: the preset sets nothing, so it would run every default "
                                  f"({config.defaults_line(cfg)}); pass --yes to run that, or start "
                                  f"from a preset in presets/demo")
-    from rga_engine.distributed import launch_rank
+    return cfg
 
-    if launch_rank() != 0:
-        return _run_other_rank(cfg)
+
+def _final_summary(summary: Any, sink: HeadlessSink, run_dir: Path) -> dict | None:
+    """The run's summary: what the pipeline returned, else the last one its events carried, else
+    the run folder's summary.json (None when there is none)."""
+    if isinstance(summary, dict):
+        return summary
+    if isinstance(sink.summary, dict):
+        return sink.summary
+    try:
+        return report.load_summary(run_dir)
+    except report.ReportError:
+        return None
+
+
+def _open_run_dir(cfg: Any, out: str | Path | None, resume: bool) -> tuple[Any, Path, str, list[Path]]:
+    """Import the engine's pipeline and prepare the run folder (``--out``, else a new
+    ``runs/<preset>-<time>``): ``(pipeline module, run_dir, mode, the paths created)``."""
     created: list[Path] = []
     if out:  # checked before the engine (torch) is imported: a bad --out is said at once
         run_dir = Path(out)
@@ -761,6 +768,25 @@ def _run(preset: str | Path, out: str | Path | None, overrides: list[str] | None
         run_dir = Path(pipeline.default_run_dir(cfg))
         mode = check_run_dir(run_dir, cfg, resume)
         created = prepare_run_dir(run_dir, mode)
+    return pipeline, run_dir, mode, created
+
+
+def _run(preset: str | Path, out: str | Path | None, overrides: list[str] | None, quiet: bool, *,
+         console: Console | None, err_console: Console | None, log_every: float, svg: bool,
+         trust_remote_code: bool, resume: bool, yes: bool) -> int:
+    """The body of :func:`run_headless`: load the preset, open the run folder, run the pipeline
+    under the signal handlers, print the results table, return the exit code."""
+    if console is None:
+        console = Console(highlight=False)
+        if not console.is_terminal:  # a log file: no wrapping at 80 columns
+            console = Console(highlight=False, width=max(console.width, 160))
+    err_console = err_console or Console(stderr=True, highlight=False)
+    cfg = _load_preset(preset, overrides, trust_remote_code, yes)
+    from rga_engine.distributed import launch_rank
+
+    if launch_rank() != 0:
+        return _run_other_rank(cfg)
+    pipeline, run_dir, mode, created = _open_run_dir(cfg, out, resume)
 
     sink = HeadlessSink(console, quiet=quiet, log_every=log_every)
     sink.run_dir = str(run_dir)
@@ -795,14 +821,7 @@ def _run(preset: str | Path, out: str | Path | None, overrides: list[str] | None
     finally:
         restore()
 
-    if not isinstance(summary, dict):
-        summary = sink.summary
-    if not isinstance(summary, dict):
-        try:
-            summary = report.load_summary(run_dir)
-        except report.ReportError:
-            summary = None
-
+    summary = _final_summary(summary, sink, run_dir)
     if summary is not None:
         console.print()
         console.print(results_table(summary))
