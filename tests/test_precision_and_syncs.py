@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from rga_engine import config, pipeline
+from rga_engine import config, evaluation, pipeline
 
 TINY = "tests/fixtures/presets/tiny-sst2-badnets.toml"
 SMALL = [
@@ -122,7 +122,7 @@ def _spy_evaluations(monkeypatch) -> list[dict]:
     """Record, for every evaluation, the autocast state, the head's output dtype inside the
     forward pass, whether the model still carries accelerate's autocast wrapper, and the logits."""
     seen: list[dict] = []
-    real = pipeline.predict_logits
+    real = evaluation.predict_logits
 
     def spy(model, enc, *args, **kwargs):
         rec = {"autocast": (torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")),
@@ -138,7 +138,7 @@ def _spy_evaluations(monkeypatch) -> list[dict]:
         seen.append(rec)
         return rec["logits"]
 
-    monkeypatch.setattr(pipeline, "predict_logits", spy)
+    monkeypatch.setattr(evaluation, "predict_logits", spy)
     return seen
 
 
