@@ -87,9 +87,10 @@ def _make_accelerator(cfg: Config):
 
 
 class Run:
-    """State of one pipeline run (config, data, model, tokenised splits, summary), its events,
-    evaluation and cache keys; :meth:`stages` runs the stages in order, each in its own module
-    (``pretrain_stage``, ``finetune_stage``, ``detect_stage``, ``unlearn_stage``)."""
+    """State of one pipeline run (config, data, model, tokenised splits, summary), its events and
+    cache keys; :meth:`stages` runs the stages in order, each in its own module (``pretrain_stage``,
+    ``finetune_stage``, ``detect_stage``, ``unlearn_stage``), which evaluate and record their models
+    with ``evaluation.py``."""
 
     def __init__(self, cfg: Config, sink: Sink | None, should_stop: Callable[[], bool] | None, run_dir: Path | None):
         self.cfg = cfg
@@ -153,7 +154,7 @@ class Run:
         if self.run_dir is not None and self.is_main:
             write_json_atomic(self.run_dir / "summary.json", self.summary)
 
-    # ------------------------------------------------------------------ data, evaluation, cache
+    # ------------------------------------------------------------------ data, cache
     def prepare_data(self) -> PoisonedData:
         data = load_splits(self.cfg)  # rga-csv: the authors' files as they are, no attack step
         if not data.label_names or len(data.label_names) != data.num_labels:
