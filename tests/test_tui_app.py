@@ -91,6 +91,20 @@ async def test_watch_shows_ga_shift_and_graded_verdicts(tmp_path):
         assert "trigger shifted → negative" in screen_text(app)
 
 
+async def test_results_table_fills_before_it_is_mounted(tmp_path):
+    """A resize recomposes the run screen (grid <-> tabs); the screen's tick can sync the new
+    results table before its on_mount runs. It must fill, not raise (CI caught this once as
+    "More values provided than there are columns" in the CUBE resize test)."""
+    app = RgaApp(watch_dir=run_folder(tmp_path))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state.finished)
+        table = ResultsTable(app.screen.state)  # composed, not yet mounted
+        table.sync()
+        assert table.row_count == 5 and len(table.columns) == 7
+        table.sync(force=True)  # again: the columns are added once
+        assert table.row_count == 5 and len(table.columns) == 7
+
+
 async def test_lambda_chart_draws_a_falling_lr_over_its_peak(tmp_path):
     """With an lr schedule the λ chart also draws each step's lr over the peak (labelled with the
     peak); at a constant lr (the fixture as recorded) there is no such line."""

@@ -25,8 +25,6 @@ class ResultsTable(DataTable):
 
     def on_mount(self) -> None:
         self.border_title = "Results (%)"
-        for col in COLUMNS:
-            self.add_column(col, key=col)
         self.sync(force=True)
 
     def sync(self, force: bool = False) -> None:
@@ -34,6 +32,9 @@ class ResultsTable(DataTable):
         if not force and rev == self._drawn:
             return
         self._drawn = rev
+        if not self.columns:  # here, not in on_mount: the screen's tick can reach a table that a
+            for col in COLUMNS:  # resize has just composed, before its on_mount runs
+                self.add_column(col, key=col)
         self.clear()
         for row in self.state.results_rows():
             if row.verdict is not None:
