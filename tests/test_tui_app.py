@@ -105,6 +105,25 @@ async def test_results_table_fills_before_it_is_mounted(tmp_path):
         assert table.row_count == 5 and len(table.columns) == 7
 
 
+async def test_resizes_while_the_screen_ticks_fast(tmp_path):
+    """Resizing across the wide / tabs threshold recomposes the screen while its tick keeps
+    firing; with a 1 ms tick and 8 resizes, any widget synced between being composed and being
+    mounted would crash the app (the results table did, once in CI)."""
+    app = RgaApp(watch_dir=cube_run_folder(tmp_path))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state.finished)
+        screen = app.screen
+        screen._timer.stop()
+        screen._timer = screen.set_interval(0.001, screen.tick)
+        for i in range(8):
+            await pilot.resize_terminal(*((80, 24) if i % 2 == 0 else (160, 50)))
+            await pilot.pause(0.01)
+        await pilot.pause(0.1)
+        assert app.return_code is None and app.screen is screen  # still running, same screen
+        assert screen.query_one(ResultsTable).row_count == 5
+        assert "precision 95.24" in screen_text(app)
+
+
 async def test_lambda_chart_draws_a_falling_lr_over_its_peak(tmp_path):
     """With an lr schedule the λ chart also draws each step's lr over the peak (labelled with the
     peak); at a constant lr (the fixture as recorded) there is no such line."""

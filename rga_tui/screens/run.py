@@ -70,6 +70,7 @@ class RunScreen(Screen):
         self._strip_at = float("-inf")
         self._alive_at = float("-inf")
         self._detection_shown: bool | None = None  # the detection panel / tab shown (None: not yet decided)
+        self._recomposing = False  # the tick waits: new widgets are in the DOM before their on_mount
 
     # ------------------------------------------------------------------ layout
     def _is_wide(self) -> bool:
@@ -124,7 +125,11 @@ class RunScreen(Screen):
         if self.wide is not None and wide != self.wide:
             self.wide = wide
             self.set_class(wide, "-wide")
-            await self.recompose()
+            self._recomposing = True
+            try:
+                await self.recompose()
+            finally:
+                self._recomposing = False
             self._detection_shown = None
             self.query_one(MatrixBoard).set_split(self.split)
             self.refresh_widgets(force=True)
@@ -138,6 +143,8 @@ class RunScreen(Screen):
 
     # ------------------------------------------------------------------ events in
     def tick(self) -> None:
+        if self._recomposing:  # the events wait in the source for the next tick
+            return
         try:
             events_ = self.source.poll()
         except Exception as e:  # noqa: BLE001 - a bad file must not kill the screen
