@@ -135,6 +135,9 @@ class TrainConfig:
     # "epoch": a new AdamW at the start of every epoch, as the authors' loops do (its moments
     # reset); "never": one AdamW for the whole stage.
     reset_optimizer: str = "never"
+    # "constant": lr at every step (the authors'); "linear" / "cosine": from lr down to 0 over
+    # the stage (fine-tuning: poisoning and Retrain alike), as unlearn.lr_schedule
+    lr_schedule: str = "constant"
     # CPU, one process: run the independent stages side by side on worker processes with the
     # cores shared out as torch threads -- poisoning beside Retrain, then the unlearning
     # methods beside each other (rga_engine/side_by_side.py). Same stages, same seeds; on a
@@ -664,6 +667,7 @@ def _validate_train(t: TrainConfig) -> None:
     _range("train.max_grad_norm", t.max_grad_norm, 0.0, None, ">= 0 (0 = no clipping)")
     _choice("train.device", t.device, DEVICES)
     _choice("train.reset_optimizer", t.reset_optimizer, RESETS)
+    _choice("train.lr_schedule", t.lr_schedule, LR_SCHEDULES)
 
 
 def _validate_unlearn(u: UnlearnConfig, methods: dict[str, dict[str, Any]]) -> None:

@@ -166,6 +166,8 @@ class Run:
         ``uses_train``) the training settings; without them (pre-training) only the seed."""
         c = self.cfg
         tc = {k: v for k, v in vars(c.train).items() if k not in ("device", "eval_batch_size", "retrain", "side_by_side")}
+        if tc["lr_schedule"] == "constant":  # a key from before the setting existed stays what it was
+            del tc["lr_schedule"]
         enc = self.split_texts[split]
         parts = {
             "stage": stage, "data": cache.fingerprint_texts(*enc), "model": vars(c.model),

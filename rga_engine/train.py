@@ -316,7 +316,7 @@ def reset_moments(optimizer) -> None:
 
 
 def lr_schedule(optimizer, name: str, total_steps: int):
-    """``unlearn.lr_schedule``: None for "constant", else transformers' schedule of that name (no
+    """``train.lr_schedule`` / ``unlearn.lr_schedule``: None for "constant", else transformers' schedule of that name (no
     warm-up) over ``total_steps``, on the inner optimizer (through Accelerate's wrapper); it only
     sets the param groups' lr, so it runs on across :func:`reset_moments`."""
     if name == "constant":
@@ -336,8 +336,8 @@ def _log_every(total_steps: int) -> int:
 def finetune(model, enc: Encoded, tc, loop: Loop, *, stage: str) -> dict[str, Any]:
     """Supervised fine-tuning (poisoning on ``train_poisoned``, Retrain on ``train_clean``).
 
-    AdamW, constant learning rate, gradient clipping -- the paper's protocol.
-    Returns ``{"status": "finished"|"cancelled", "steps": n}``.
+    AdamW, gradient clipping, a constant learning rate -- the paper's protocol -- unless
+    ``tc.lr_schedule`` makes it fall to 0 over the stage. Returns ``{"status": "finished"|"cancelled", "steps": n}``.
     """
     accelerator, pad_id, emit, should_stop, seed = loop.accelerator, loop.pad_id, loop.emit, loop.should_stop, loop.seed
     optimizer = adamw(model.parameters(), tc.lr, tc.weight_decay)
@@ -345,6 +345,7 @@ def finetune(model, enc: Encoded, tc, loop: Loop, *, stage: str) -> dict[str, An
                   **shard(accelerator))
     model, optimizer = accelerator.prepare(model, optimizer)
     total = tc.epochs * len(data)
+    schedule = lr_schedule(optimizer, tc.lr_schedule, total)
     emit("stage_started", stage=stage, total_steps=total)
     every, meter, step = _log_every(total), Meter(), 0
     guard = FiniteGuard(stage, accelerator.device, accelerator)
@@ -362,12 +363,15 @@ def finetune(model, enc: Encoded, tc, loop: Loop, *, stage: str) -> dict[str, An
                 accelerator.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
+            lr = optimizer.param_groups[0]["lr"]  # this step's (the schedule moves it after the step)
+            if schedule is not None:
+                schedule.step()
             step += 1
             rate = meter.add(len(batch["labels"]) * accelerator.num_processes)
             if step % every == 0 or step == total:  # the only host syncs of the loop
                 guard.check()
                 emit("step", stage=stage, step=step, epoch=epoch + step_fraction(step, len(data)),
-                     **read_stats(loss, {}, accelerator), lr=tc.lr, samples_per_s=rate)
+                     **read_stats(loss, {}, accelerator), lr=lr, samples_per_s=rate)
             if should_stop():
                 return {"status": "cancelled", "steps": step, "model": unwrap(accelerator, model)}
     guard.check()

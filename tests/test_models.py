@@ -1,5 +1,7 @@
 """Model factory: tiny BERT, local Hugging Face folders (the hub code path), a tiny Llama decoder."""
 
+import math
+
 import pytest
 import torch
 
@@ -194,6 +196,41 @@ def test_reset_optimizer_every_epoch_drops_adamw_moments():
     assert len(opt.optimizer.state) > 0
     reset_moments(opt)
     assert len(opt.optimizer.state) == 0
+
+
+def test_train_lr_schedule_falls_to_zero_and_keeps_the_constant_cache_key():
+    """train.lr_schedule = "linear": poisoning / Retrain steps' lr falls from train.lr toward 0;
+    "constant" (the default) keeps train.lr and the cache key a run had before the setting existed
+    (cached poisoned and Retrain models stay valid); another schedule is another key; a bad name is
+    one line naming the key and the allowed values."""
+    import types
+
+    from rga_engine.config import ConfigError, from_dict
+    from rga_engine.pipeline import Run
+
+    with pytest.raises(ConfigError, match="train.lr_schedule = 'step': allowed values are constant, linear, cosine"):
+        from_dict({"train": {"lr_schedule": "step"}})
+    b = build(ModelConfig(hidden_size=32, intermediate_size=64, num_layers=1, vocab_size=200), 2, TEXTS, seed=0)
+    enc = encode(b.tokenizer, TEXTS, LABELS, [False] * len(TEXTS), 16)
+    pad = b.tokenizer.pad_token_id
+
+    def lrs(schedule):
+        events = []
+        tc = TrainConfig(epochs=2, lr=1e-3, batch_size=10, lr_schedule=schedule, group_by_length=False)
+        finetune(b.model, enc, tc, Loop(_accel(), pad, lambda type, **f: events.append(f) if type == "step" else None,
+                                        lambda: False, 0), stage="poison")
+        return [e["lr"] for e in events]
+
+    n = 2 * math.ceil(len(TEXTS) / 10)
+    assert lrs("linear") == pytest.approx([1e-3 * (1 - s / n) for s in range(n)])
+    assert lrs("constant") == pytest.approx([1e-3] * n)
+
+    cfg = from_dict({"model": {"name": "tiny"}, "data": {"dataset": "sst2"}})
+    run = types.SimpleNamespace(cfg=cfg, split_texts={"train_poisoned": (["a b", "c"], [0, 1])}, tok_fingerprint="tok",
+                                world=1, accelerator=types.SimpleNamespace(mixed_precision="no"))
+    assert Run.cache_key(run, "poison", "train_poisoned") == "e1bd2cdb7e04b1b0e90f"  # as before the setting
+    cfg.train.lr_schedule = "linear"
+    assert Run.cache_key(run, "poison", "train_poisoned") != "e1bd2cdb7e04b1b0e90f"
 
 
 # --------------------------------------------------------------------------- model.pooling
