@@ -12,7 +12,7 @@ Reports ``summary["detection"]`` (:func:`rga_engine.cube.scores`), writes ``dete
 naming the ``unlearn.cube_*`` keys, :func:`rga_engine.cube.guard`) when CUBE flags no row or every
 row. Several processes: the main process detects, draws and writes; every rank gets its forget set.
 
-:func:`detect` is ``Run.detect``; ``run`` is the :class:`rga_engine.pipeline.Run` of this run.
+:func:`detect` takes the :class:`rga_engine.pipeline.Run` of this run, as the other stage modules do.
 umap-learn, scikit-learn and the pipeline module are imported inside the functions (no import
 circle with ``pipeline.py``).
 """

@@ -205,10 +205,6 @@ class Run:
         self.emit("stage_finished", stage=stage, metrics={"error": message}, seconds=round(time.perf_counter() - t0, 2))
         self.save_summary()
 
-    def detect(self, poisoned) -> tuple[list[bool] | None, str]:
-        """The ``detect`` stage: CUBE picks the forget set (``rga_engine/detect_stage.py``)."""
-        return detect_stage.detect(self, poisoned)
-
     # ------------------------------------------------------------------ the whole run
     def execute(self) -> dict[str, Any]:
         self.setup()
@@ -293,7 +289,7 @@ class Run:
         # 1b. CUBE: detect the forget set from the poisoned model's embeddings
         flagged = None
         if cfg.unlearn.forget_set == "cube":
-            flagged, st = self.detect(poisoned)
+            flagged, st = detect_stage.detect(self, poisoned)
             if st != "finished":
                 return st
 

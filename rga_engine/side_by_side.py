@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from rga_engine import evaluation
+from rga_engine import detect_stage, evaluation
 
 if TYPE_CHECKING:  # the pipeline imports this module
     from rga_engine.pipeline import Run
@@ -387,7 +387,7 @@ def _stages(run: "Run", workers: Workers, folder: Path) -> str:
     # CUBE (in the parent, with every core)
     flagged = None
     if cfg.unlearn.forget_set == "cube":
-        flagged, st = run.detect(poisoned)
+        flagged, st = detect_stage.detect(run, poisoned)
         if st != "finished":
             return st
 
