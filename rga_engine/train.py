@@ -316,9 +316,10 @@ def reset_moments(optimizer) -> None:
 
 
 def lr_schedule(optimizer, name: str, total_steps: int):
-    """``train.lr_schedule`` / ``unlearn.lr_schedule``: None for "constant", else transformers' schedule of that name (no
-    warm-up) over ``total_steps``, on the inner optimizer (through Accelerate's wrapper); it only
-    sets the param groups' lr, so it runs on across :func:`reset_moments`."""
+    """``train.lr_schedule`` / ``unlearn.lr_schedule``: None for "constant", else transformers'
+    schedule of that name (no warm-up) over ``total_steps``, on the inner optimizer (through
+    Accelerate's wrapper); it only sets the param groups' lr, so it runs on across
+    :func:`reset_moments`."""
     if name == "constant":
         return None
     from transformers import get_scheduler
@@ -337,7 +338,8 @@ def finetune(model, enc: Encoded, tc, loop: Loop, *, stage: str) -> dict[str, An
     """Supervised fine-tuning (poisoning on ``train_poisoned``, Retrain on ``train_clean``).
 
     AdamW, gradient clipping, a constant learning rate -- the paper's protocol -- unless
-    ``tc.lr_schedule`` makes it fall to 0 over the stage. Returns ``{"status": "finished"|"cancelled", "steps": n}``.
+    ``tc.lr_schedule`` makes it fall to 0 over the stage.
+    Returns ``{"status": "finished"|"cancelled", "steps": n}``.
     """
     accelerator, pad_id, emit, should_stop, seed = loop.accelerator, loop.pad_id, loop.emit, loop.should_stop, loop.seed
     optimizer = adamw(model.parameters(), tc.lr, tc.weight_decay)
@@ -361,9 +363,9 @@ def finetune(model, enc: Encoded, tc, loop: Loop, *, stage: str) -> dict[str, An
             accelerator.backward(loss)
             if tc.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
+            lr = optimizer.param_groups[0]["lr"]  # this step's (the schedule moves it after the step)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            lr = optimizer.param_groups[0]["lr"]  # this step's (the schedule moves it after the step)
             if schedule is not None:
                 schedule.step()
             step += 1
