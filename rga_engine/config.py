@@ -170,6 +170,9 @@ class UnlearnConfig:
     # "constant": lr at every step (the authors'); "linear" / "cosine": from lr down to 0 at the
     # last step (transformers' schedules, no warm-up; they run on across optimizer resets)
     lr_schedule: str = "constant"
+    # the lr rises linearly from 0 to unlearn.lr over the first this-many steps, then follows
+    # lr_schedule over the rest (transformers' warm-up; 0 = none, the authors')
+    warmup_steps: int = 0
     # each step's random retain batch goes through the model as this many length-sorted pieces,
     # each padded to its own longest row: the same loss up to rounding with less padding (on a
     # CPU, MiniLM fp32: 1.3x the unlearning steps/s with 4, docs/research-log.md). Dropout draws
@@ -697,6 +700,7 @@ def _validate_unlearn(u: UnlearnConfig, methods: dict[str, dict[str, Any]]) -> N
     _range("unlearn.shift_threshold", u.shift_threshold, 0.0, 1.0, "in [0, 1]")
     _choice("unlearn.reset_optimizer", u.reset_optimizer, RESETS)
     _choice("unlearn.lr_schedule", u.lr_schedule, LR_SCHEDULES)
+    _range("unlearn.warmup_steps", u.warmup_steps, 0, None, ">= 0 (0 = no warm-up)")
     _range("unlearn.retain_pieces", u.retain_pieces, 1, None, ">= 1")
     for name, params in methods.items():
         _choice("methods", name, tuple(REGISTRY))

@@ -315,16 +315,18 @@ def reset_moments(optimizer) -> None:
     inner.state.clear()
 
 
-def lr_schedule(optimizer, name: str, total_steps: int):
-    """``train.lr_schedule`` / ``unlearn.lr_schedule``: None for "constant", else transformers'
-    schedule of that name (no warm-up) over ``total_steps``, on the inner optimizer (through
-    Accelerate's wrapper); it only sets the param groups' lr, so it runs on across
-    :func:`reset_moments`."""
-    if name == "constant":
+def lr_schedule(optimizer, name: str, total_steps: int, warmup_steps: int = 0):
+    """``train.lr_schedule`` / ``unlearn.lr_schedule``: None for "constant" without warm-up, else
+    transformers' schedule of that name over ``total_steps`` (the lr rising linearly from 0 over
+    the first ``warmup_steps``), on the inner optimizer (through Accelerate's wrapper); it only
+    sets the param groups' lr, so it runs on across :func:`reset_moments`."""
+    if name == "constant" and not warmup_steps:
         return None
     from transformers import get_scheduler
 
-    return get_scheduler(name, getattr(optimizer, "optimizer", optimizer), num_warmup_steps=0,
+    if name == "constant":
+        name = "constant_with_warmup"
+    return get_scheduler(name, getattr(optimizer, "optimizer", optimizer), num_warmup_steps=warmup_steps,
                          num_training_steps=max(total_steps, 1))
 
 
@@ -522,7 +524,7 @@ def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.T
     per_epoch = len(data)
     total = uc.max_steps if uc.max_steps > 0 else uc.epochs * per_epoch
     epochs = math.ceil(total / per_epoch) if per_epoch else 0
-    schedule = lr_schedule(optimizer, uc.lr_schedule, total)
+    schedule = lr_schedule(optimizer, uc.lr_schedule, total, uc.warmup_steps)
     g = torch.Generator().manual_seed(seed + 1)
     emit("stage_started", stage=stage, total_steps=total)
     note = method.prepare(accelerator.unwrap_model(model), base_state)  # may refuse (RGA's AnchorError)

@@ -368,7 +368,8 @@ def test_pooling_errors_are_one_line():
 def test_lr_schedules_fall_to_zero_across_optimizer_resets():
     """unlearn.lr_schedule = "linear" / "cosine": each step's lr (the step events') falls from
     unlearn.lr toward 0 at the last step, through the per-epoch AdamW resets; "constant" keeps
-    unlearn.lr; a bad name is one line naming the key and the allowed values."""
+    unlearn.lr; unlearn.warmup_steps = k: the lr rises from 0 over the first k steps, then follows
+    the schedule; a bad name or count is one line naming the key and the allowed values."""
     import math
 
     import copy
@@ -379,14 +380,17 @@ def test_lr_schedules_fall_to_zero_across_optimizer_resets():
 
     with pytest.raises(ConfigError, match="unlearn.lr_schedule = 'step': allowed values are constant, linear, cosine"):
         from_dict({"unlearn": {"lr_schedule": "step"}})
+    with pytest.raises(ConfigError, match=r"unlearn.warmup_steps = -1: .*>= 0"):
+        from_dict({"unlearn": {"warmup_steps": -1}})
     b = build(ModelConfig(hidden_size=32, intermediate_size=64, num_layers=1, vocab_size=200), 2, TEXTS, seed=0)
     enc = encode(b.tokenizer, TEXTS, LABELS, [False] * len(TEXTS), 16)
     forget, retain = enc.subset(list(range(10))), enc.subset(list(range(10, 40)))
     pad = b.tokenizer.pad_token_id
 
-    def run(schedule):
+    def run(schedule, warmup=0):
         events = []
-        uc = UnlearnConfig(epochs=4, lr=1e-3, batch_size=5, eval_every=0, reset_optimizer="epoch", lr_schedule=schedule)
+        uc = UnlearnConfig(epochs=4, lr=1e-3, batch_size=5, eval_every=0, reset_optimizer="epoch", lr_schedule=schedule,
+                           warmup_steps=warmup)
         tc = TrainConfig(group_by_length=False)
         out = unlearn(copy.deepcopy(b.model), make_method("ga", {}), forget, retain, None, uc, tc,
                       Loop(_accel(), pad, lambda type, **f: events.append(f) if type == "step" else None, lambda: False, 0),
@@ -400,6 +404,10 @@ def test_lr_schedules_fall_to_zero_across_optimizer_resets():
     assert lrs == pytest.approx([1e-3 * 0.5 * (1 + math.cos(math.pi * s / 8)) for s in range(8)])
     lrs, constant = run("constant")
     assert lrs == pytest.approx([1e-3] * 8)
+    lrs, _ = run("linear", warmup=4)
+    assert lrs == pytest.approx([0, 2.5e-4, 5e-4, 7.5e-4, 1e-3, 7.5e-4, 5e-4, 2.5e-4])
+    lrs, _ = run("constant", warmup=4)
+    assert lrs == pytest.approx([0, 2.5e-4, 5e-4, 7.5e-4] + [1e-3] * 4)
     for other in (linear, cosine):
         assert any(not torch.allclose(v, constant.state_dict()[k]) for k, v in other.state_dict().items())
 
