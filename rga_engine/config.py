@@ -168,7 +168,7 @@ class UnlearnConfig:
     shift_threshold: float = 0.2
     reset_optimizer: str = "never"  # "epoch" | "never", as train.reset_optimizer
     # "constant": lr at every step (the authors'); "linear" / "cosine": from lr down to 0 at the
-    # last step (transformers' schedules, no warm-up; they run on across optimizer resets)
+    # last step (transformers' schedules; they run on across optimizer resets)
     lr_schedule: str = "constant"
     # the lr rises linearly from 0 to unlearn.lr over the first this-many steps, then follows
     # lr_schedule over the rest (transformers' warm-up; 0 = none, the authors')
