@@ -130,7 +130,7 @@ def compare(a: dict[int, dict], b: dict[int, dict], part: str, label_a: str, lab
         raise UsageError("no seed has a completed run on both sides")
     lines = [f"| seed | {label_a}: {HEADS[part]} | {label_b}: the same | poisoned and Retrain models |",
              "|---|---|---|---|"]
-    ka = kb = n = only_a = only_b = 0
+    ka = kb = n = 0
     only_a_seeds, only_b_seeds = [], []
     for s in paired:
         oa, ob = outcome(a[s], part), outcome(b[s], part)
@@ -141,15 +141,14 @@ def compare(a: dict[int, dict], b: dict[int, dict], part: str, label_a: str, lab
             continue
         n += 1
         ka, kb = ka + oa, kb + ob
-        if oa and not ob:
-            only_a, only_a_seeds = only_a + 1, only_a_seeds + [s]
-        elif ob and not oa:
-            only_b, only_b_seeds = only_b + 1, only_b_seeds + [s]
+        if oa != ob:
+            (only_a_seeds if oa else only_b_seeds).append(s)
 
     def rate(k: int) -> str:
         lo, hi = wilson(k, n)
         return f"{k}/{n} (95 % interval {100 * lo:.0f}–{100 * hi:.0f} %)"
 
+    only_a, only_b = len(only_a_seeds), len(only_b_seeds)
     p = mcnemar_exact(only_a, only_b)
     what = "the whole check" if part == "check" else {"rga": "RGA's part", "ga": "GA shifts",
                                                       "asr": "poisoned ASR ≥ 90"}[part]
@@ -178,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         wanted = sb.parse_seeds(args.seeds) if args.seeds else None
         text = compare(side(args.a, wanted), side(args.b, wanted), args.part, args.label_a, args.label_b)
-    except (UsageError, ValueError) as e:
+    except (UsageError, ValueError, argparse.ArgumentTypeError) as e:  # parse_seeds raises the last
         print(f"compare_seeds: {e}", file=sys.stderr)
         return 2
     print(text, end="")

@@ -74,7 +74,8 @@ def test_bad_folders_are_one_line_errors(tmp_path, capsys):
              (["--a", str(tmp_path / "two"), "--b", str(tmp_path / "one")], "holds several presets (p1, p2)"),
              (["--a", str(tmp_path / "two" / "p1"), "--b", str(tmp_path / "one")], "no seed has a completed run on both"),
              (["--a", str(tmp_path / "two" / "p1"), str(tmp_path / "two" / "p2"), "--b", str(tmp_path / "one")],
-              "seed 2021 is in both")]
+              "seed 2021 is in both"),
+             (["--a", str(tmp_path / "one"), "--b", str(tmp_path / "one"), "--seeds", "20x1"], "seeds:")]
     for argv, msg in cases:
         assert cmp.main(argv) == 2
         err = capsys.readouterr().err
