@@ -110,13 +110,13 @@ def cell(chk: dict, part: str) -> str:
         r = n["rga"]
         if r is None:
             return mark
-        return (f"{sb._pct(r['delta_pacc'])} / {sb._pct(r.get('cacc_gap'), True)} / "
-                f"{sb._pct(r.get('asr_excess'), True)} ({r['verdict']}) {mark}")
+        return (f"{sb.pct(r['delta_pacc'])} / {sb.pct(r.get('cacc_gap'), True)} / "
+                f"{sb.pct(r.get('asr_excess'), True)} ({r['verdict']}) {mark}")
     if part == "ga":
         g = n["ga"]
-        return mark if g is None else f"{sb._pct(g['pacc'])} ({g['verdict']}) {mark}"
+        return mark if g is None else f"{sb.pct(g['pacc'])} ({g['verdict']}) {mark}"
     if part == "asr":
-        return f"{sb._pct((n['poisoned'] or {}).get('asr'))} {mark}"
+        return f"{sb.pct((n['poisoned'] or {}).get('asr'))} {mark}"
     return mark if ok else f"{mark}: {'; '.join(chk['reasons'])}"
 
 

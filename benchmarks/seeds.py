@@ -97,7 +97,9 @@ def _num(x: Any) -> float | None:
     return float(x)
 
 
-def _pct(x: float | None, signed: bool = False) -> str:
+def pct(x: float | None, signed: bool = False) -> str:
+    """A fraction as percent points with two decimals (``+`` sign when signed), as every table of
+    these scripts shows it; ``MISSING`` for None."""
     return MISSING if x is None else (f"{100 * x:+.2f}" if signed else f"{100 * x:.2f}")
 
 
@@ -146,7 +148,7 @@ def check(summary: dict) -> dict[str, Any]:
     if asr is None:
         reasons.append("no poisoned model")
     elif not res["asr"]:
-        reasons.append(f"poisoned ASR {_pct(asr)} < {100 * ASR_MIN:g}")
+        reasons.append(f"poisoned ASR {pct(asr)} < {100 * ASR_MIN:g}")
 
     g = nums["ga"]
     if g is not None:
@@ -165,11 +167,11 @@ def check(summary: dict) -> dict[str, Any]:
         else:
             dp, gap, exc = r["delta_pacc"], r.get("cacc_gap"), r.get("asr_excess")
             if dp is None or dp > RGA_DPACC_MAX + EPS:
-                why.append(f"RGA ΔPACC {_pct(dp)} > {100 * RGA_DPACC_MAX:g}")
+                why.append(f"RGA ΔPACC {pct(dp)} > {100 * RGA_DPACC_MAX:g}")
             if gap is None or abs(gap) > RGA_CACC_GAP_MAX + EPS:
-                why.append(f"RGA |CACC − Retrain| {_pct(None if gap is None else abs(gap))} > {100 * RGA_CACC_GAP_MAX:g}")
+                why.append(f"RGA |CACC − Retrain| {pct(None if gap is None else abs(gap))} > {100 * RGA_CACC_GAP_MAX:g}")
             if exc is None or exc > RGA_ASR_EXCESS_MAX + EPS:
-                why.append(f"RGA ASR − Retrain {_pct(exc, True)} > {100 * RGA_ASR_EXCESS_MAX:g}")
+                why.append(f"RGA ASR − Retrain {pct(exc, True)} > {100 * RGA_ASR_EXCESS_MAX:g}")
         if r["shifted"] or r["remains"]:
             why.append(f"RGA {r['verdict']}")
         res["rga"] = not why
@@ -195,13 +197,13 @@ def seed_line(seed: int, wall: str, chk: dict) -> str:
 
     def meth(m: str) -> str:
         e = n[m]
-        return f"{m.upper()} {MISSING}" if e is None else f"{m.upper()} {_pct(e['pacc'])} ({e['verdict']})"
+        return f"{m.upper()} {MISSING}" if e is None else f"{m.upper()} {pct(e['pacc'])} ({e['verdict']})"
 
     r = n["rga"] or {}
     status = "PASS" if chk["passed"] else "FAIL: " + "; ".join(chk["reasons"])
-    return (f"  s{seed}  {wall:>16}  ASR {_pct((n['poisoned'] or {}).get('asr'))}  {meth('ga')}  {meth('npo')}  "
-            f"RGA ΔPACC {_pct(r.get('delta_pacc'))}  CACC−Re {_pct(r.get('cacc_gap'), True)}  "
-            f"ASR−Re {_pct(r.get('asr_excess'), True)}  ({r.get('verdict', MISSING)})  {status}")
+    return (f"  s{seed}  {wall:>16}  ASR {pct((n['poisoned'] or {}).get('asr'))}  {meth('ga')}  {meth('npo')}  "
+            f"RGA ΔPACC {pct(r.get('delta_pacc'))}  CACC−Re {pct(r.get('cacc_gap'), True)}  "
+            f"ASR−Re {pct(r.get('asr_excess'), True)}  ({r.get('verdict', MISSING)})  {status}")
 
 
 # --------------------------------------------------------------------------- run folders

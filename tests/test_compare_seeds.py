@@ -4,15 +4,12 @@ seeds and their exact McNemar test, "same models", and one-line errors on bad fo
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+from seed_runs import make_summary, write_run  # tests/seed_runs.py
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from test_seeds_bench import make_summary, write_run  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("compare_seeds", BENCH / "compare_seeds.py")
 cmp = importlib.util.module_from_spec(_spec)
