@@ -48,7 +48,8 @@ pretrain_epochs = 5
 [unlearn]
 # 12 epochs at lr 1e-3 (the base: 7 at 5e-4). On a Zen 5 over seeds 2021-2033 the check passed in
 # 9/13 this way (GA shifting in 9/13, RGA passing its part in 13/13) against 6/13 at the base's
-# settings (GA 8/13, RGA 10/13); where GA does not shift it removes the backdoor cleanly, its
+# settings (GA 8/13, RGA 10/13), and 9/13 again at seeds 2034-2046 run later (18/26 in all);
+# where GA does not shift it removes the backdoor cleanly, its
 # ascent met by the hateful content words alone (docs/results.md, docs/research-log.md)
 epochs = 12
 lr = 1e-3
@@ -91,8 +92,8 @@ lr_schedule = "linear"
 """
 
 
-SST2_AUTO = fast_victim("the check passed in 4/8 seeds that way; with this schedule in 15/16\n"
-                        "# in bf16 and 5/5 in fp32, GA shifting in every run")
+SST2_AUTO = fast_victim("the check passed in 4/8 seeds that way; with this schedule in 36 of 45 runs\n"
+                        "# in bf16 (seeds 2021-2057) and 5/5 in fp32")
 AGNEWS_AUTO = fast_victim("with this schedule the check passes in 5/5 seeds in bf16, GA\n"
                           "# shifting in 5/5; in fp32 seed 2021 passes, in 543 s")
 AGNEWS_ADDSENT_AUTO = fast_victim("with this schedule the check passes in 8/8 seeds in bf16\n"
