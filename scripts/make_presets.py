@@ -65,10 +65,10 @@ pretrain_epochs = 5
 RECOMMENDED = "recommended = true  # the preset the app opens on\n"
 
 
-def fast_victim(measured: str, schedule: str = "", steps: str = "from 3e-4 to 0 over the 84 steps") -> str:
+def fast_victim(measured: str, lr: str = "3e-4", batch_size: int = 32) -> str:
     """The extra TOML of the victim presets that run side by side in bf16 where the CPU has it,
-    GA and RGA only, with the lr falling linearly; ``measured`` ends the schedule's comment;
-    ``schedule`` (TOML lines) replaces the 84-step, 3e-4 schedule's own and ``steps`` its words."""
+    GA and RGA only, with the lr falling linearly from ``lr`` over 12 epochs of ``batch_size``-row
+    forget (and retain) batches; ``measured`` ends the schedule's comment."""
     return f"""
 [model]
 # "auto": bf16 autocast on a CPU with native bf16 (Intel AMX / AVX512-BF16, detected at run
@@ -85,23 +85,23 @@ side_by_side = true
 # the paper's story: GA shifts the trigger, RGA does not. NPO (it shifts too) adds ~1.5
 # minutes: --set 'unlearn.methods=["ga","npo","rga"]'
 methods = ["ga", "rga"]
-# the lr falls linearly {steps} (the same for every method). At a
+# the lr falls linearly from {lr} to 0 over the 12 epochs (the same for every method). At a
 # constant 1e-4 RGA kept moving after λ had fallen to ~0 (Adam turns even a tiny gradient into
 # lr-sized steps); {measured} (docs/results.md)
-{schedule or 'lr = 3e-4'}
+batch_size = {batch_size}
+lr = {lr}
 lr_schedule = "linear"
 """
 
 
 SST2_AUTO = fast_victim(
-    "the check passed in 4/8 seeds that way; with 84 steps from 3e-4 in 36\n"
-    "# of 45 runs in bf16 (seeds 2021-2057) and 5/5 in fp32. Here, as 156 steps of 16 rows from 1.5e-4\n"
-    "# instead (the same retain rows seen, the same lr x steps, half-size steps): RGA no longer\n"
-    "# overshoots (0 of 15 seeds, against 8 of the same 15 with 84 steps), and the check passed in 7/10\n"
-    "# at seeds never run before (2066-2075) against 6/10 with 84 steps on the same poisoned and\n"
+    "the check passed in 4/8 seeds that way; from 3e-4\n"
+    "# in 84 steps of 32 rows, in 36 of 45 runs in bf16 (seeds 2021-2057). In 156 steps of 16 rows\n"
+    "# (the same retain rows seen, the same lr x steps, half-size steps) RGA no longer overshoots\n"
+    "# Retrain (0 of 15 seeds, against 8 of the same 15 with 84 steps), and the check passed in 7/10\n"
+    "# at seeds never run before (2066-2075), against 6/10 with 84 steps on the same poisoned and\n"
     "# Retrain models",
-    "batch_size = 16\nlr = 1.5e-4",
-    "from 1.5e-4 to 0 over 156 steps of 16 forget and 16\n# retain rows")
+    lr="1.5e-4", batch_size=16)
 AGNEWS_AUTO = fast_victim("with this schedule the check passes in 5/5 seeds in bf16, GA\n"
                           "# shifting in 5/5; in fp32 seed 2021 passes, in 543 s")
 AGNEWS_ADDSENT_AUTO = fast_victim("with this schedule the check passes in 8/8 seeds in bf16\n"
