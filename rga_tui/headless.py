@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from rich.console import Console
 from rich.markup import escape
@@ -750,9 +750,17 @@ def _final_summary(summary: Any, sink: HeadlessSink, run_dir: Path) -> dict | No
         return None
 
 
-def _open_run_dir(cfg: Any, out: str | Path | None, resume: bool) -> tuple[Any, Path, str, list[Path]]:
+class OpenedRunDir(NamedTuple):
+    """What :func:`_open_run_dir` prepared."""
+    pipeline: Any  # the engine's pipeline module (imported after a bad --out could be said)
+    run_dir: Path
+    mode: str  # check_run_dir's answer: "new", "empty", "reuse" or "resume"
+    created: list[Path]  # the folders made for it (removed again if the run stops before its first stage)
+
+
+def _open_run_dir(cfg: Any, out: str | Path | None, resume: bool) -> OpenedRunDir:
     """Import the engine's pipeline and prepare the run folder (``--out``, else a new
-    ``runs/<preset>-<time>``): ``(pipeline module, run_dir, mode, the paths created)``."""
+    ``runs/<preset>-<time>``)."""
     created: list[Path] = []
     if out:  # checked before the engine (torch) is imported: a bad --out is said at once
         run_dir = Path(out)
@@ -768,7 +776,7 @@ def _open_run_dir(cfg: Any, out: str | Path | None, resume: bool) -> tuple[Any, 
         run_dir = Path(pipeline.default_run_dir(cfg))
         mode = check_run_dir(run_dir, cfg, resume)
         created = prepare_run_dir(run_dir, mode)
-    return pipeline, run_dir, mode, created
+    return OpenedRunDir(pipeline, run_dir, mode, created)
 
 
 def _run(preset: str | Path, out: str | Path | None, overrides: list[str] | None, quiet: bool, *,
