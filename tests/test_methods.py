@@ -113,6 +113,35 @@ def test_rga_formula_with_penalty():
     assert model.encoder.weight.grad is not None
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_anchor_distance_gives_autograds_value_and_gradient_bit_for_bit(dtype):
+    """RGA's L2 term has its own backward (AnchorDistance): the value and the gradient must be
+    exactly what autograd gives through _foreach_sub / _foreach_norm, with other terms of the loss
+    accumulating into the same .grad, and 0 (not NaN) for a tensor still at its base weights."""
+    from rga_engine.methods.rga import AnchorDistance
+
+    torch.manual_seed(0)
+    shapes = [(300, 16), (16,), (16, 64), (7,)]
+    base = [torch.randn(s).to(dtype) for s in shapes]
+    ours = [torch.nn.Parameter(b + 1e-2 * torch.randn(b.shape).to(dtype)) for b in base]
+    ours[3] = torch.nn.Parameter(base[3].clone())  # not moved from its base: norm 0
+    ref = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    x = torch.randn(16).to(dtype)
+
+    def loss(ps, pen):
+        other = sum((p.reshape(-1)[:16] * x[: p.numel()]).float().sum() for p in ps)
+        return other + 0.05 * pen
+
+    want = torch.stack([n.float() for n in torch._foreach_norm(torch._foreach_sub(ref, base))]).sum()
+    got = AnchorDistance.apply(base, *ours)
+    assert torch.equal(got, want)
+    loss(ref, want).backward()
+    loss(ours, got).backward()
+    for a, b in zip(ours, ref):
+        assert a.grad.dtype == b.grad.dtype and torch.equal(a.grad, b.grad)
+    assert torch.isfinite(ours[3].grad).all()
+
+
 def test_rga_lambda_is_one_at_the_poisoned_model_and_decays():
     m = build("rga")
     _, s0 = m.loss(StepInputs(REF.clone(), FY, RL, RY, REF))
