@@ -2,7 +2,7 @@
 
 On a small CPU one training process does not keep its cores busy: on a 2-core Xeon one
 2-thread process trains MiniLM at 128 samples/s, two 1-thread processes at 100 each
-(``docs/research-log.md``, eighth session). The pipeline's stages are independent in two groups:
+(``docs/research-log.md``, 2026-12-01, ec561a3). The pipeline's stages are independent in two groups:
 poisoning and Retrain both start from the pre-trained model; every unlearning method starts
 from the poisoned weights. So each group runs side by side on worker processes
 (``python -m rga_engine.side_by_side``, as many as the larger group has stages, at most one per
