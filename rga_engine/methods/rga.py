@@ -82,15 +82,17 @@ class AnchorDistance(torch.autograd.Function):
     def forward(ctx, base, *params):
         units = torch._foreach_sub(params, base)
         norms = torch._foreach_norm(units)
-        # a zero norm has a zero difference: dividing it by 1 gives autograd's masked 0
-        torch._foreach_div_(units, [torch.where(n == 0, torch.ones_like(n), n) for n in norms])
+        # a zero norm has a zero difference: dividing it by the smallest normal float gives
+        # autograd's masked 0 (one foreach call, not two small ops per tensor)
+        torch._foreach_div_(units, torch._foreach_clamp_min(norms, torch.finfo(torch.float32).tiny))
         ctx.units = units
         return torch.stack([n.float() for n in norms]).sum()
 
     @staticmethod
     def backward(ctx, g):
         units, ctx.units = ctx.units, None
-        torch._foreach_mul_(units, [g.to(u.dtype) for u in units])  # ``.float()``'s backward casts g back
+        scale = {dt: g.to(dt) for dt in {u.dtype for u in units}}  # ``.float()``'s backward casts g back
+        torch._foreach_mul_(units, [scale[u.dtype] for u in units])
         return (None, *units)
 
 
