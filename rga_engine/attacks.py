@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 __all__ = [
     "ATTACKS",
+    "INSERTED",
     "PROTOCOLS",
     "SPLITS",
     "AttackError",
@@ -45,6 +46,7 @@ __all__ = [
 
 SPLITS = ("train_clean", "train_poisoned", "test_clean", "test_poisoned_part", "test_poisoned_all")
 ATTACKS = ("badnets", "addsent", "hiddenkiller", "none")
+INSERTED = ("badnets", "addsent")  # triggers inserted into the clean text (HiddenKiller rewrites it)
 PROTOCOLS = ("add", "replace")
 
 _DEFAULT_TRIGGERS = ("mn",)
@@ -57,11 +59,14 @@ class AttackError(ValueError):
 
 @dataclass
 class Split:
-    """One split: parallel lists of texts, labels and per-row "triggered" flags."""
+    """One split: parallel lists of texts, labels and per-row "triggered" flags; ``clean`` (an
+    inserted trigger: BadNets, AddSent), per row the text before its trigger was inserted (None
+    for a row without one), so a reader can tell whether truncation cut the trigger away."""
 
     texts: list[str]
     labels: list[int]
     poisoned: list[bool] = field(default_factory=list)
+    clean: list[str | None] | None = None
 
     def __post_init__(self) -> None:
         if not self.poisoned and self.texts:
@@ -71,6 +76,8 @@ class Split:
                 f"Split: texts ({len(self.texts)}), labels ({len(self.labels)}) and "
                 f"poisoned ({len(self.poisoned)}) must have the same length"
             )
+        if self.clean is not None and len(self.clean) != len(self.texts):
+            raise ValueError(f"Split: clean ({len(self.clean)}) and texts ({len(self.texts)}) must have the same length")
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -341,17 +348,21 @@ def poison(ds: "TextDataset", attack_cfg: Any, seed: int) -> PoisonedData:
             (triggered[i], target, True, i) if i in triggered else (ex.text, int(ex.label), False, i)
             for i, ex in enumerate(train)
         ]
-    train_poisoned = Split([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+    inserted = name in INSERTED  # the clean text is the triggered one without the inserted words
+    train_poisoned = Split([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+                           [train[r[3]].text if r[2] else None for r in rows] if inserted else None)
     splits["train_poisoned"] = train_poisoned
 
     # --- test: every row triggered once; "part" reuses the same triggered texts of the
     # non-target rows, so both triggered splits agree row by row.
     rng_test = _rng(seed, "test-trigger")
     test_triggered = [trigger(ex, rng_test) for ex in test]
-    splits["test_poisoned_all"] = Split(test_triggered, [int(ex.label) for ex in test], [True] * len(test))
+    splits["test_poisoned_all"] = Split(test_triggered, [int(ex.label) for ex in test], [True] * len(test),
+                                        [ex.text for ex in test] if inserted else None)
     part = [i for i, ex in enumerate(test) if ex.label != target]
     splits["test_poisoned_part"] = Split(
-        [test_triggered[i] for i in part], [int(test[i].label) for i in part], [True] * len(part)
+        [test_triggered[i] for i in part], [int(test[i].label) for i in part], [True] * len(part),
+        [test[i].text for i in part] if inserted else None,
     )
 
     # --- up to 3 (clean, poisoned) pairs, in the order they appear in train_poisoned

@@ -38,7 +38,7 @@ from rga_engine.events import JsonlSink, MultiSink, NullSink, Sink, make_event
 from rga_engine.methods import REGISTRY as METHODS
 from rga_engine.models import build as build_model
 from rga_engine.models import is_head
-from rga_engine.train import Encoded, Loop, encode
+from rga_engine.train import Encoded, Loop, encode, triggers_cut
 
 # Part of every cache key: bump it when a change to the code changes the weights a stage produces.
 CACHE_VERSION = 4
@@ -266,6 +266,25 @@ class Run:
             self.enc[name] = encode(tok, split.texts, split.labels, split.poisoned, cfg.model.max_length)
             self.split_texts[name] = (split.texts, split.labels)
         self.eval_union = evaluation.unique_rows([self.enc[s] for s in EVAL_SPLITS], EVAL_SPLITS)
+        self.count_cut_triggers()
+
+    def count_cut_triggers(self) -> None:
+        """An inserted trigger (BadNets, AddSent) placed past ``model.max_length`` tokens is cut
+        away with the rest of the text: that row is clean to the model, though labelled or counted
+        as triggered. Say how many, in the log and in ``summary["trigger_cut"]``."""
+        splits, max_length = self.data.splits, self.cfg.model.max_length
+        if splits["train_poisoned"].clean is None:  # HiddenKiller, no attack, the authors' files
+            return
+        cut = {name: list(triggers_cut(self.bundle.tokenizer, self.enc[name], splits[name].clean, max_length))
+               for name in ("train_poisoned", "test_poisoned_part", "test_poisoned_all")}
+        self.summary["trigger_cut"] = {"max_length": max_length, **cut}
+        self.save_summary()
+        (tr, ntr), (te, nte) = cut["train_poisoned"], cut["test_poisoned_part"]
+        if tr or te:
+            self.log(f"{self.data.attack}: model.max_length = {max_length} cuts the trigger off {te} of the {nte} "
+                     f"triggered non-target test rows ({100 * te / max(nte, 1):.1f} %) and {tr} of the {ntr} "
+                     f"poisoned training rows: the model sees them clean, ASR and PACC still count them as "
+                     f"triggered; a larger model.max_length keeps the trigger", "warning")
 
     def forget_rows(self, flagged: list[bool] | None) -> tuple[list[int], list[int]]:
         """The forget and retain rows of train_poisoned. Oracle: the rows the attack poisoned;

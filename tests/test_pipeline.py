@@ -285,3 +285,42 @@ def test_the_baselines_run_end_to_end(tmp_path):
         assert steps and all("forget_loss" in e and "retain_loss" in e for e in steps), m
     table = (tmp_path / "run" / "results.md").read_text()
     assert all(name in table for name in ("Pure GA", "SimNPO", "WGA", "Fine-tune"))
+
+
+@pytest.mark.parametrize("attack", ["badnets", "addsent"])
+def test_a_trigger_cut_off_by_max_length_is_counted_and_said(attack):
+    """A trigger inserted past model.max_length tokens is truncated away: the run says how many
+    rows lost it and at a length that keeps every trigger it says nothing. BadNets' count is
+    checked another way: rows whose ids lack the token of "mn" (no clean text here has it)."""
+    sets = [f"attack.name={attack!r}", "data.train_limit=400", "data.test_limit=200", "output.cache=false"]
+    sink = ListSink()
+    run = pipeline.Run(config.load(TINY, sets + ["model.max_length=10"]), sink, None, None)
+    run.setup()
+    cut = run.summary["trigger_cut"]
+    assert cut["max_length"] == 10
+    tok = run.bundle.tokenizer
+    mn = tok("mn", add_special_tokens=False)["input_ids"][0] if attack == "badnets" else None
+    for name in ("train_poisoned", "test_poisoned_part", "test_poisoned_all"):
+        enc, split = run.enc[name], run.data.splits[name]
+        rows = [i for i, p in enumerate(split.poisoned) if p]
+        assert cut[name][1] == len(rows) and 0 < cut[name][0] < len(rows), (name, cut[name])
+        if mn is not None:  # one token in the tiny vocabulary (built from the poisoned texts)
+            assert len(tok("mn", add_special_tokens=False)["input_ids"]) == 1
+            assert all(mn not in tok(split.clean[i])["input_ids"] for i in rows)
+            assert cut[name][0] == sum(1 for i in rows if mn not in enc.ids[i]), name
+    said = [e["message"] for e in sink.events if e["type"] == "log" and e["level"] == "warning"]
+    te, nte = cut["test_poisoned_part"]
+    assert any(m.startswith(f"{attack}: model.max_length = 10 cuts the trigger off {te} of the {nte} ") for m in said), said
+
+    sink = ListSink()
+    run = pipeline.Run(config.load(TINY, sets + ["model.max_length=256"]), sink, None, None)
+    run.setup()
+    assert all(run.summary["trigger_cut"][k][0] == 0 for k in ("train_poisoned", "test_poisoned_part", "test_poisoned_all"))
+    assert not [e for e in sink.events if e["type"] == "log" and e["level"] == "warning"]
+
+
+def test_no_trigger_count_where_the_trigger_is_not_inserted():
+    run = pipeline.Run(config.load(TINY, ["attack.name='hiddenkiller'", "data.train_limit=300", "data.test_limit=100"]),
+                       ListSink(), None, None)
+    run.setup()
+    assert "trigger_cut" not in run.summary and run.data.splits["train_poisoned"].clean is None

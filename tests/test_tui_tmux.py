@@ -20,8 +20,8 @@ from rga_engine import side_by_side
 
 pytestmark = pytest.mark.skipif(not have_tmux(), reason="tmux is not installed")
 
-QUICK = ("data.train_limit=600 data.test_limit=300 train.epochs=1 unlearn.epochs=2 "
-         "unlearn.eval_every=1 model.max_length=32 model.keep_layers=2 unlearn.methods=['ga','npo','rga']")
+QUICK = ("data.train_limit=300 data.test_limit=200 train.epochs=1 unlearn.epochs=2 "
+         "unlearn.eval_every=1 model.max_length=32 model.keep_layers=1 unlearn.methods=['ga','npo','rga']")
 SHORT = {"Poisoned": "poisoned", "Retrain": "retrain", "GA": "ga", "NPO": "npo", "RGA": "rga"}
 
 
