@@ -667,3 +667,49 @@ async def test_status_names_every_stage_running_side_by_side(tmp_path):
             f.write(ev(type="stage_finished", stage="poison", metrics={}, seconds=1.0))
         await wait_for(pilot, lambda: f"running {stage_label('retrain')} (following)" in screen_text(app))
         assert both not in screen_text(app)
+
+
+async def test_log_lines_wrap_to_the_panel_and_lose_no_word(tmp_path):
+    """A log line longer than the Log panel wraps inside it, every word kept (RichLog's default
+    min_width of 78 wrapped at 78 columns and cropped the rest of each row in a ~60-column panel),
+    and is wrapped again when the panel changes width."""
+    lines = FIXTURE.read_text(encoding="utf-8").splitlines(keepends=True)
+    message = ("rga: L2 anchor on 103 encoder tensors, θ_base = the pre-trained weights; "
+               "badnets: model.max_length = 64 cuts the trigger off 23 of the 750 triggered rows")
+    first = json.loads(lines[0])
+    lines.insert(1, json.dumps({"type": "log", "time": first["time"] + 1, "level": "info", "message": message}) + "\n")
+    app = RgaApp(watch_dir=run_folder(tmp_path, lines))
+
+    def logged(log) -> str:
+        return " ".join(strip.text.strip() for strip in log.lines)
+
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state.finished)
+        await pilot.pause()
+        log = app.screen.query_one("#log")
+        width = log.scrollable_content_region.width
+        assert width < 78  # narrower than RichLog's default min_width: the case that cropped
+        assert " ".join(message.split()) in " ".join(logged(log).split())
+        assert max(strip.cell_length for strip in log.lines) <= width
+        await pilot.resize_terminal(200, 50)
+        await wait_for(pilot, lambda: log.scrollable_content_region.width > width)
+        await pilot.pause()
+        assert " ".join(message.split()) in " ".join(logged(log).split())
+        assert max(strip.cell_length for strip in log.lines) <= log.scrollable_content_region.width
+
+
+async def test_a_log_scale_loss_chart_survives_a_resize(tmp_path):
+    """A finished run screen made wider and narrower keeps drawing its log-scale loss chart
+    (plotext's build took the log of a log-scale series a second time when the chart was rendered
+    at a new size before it had redrawn: the app died with "math domain error")."""
+    app = RgaApp(watch_dir=run_folder(tmp_path))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state.finished)
+        await pilot.pause()
+        assert "Loss (log)" in screen_text(app)
+        for width in (200, 161, 190):
+            await pilot.resize_terminal(width, 50)
+            await pilot.pause(0.2)
+            text = screen_text(app)
+            assert isinstance(app.screen, RunScreen) and "Loss (log)" in text and "loss (log)" in text, width
+    assert app.return_code in (None, 0)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 from textual_plotext import PlotextPlot
 
@@ -30,9 +32,25 @@ class _StateChart(PlotextPlot):
         self.state = state
         self._drawn: tuple | None = None
         self._at = float("-inf")
+        self._figure: Callable[[Any], None] | None = None
 
     def on_resize(self) -> None:
         self.redraw()
+
+    def show(self, figure: Callable[[Any], None]) -> None:
+        """Draw ``figure(plt)`` from the next render on. Every render builds the figure anew from
+        it: plotext's build replaces a log-scale series by its log, so a second build of the same
+        figure (a render at a new size, before ``on_resize`` has redrawn) took the log of the log
+        and raised on a value under 1."""
+        self._figure = figure
+        self.refresh()
+
+    def render(self):
+        if self._figure is not None:
+            self.plt.clear_data()
+            self.plt.clear_figure()
+            self._figure(self.plt)
+        return super().render()
 
     def _stale(self, force: bool) -> bool:
         key = (self.state.rev["series"], self.size.width, self.size.height)
@@ -65,13 +83,10 @@ class LossChart(_StateChart):
     def redraw(self, force: bool = False) -> None:
         if not self._stale(force):
             return
-        plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
         n = _points(self.size.width)
         unlearn = [st for st in self.state.unlearn_stages if len(st.series["forget_loss"]) or len(st.series["loss"])]
+        lines, dots = [], []  # (xs, ys, colour, label)
         if unlearn:
-            lines, dots = [], []  # (xs, ys, colour, label): gathered first, to choose the scale
             for i, st in enumerate(unlearn):
                 colour = METHOD_COLOURS.get(st.method or "", OTHER_COLOURS[i % len(OTHER_COLOURS)])
                 fl = st.series["forget_loss"] if len(st.series["forget_loss"]) else st.series["loss"]
@@ -84,24 +99,28 @@ class LossChart(_StateChart):
                     dots.append((xs, ys, colour, None))
             log = all(y > 0 for _, ys, _, _ in lines + dots for y in ys)
             self.border_title = "Loss (log) · forget ━ retain •" if log else "Loss · forget ━ retain •"
+            ylabel = "loss (log)" if log else "loss"
+        else:
+            log = False
+            self.border_title = "Loss · training (poison, Retrain)"
+            for name in ("poison", "retrain"):
+                st = self.state.stages.get(name)
+                if st is not None and len(st.series["loss"]):
+                    xs, ys = st.series["loss"].downsampled(n)
+                    lines.append((xs, ys, TRAIN_COLOURS[name], st.label))
+            ylabel = "training loss"
+
+        def figure(plt) -> None:
             for xs, ys, colour, label in lines:
                 plt.plot(xs, ys, color=colour, marker="braille", label=label)
             for xs, ys, colour, _ in dots:
                 plt.scatter(xs, ys, color=colour, marker="dot")
             if log:
                 plt.yscale("log")
-            plt.ylabel("loss (log)" if log else "loss")
-        else:
-            self.border_title = "Loss · training (poison, Retrain)"
-            for name in ("poison", "retrain"):
-                st = self.state.stages.get(name)
-                if st is None or not len(st.series["loss"]):
-                    continue
-                xs, ys = st.series["loss"].downsampled(n)
-                plt.plot(xs, ys, color=TRAIN_COLOURS[name], marker="braille", label=st.label)
-            plt.ylabel("training loss")
-        plt.xlabel("step")
-        self.refresh()
+            plt.ylabel(ylabel)
+            plt.xlabel("step")
+
+        self.show(figure)
 
 
 def lr_line(series, n: int) -> tuple[list[float], list[float], str] | None:
@@ -128,29 +147,34 @@ class LambdaChart(_StateChart):
     def redraw(self, force: bool = False) -> None:
         if not self._stale(force):
             return
-        plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
         n = _points(self.size.width)
         stages = [st for st in self.state.unlearn_stages if len(st.series["lambda"])]
+        title = None
         if not stages:
             has_rga = any(st.method == "rga" for st in self.state.unlearn_stages)
-            plt.title("λ appears when RGA runs" if has_rga else "no RGA in this run")
-            plt.ylim(0, 1)
-        plt.xlabel("step")
-        plt.ylabel("λ")
+            title = "λ appears when RGA runs" if has_rga else "no RGA in this run"
+        plots = []  # (xs, ys, colour, marker, label, yside)
         for st in stages:
             xs, ys = st.series["lambda"].downsampled(n)
             last = ys[-1] if ys else None
-            plt.plot(xs, ys, color="green", marker="braille",
-                     label=f"{st.label} λ" + (f" = {last:.2f}" if last is not None else ""))
+            plots.append((xs, ys, "green", "braille", f"{st.label} λ" + (f" = {last:.2f}" if last is not None else ""), "left"))
             lr = lr_line(st.series["lr"], n)
             if lr is not None:
-                plt.plot(lr[0], lr[1], color="gray+", marker="dot", label=lr[2])
+                plots.append((lr[0], lr[1], "gray+", "dot", lr[2], "left"))
             kl = st.series["kl"]
             if len(kl):
                 xs, ys = kl.downsampled(n)
-                plt.plot(xs, ys, color="cyan", marker="braille", label="KL (right)", yside="right")
-        if stages:
-            plt.ylim(0, 1.05)
-        self.refresh()
+                plots.append((xs, ys, "cyan", "braille", "KL (right)", "right"))
+
+        def figure(plt) -> None:
+            if title is not None:
+                plt.title(title)
+                plt.ylim(0, 1)
+            plt.xlabel("step")
+            plt.ylabel("λ")
+            for xs, ys, colour, marker, label, side in plots:
+                plt.plot(xs, ys, color=colour, marker=marker, label=label, yside=side)
+            if stages:
+                plt.ylim(0, 1.05)
+
+        self.show(figure)

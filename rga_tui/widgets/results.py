@@ -63,16 +63,27 @@ def format_log(line: LogLine, t0: float | None) -> Text:
 
 
 class EventLog(RichLog):
-    """Warnings, errors and stage transitions, appended as they arrive."""
+    """Warnings, errors and stage transitions, appended as they arrive, each wrapped to the panel's
+    width (RichLog's default ``min_width`` of 78 would wrap at 78 columns and crop what a narrower
+    panel cannot show) and wrapped again when the panel changes width."""
 
     def __init__(self, state: RunState, *, id: str | None = None) -> None:
-        super().__init__(id=id, wrap=True, markup=False, highlight=False, max_lines=2000)
+        super().__init__(id=id, wrap=True, markup=False, highlight=False, max_lines=2000, min_width=16)
         self.state = state
         self._written = 0
+        self._width = 0
 
     def on_mount(self) -> None:
         self.border_title = "Log"
         self.sync()
+
+    def on_resize(self) -> None:
+        width = self.scrollable_content_region.width
+        if width != self._width and self._written:
+            self.clear()  # the lines so far, wrapped to the new width
+            self._written = 0
+            self.sync()
+        self._width = width
 
     def sync(self) -> None:
         logs = self.state.logs
