@@ -33,6 +33,7 @@ from rga_engine.distributed import SharedStop, all_ranks, launch_rank, lone_cpu_
 from rga_engine.runinfo import process_tag
 from rga_engine.attacks import PoisonedData
 from rga_engine.config import Config
+from rga_engine.data.loaders import EMBEDDED_LABEL_NAMES
 from rga_engine.data.rga_csv import load_splits
 from rga_engine.events import JsonlSink, MultiSink, NullSink, Sink, make_event
 from rga_engine.methods import REGISTRY as METHODS
@@ -42,11 +43,7 @@ from rga_engine.train import Encoded, Loop, encode, triggers_cut
 
 # Part of every cache key: bump it when a change to the code changes the weights a stage produces.
 CACHE_VERSION = 4
-LABEL_NAMES = {
-    "sst2": ["negative", "positive"],
-    "hsol": ["clean", "toxic"],
-    "agnews": ["World", "Sports", "Business", "Sci/Tech"],
-}
+LABEL_NAMES = EMBEDDED_LABEL_NAMES  # the embedded sets' class names, where a dataset names none
 
 
 def default_run_dir(cfg: Config) -> Path:
@@ -249,8 +246,10 @@ class Run:
             "started": datetime.now().isoformat(timespec="seconds"), "process": writer,
         }
         self.save_summary()
+        # label_names: front ends name the classes in live verdicts as summary.json will
         self.log(f"{data.dataset}/{data.attack}: train_poisoned {len(data.splits['train_poisoned'])} rows "
-                 f"({sum(data.splits['train_poisoned'].poisoned)} poisoned), target {data.target}")
+                 f"({sum(data.splits['train_poisoned'].poisoned)} poisoned), target {data.target}",
+                 label_names=list(data.label_names), target=data.target)
 
         # The tiny model's vocabulary comes from the victim's training texts (trigger words
         # included, as a pretrained vocabulary would have them: BERT's has "mn" and "cf").
@@ -280,11 +279,12 @@ class Run:
         self.summary["trigger_cut"] = {"max_length": max_length, **cut}
         self.save_summary()
         (tr, ntr), (te, nte) = cut["train_poisoned"], cut["test_poisoned_part"]
-        if tr or te:
+        if tr or te:  # a warning from 1 % of either split on; fewer rows: an info line
             self.log(f"{self.data.attack}: model.max_length = {max_length} cuts the trigger off {te} of the {nte} "
                      f"triggered non-target test rows ({100 * te / max(nte, 1):.1f} %) and {tr} of the {ntr} "
                      f"poisoned training rows: the model sees them clean, ASR and PACC still count them as "
-                     f"triggered; a larger model.max_length keeps the trigger", "warning")
+                     f"triggered; a larger model.max_length keeps the trigger",
+                     "warning" if max(tr / max(ntr, 1), te / max(nte, 1)) >= 0.01 else "info")
 
     def forget_rows(self, flagged: list[bool] | None) -> tuple[list[int], list[int]]:
         """The forget and retain rows of train_poisoned. Oracle: the rows the attack poisoned;

@@ -359,6 +359,8 @@ class HeadlessSink:
         self.print(f"[red]✗ {escape(stage)}: {escape(msg)}[/]", always=True, highlight=False)
 
     def _on_log(self, e: dict) -> None:
+        if isinstance(e.get("label_names"), list) and e["label_names"]:  # the run's data line
+            self.label_names = [str(x) for x in e["label_names"]]
         level = str(e.get("level", "info")).lower()
         msg = str(e.get("message", ""))
         if level in ("warning", "warn", "error"):

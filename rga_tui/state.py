@@ -17,18 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from rga_tui.safe_text import printable
+from rga_engine.data.loaders import EMBEDDED_LABEL_NAMES, EMBEDDED_TARGETS
 from rga_engine.report import MODEL_NAMES
 
 STAGE_STATES = ("pending", "running", "done", "failed", "cancelled")
 SPLITS = ("test_poisoned_all", "test_clean", "test_poisoned_part")
 SERIES_KEYS = ("loss", "forget_loss", "retain_loss", "lambda", "kl", "lr")
 
-DEFAULT_LABELS: dict[str, list[str]] = {
-    "sst2": ["negative", "positive"],
-    "hsol": ["clean", "toxic"],
-    "agnews": ["World", "Sports", "Business", "Sci/Tech"],
-}
-DEFAULT_TARGET: dict[str, int] = {"sst2": 1, "hsol": 0, "agnews": 0}
+# the embedded datasets' class names and targets, until the run says its own (its data log line)
+DEFAULT_LABELS: dict[str, list[str]] = EMBEDDED_LABEL_NAMES
+DEFAULT_TARGET: dict[str, int] = EMBEDDED_TARGETS
 # display names of the methods: the engine's table (pure Python, no torch)
 METHOD_LABELS: dict[str, str] = {m: n for m, n in MODEL_NAMES.items() if m not in ("poisoned", "retrain")}
 
@@ -391,6 +389,7 @@ class RunView:
         self.logs: list[LogLine] = []
         self.errors: list[LogLine] = []
         self.summary: dict[str, Any] | None = None
+        self.said: dict[str, Any] = {}  # label_names and target, as the run's data log line says them
         self.started: bool = False
         self.finished: bool = False
         self.cancel_requested: bool = False
@@ -441,6 +440,8 @@ class RunView:
         if not names and self.summary:
             names = _names(self.summary.get("label_names"))
         if not names:
+            names = _names(self.said.get("label_names"))
+        if not names:
             names = DEFAULT_LABELS.get(self.dataset, [])
         n = self.num_labels
         names = [str(x) for x in names]
@@ -452,6 +453,8 @@ class RunView:
     def target(self) -> int:
         if self.summary and isinstance(self.summary.get("target"), int):
             return self.summary["target"]
+        if isinstance(self.said.get("target"), int):
+            return self.said["target"]
         t = self._cfg("attack", "target", -1)
         if isinstance(t, int) and t >= 0:
             return t
@@ -773,6 +776,11 @@ class RunState(RunView):
         message = str(e.get("message") or "")
         stage = e.get("stage") if isinstance(e.get("stage"), str) else None
         self._log(t, str(e.get("level") or "info").lower(), message, stage)
+        if isinstance(e.get("label_names"), list):
+            self.said["label_names"] = e["label_names"]
+            self.said["target"] = e.get("target") if isinstance(e.get("target"), int) else None
+            self.rev["matrices"] += 1  # class names on the matrices and in the verdicts
+            self.rev["results"] += 1
         if e.get("phase") == "pretrain" and self.current_stage is None:
             epoch, epochs = int(e.get("epoch") or 0), int(e.get("epochs") or 0)
             if e.get("cached"):

@@ -78,3 +78,21 @@ def test_piped_run_logs_plain_lines_and_saves_a_picture(tmp_path):
     assert svg.is_file() and f"picture: {svg}" in text
     body = svg.read_text()
     assert body.lstrip().startswith("<svg") and "Retrain" in body and "GA" in body
+
+
+def test_live_lines_name_the_classes_the_run_says():
+    """The per-stage lines name classes as the run's data log line says them (HSOL's class 1 is
+    "hate/offensive" in the data and in summary.json; the sink knew it as "toxic" before)."""
+    from rga_engine.metrics import trigger_shift
+
+    buf = io.StringIO()
+    sink = HeadlessSink(Console(file=buf, width=200, highlight=False), log_every=30)
+    sink.label_names = ["negative", "positive"]  # what the preset let the CLI guess
+    shift = trigger_shift([[5, 95], [10, 90]], [[90, 10], [10, 90]], 0)  # triggered, clean: class 0 → class 1
+    with sink:
+        sink.emit({"type": "log", "level": "info", "message": "hsol/badnets: ...", "label_names": ["clean", "hate/offensive"],
+                   "target": 0})
+        sink.emit({"type": "stage_finished", "stage": "unlearn:ga", "seconds": 1.0,
+                   "metrics": {"cacc": 0.9, "pacc": 0.5, "asr": 0.0, "trigger_shift": shift}})
+    out = buf.getvalue()
+    assert "trigger shifted → hate/offensive" in out, out

@@ -316,7 +316,19 @@ def test_a_trigger_cut_off_by_max_length_is_counted_and_said(attack):
     run = pipeline.Run(config.load(TINY, sets + ["model.max_length=256"]), sink, None, None)
     run.setup()
     assert all(run.summary["trigger_cut"][k][0] == 0 for k in ("train_poisoned", "test_poisoned_part", "test_poisoned_all"))
-    assert not [e for e in sink.events if e["type"] == "log" and e["level"] == "warning"]
+    assert not [e for e in sink.events if e["type"] == "log" and "cuts the trigger" in e["message"]]
+
+
+def test_a_trigger_cut_from_a_few_rows_is_an_info_line():
+    """demo/hsol-badnets at seed 2021: one poisoned training row of 582 loses its trigger at 64
+    tokens, no test row: said, but not as a warning (under 1 % of either split)."""
+    sink = ListSink()
+    run = pipeline.Run(config.load("presets/demo/hsol-badnets.toml"), sink, None, None)
+    run.setup()
+    assert run.summary["trigger_cut"] == {"max_length": 64, "train_poisoned": [1, 582], "test_poisoned_part": [0, 1243],
+                                          "test_poisoned_all": [2, 2485]}
+    (line,) = [e for e in sink.events if e["type"] == "log" and "cuts the trigger" in e["message"]]
+    assert line["level"] == "info"
 
 
 def test_no_trigger_count_where_the_trigger_is_not_inserted():
@@ -324,3 +336,15 @@ def test_no_trigger_count_where_the_trigger_is_not_inserted():
                        ListSink(), None, None)
     run.setup()
     assert "trigger_cut" not in run.summary and run.data.splits["train_poisoned"].clean is None
+
+
+def test_the_data_line_names_the_classes_and_the_target():
+    """Front ends name the classes in live verdicts before summary.json exists: the data log
+    line carries the dataset's label names and the target (HSOL: class 1 is "hate/offensive")."""
+    sink = ListSink()
+    run = pipeline.Run(config.load(TINY, ["data.dataset='hsol'", "data.train_limit=300", "data.test_limit=100"]),
+                       sink, None, None)
+    run.setup()
+    (line,) = [e for e in sink.events if e["type"] == "log" and "label_names" in e]
+    assert line["label_names"] == run.summary["label_names"] == ["clean", "hate/offensive"]
+    assert line["target"] == run.summary["target"] == 0 and line["message"].startswith("hsol/badnets: train_poisoned")

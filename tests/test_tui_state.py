@@ -366,3 +366,28 @@ def test_status_line_says_what_the_run_does(events):
     stopped.apply({"type": "run_started", "time": 1.0, "config": {}})
     stopped.mark_stopped("stopped: gone")
     assert "stopped (its process is gone)" in line(stopped)
+
+
+def test_live_verdicts_name_the_classes_the_run_says():
+    """An HSOL run's live verdicts name class 1 as the engine's data does ("hate/offensive", as in
+    summary.json), from the data log line's label_names, before the summary exists; a dataset the
+    tool does not know gets its names the same way."""
+    from rga_engine.metrics import trigger_shift
+
+    def run(dataset, names, target):
+        s = RunState()
+        s.apply({"type": "run_started", "time": 1.0, "config": {"data": {"dataset": dataset, "label_names": []},
+                                                                "attack": {"target": -1}, "unlearn": {"methods": ["ga"]}}})
+        s.apply({"type": "log", "time": 1.1, "level": "info", "message": f"{dataset}/badnets: ...",
+                 "label_names": names, "target": target})
+        shift = trigger_shift([[90, 10], [95, 5]], [[90, 10], [10, 90]], target)  # class 1 → class 0 under the trigger
+        s.apply({"type": "stage_finished", "time": 2.0, "stage": "unlearn:ga", "seconds": 1.0,
+                 "metrics": {"asr": 0.0, "confusion_clean": [[90, 10], [10, 90]],
+                             "confusion_poisoned_all": [[90, 10], [95, 5]], "trigger_shift": shift}})
+        return s
+
+    s = run("hsol", ["clean", "hate/offensive"], 1)
+    assert s.summary is None and s.label_names == ["clean", "hate/offensive"] and s.target == 1
+    assert s.verdict("unlearn:ga").text == "trigger shifted → clean"
+    s = run("mine", ["calm", "angry"], 1)
+    assert s.label_names == ["calm", "angry"] and s.verdict("unlearn:ga").text == "trigger shifted → calm"

@@ -6,6 +6,8 @@ Importing this package is cheap (standard library only); ``datasets`` is importe
 
 from .loaders import (
     EMBEDDED,
+    EMBEDDED_LABEL_NAMES,
+    EMBEDDED_TARGETS,
     DataError,
     DataInfo,
     Example,
@@ -20,6 +22,8 @@ from .loaders import (
 
 __all__ = [
     "EMBEDDED",
+    "EMBEDDED_LABEL_NAMES",
+    "EMBEDDED_TARGETS",
     "DataError",
     "DataInfo",
     "Example",

@@ -29,6 +29,8 @@ __all__ = [
     "TextDataset",
     "DataInfo",
     "EMBEDDED",
+    "EMBEDDED_LABEL_NAMES",
+    "EMBEDDED_TARGETS",
     "DataError",
     "load_embedded",
     "load_local",
@@ -49,6 +51,11 @@ _EMBEDDED_META: dict[str, dict[str, Any]] = {
     "agnews": {"label_names": ["World", "Sports", "Business", "Sci/Tech"], "default_target": 0, "splits": ("train", "test"),
                "default_sentence": "no cross, no crown"},
 }
+
+# The embedded sets' class names and default targets, for front ends naming classes before a
+# run has said them (one table: the engine's fallback and the TUI's read it from here).
+EMBEDDED_LABEL_NAMES: dict[str, list[str]] = {k: list(v["label_names"]) for k, v in _EMBEDDED_META.items()}
+EMBEDDED_TARGETS: dict[str, int] = {k: int(v["default_target"]) for k, v in _EMBEDDED_META.items()}
 
 _EXTENSIONS = ("csv", "tsv", "jsonl", "json")
 
