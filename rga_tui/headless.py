@@ -204,6 +204,9 @@ class HeadlessSink:
             self.progress.__exit__(*exc)
 
     def print(self, *args: Any, always: bool = False, **kw: Any) -> None:
+        """Print above the progress bars. ``soft_wrap=self.plain``: a line of a log file stays one
+        line (grep finds it whole); on a terminal rich wraps it between words, not the terminal
+        in the middle of one."""
         if always or not self.quiet:  # engine messages quote presets and data: controls escaped
             args = tuple(printable(a, keep="\n") if isinstance(a, str) else a for a in args)
             try:
@@ -323,7 +326,7 @@ class HeadlessSink:
             return  # the final evaluation: stage_finished prints it
         at = f" step {step}" if step is not None else ""
         text = escape(format_metrics(metrics, self.label_names))
-        self.print(f"  [cyan]eval[/] {escape(str(stage))}{at}  {text}", soft_wrap=True)
+        self.print(f"  [cyan]eval[/] {escape(str(stage))}{at}  {text}", soft_wrap=self.plain)
 
     def _on_stage_finished(self, e: dict) -> None:
         stage = str(e.get("stage"))
@@ -346,7 +349,7 @@ class HeadlessSink:
             text = escape(format_metrics(metrics, self.label_names))
             if stage == "detect" and _num(metrics.get("f1")) is not None:
                 text = escape(detection_text(metrics))
-            self.print(f"[green]✓[/] {escape(stage)}{took}{cached}  {text}", soft_wrap=True)
+            self.print(f"[green]✓[/] {escape(stage)}{took}{cached}  {text}", soft_wrap=self.plain)
 
     def _on_error(self, e: dict) -> None:
         stage = str(e.get("stage"))

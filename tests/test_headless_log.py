@@ -96,3 +96,23 @@ def test_live_lines_name_the_classes_the_run_says():
                    "metrics": {"cacc": 0.9, "pacc": 0.5, "asr": 0.0, "trigger_shift": shift}})
     out = buf.getvalue()
     assert "trigger shifted → hate/offensive" in out, out
+
+
+def test_on_a_narrow_terminal_stage_lines_wrap_between_words():
+    """On an 80-column terminal a stage's result line is wrapped by rich between words ("backdoor
+    rem|ains" was the terminal's own wrap of one long line); in a log file it stays one line."""
+    long = {"type": "stage_finished", "stage": "poison", "seconds": 22.4,
+            "metrics": {"cacc": 0.926, "pacc": 0.4994, "asr": 1.0, "lfr": [1.0, 0.0], "delta_pacc": 0.4398,
+                        "trigger_shift": {"remains": True, "shifted": False, "to_class": None, "score": 0.9,
+                                          "verdict": "backdoor remains"}}}
+    buf = io.StringIO()
+    with HeadlessSink(Console(file=buf, width=80, force_terminal=True, no_color=True, highlight=False)) as sink:
+        sink.emit(long)
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", buf.getvalue())
+    rows = [r.rstrip() for r in text.splitlines() if r.strip() and "━" not in r]
+    assert len(rows) >= 2 and all(len(r) <= 80 for r in rows), rows
+    assert "backdoor remains" in " ".join(rows) and "rem\n" not in text
+    buf = io.StringIO()
+    with HeadlessSink(Console(file=buf, width=80, highlight=False)) as sink:  # a file
+        sink.emit(long)
+    assert any(ln.startswith("✓ poison (22.4 s)") and ln.endswith("backdoor remains") for ln in buf.getvalue().splitlines())
