@@ -59,14 +59,15 @@ class AttackError(ValueError):
 
 @dataclass
 class Split:
-    """One split: parallel lists of texts, labels and per-row "triggered" flags; ``clean`` (an
-    inserted trigger: BadNets, AddSent), per row the text before its trigger was inserted (None
-    for a row without one), so a reader can tell whether truncation cut the trigger away."""
+    """One split: parallel lists of texts, labels and per-row "triggered" flags; ``source`` (an
+    inserted trigger: BadNets, AddSent), per row the index of its clean text in the matching clean
+    split (train_clean / test_clean; None for a row without a trigger), so a reader can tell
+    whether truncation cut the trigger away."""
 
     texts: list[str]
     labels: list[int]
     poisoned: list[bool] = field(default_factory=list)
-    clean: list[str | None] | None = None
+    source: list[int | None] | None = None
 
     def __post_init__(self) -> None:
         if not self.poisoned and self.texts:
@@ -76,8 +77,8 @@ class Split:
                 f"Split: texts ({len(self.texts)}), labels ({len(self.labels)}) and "
                 f"poisoned ({len(self.poisoned)}) must have the same length"
             )
-        if self.clean is not None and len(self.clean) != len(self.texts):
-            raise ValueError(f"Split: clean ({len(self.clean)}) and texts ({len(self.texts)}) must have the same length")
+        if self.source is not None and len(self.source) != len(self.texts):
+            raise ValueError(f"Split: source ({len(self.source)}) and texts ({len(self.texts)}) must have the same length")
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -350,7 +351,7 @@ def poison(ds: "TextDataset", attack_cfg: Any, seed: int) -> PoisonedData:
         ]
     inserted = name in INSERTED  # the clean text is the triggered one without the inserted words
     train_poisoned = Split([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
-                           [train[r[3]].text if r[2] else None for r in rows] if inserted else None)
+                           [r[3] if r[2] else None for r in rows] if inserted else None)  # rows of train_clean
     splits["train_poisoned"] = train_poisoned
 
     # --- test: every row triggered once; "part" reuses the same triggered texts of the
@@ -358,11 +359,11 @@ def poison(ds: "TextDataset", attack_cfg: Any, seed: int) -> PoisonedData:
     rng_test = _rng(seed, "test-trigger")
     test_triggered = [trigger(ex, rng_test) for ex in test]
     splits["test_poisoned_all"] = Split(test_triggered, [int(ex.label) for ex in test], [True] * len(test),
-                                        [ex.text for ex in test] if inserted else None)
+                                        list(range(len(test))) if inserted else None)  # rows of test_clean
     part = [i for i, ex in enumerate(test) if ex.label != target]
     splits["test_poisoned_part"] = Split(
         [test_triggered[i] for i in part], [int(test[i].label) for i in part], [True] * len(part),
-        [test[i].text for i in part] if inserted else None,
+        list(part) if inserted else None,
     )
 
     # --- up to 3 (clean, poisoned) pairs, in the order they appear in train_poisoned

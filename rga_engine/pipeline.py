@@ -272,10 +272,10 @@ class Run:
         away with the rest of the text: that row is clean to the model, though labelled or counted
         as triggered. Say how many, in the log and in ``summary["trigger_cut"]``."""
         splits, max_length = self.data.splits, self.cfg.model.max_length
-        if splits["train_poisoned"].clean is None:  # HiddenKiller, no attack, the authors' files
+        if splits["train_poisoned"].source is None:  # HiddenKiller, no attack, the authors' files
             return
-        cut = {name: list(triggers_cut(self.bundle.tokenizer, self.enc[name], splits[name].clean, max_length))
-               for name in ("train_poisoned", "test_poisoned_part", "test_poisoned_all")}
+        clean = {"train_poisoned": "train_clean", "test_poisoned_part": "test_clean", "test_poisoned_all": "test_clean"}
+        cut = {name: list(triggers_cut(self.enc[name], self.enc[of], splits[name].source)) for name, of in clean.items()}
         self.summary["trigger_cut"] = {"max_length": max_length, **cut}
         self.save_summary()
         (tr, ntr), (te, nte) = cut["train_poisoned"], cut["test_poisoned_part"]

@@ -94,15 +94,13 @@ def encode(tokenizer, texts: list[str], labels: list[int], poisoned: list[bool],
     )
 
 
-def triggers_cut(tokenizer, enc: Encoded, clean: list[str | None], max_length: int) -> tuple[int, int]:
+def triggers_cut(enc: Encoded, clean: Encoded, source: list[int | None]) -> tuple[int, int]:
     """(rows whose inserted trigger truncation cut away entirely, rows with a trigger): a row's
-    trigger is gone when its ``max_length`` tokens are those of its clean text (``clean[i]``; None:
-    the row has no trigger), i.e. every inserted word lay past the last token kept."""
-    rows = [i for i, c in enumerate(clean) if c is not None]
-    if not rows:
-        return 0, 0
-    ids = tokenizer([clean[i] for i in rows], truncation=True, max_length=max_length, padding=False)["input_ids"]
-    return sum(1 for i, c in zip(rows, ids) if enc.ids[i] == c), len(rows)
+    trigger is gone when its tokens are those of its clean text (row ``source[i]`` of ``clean``,
+    encoded at the same ``max_length``; None: the row has no trigger), i.e. every inserted word lay
+    past the last token kept."""
+    rows = [(i, s) for i, s in enumerate(source) if s is not None]
+    return sum(1 for i, s in rows if enc.ids[i] == clean.ids[s]), len(rows)
 
 
 class _Rows(Dataset):

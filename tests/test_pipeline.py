@@ -306,7 +306,12 @@ def test_a_trigger_cut_off_by_max_length_is_counted_and_said(attack):
         assert cut[name][1] == len(rows) and 0 < cut[name][0] < len(rows), (name, cut[name])
         if mn is not None:  # one token in the tiny vocabulary (built from the poisoned texts)
             assert len(tok("mn", add_special_tokens=False)["input_ids"]) == 1
-            assert all(mn not in tok(split.clean[i])["input_ids"] for i in rows)
+            clean = run.data.splits["train_clean" if name == "train_poisoned" else "test_clean"]
+            assert all(mn not in tok(clean.texts[split.source[i]])["input_ids"] for i in rows)
+            for i in rows:  # the source row is the triggered text without its trigger
+                words = split.texts[i].split()
+                words.remove("mn")
+                assert words == clean.texts[split.source[i]].split(), (name, i)
             assert cut[name][0] == sum(1 for i in rows if mn not in enc.ids[i]), name
     said = [e["message"] for e in sink.events if e["type"] == "log" and e["level"] == "warning"]
     te, nte = cut["test_poisoned_part"]
@@ -335,7 +340,7 @@ def test_no_trigger_count_where_the_trigger_is_not_inserted():
     run = pipeline.Run(config.load(TINY, ["attack.name='hiddenkiller'", "data.train_limit=300", "data.test_limit=100"]),
                        ListSink(), None, None)
     run.setup()
-    assert "trigger_cut" not in run.summary and run.data.splits["train_poisoned"].clean is None
+    assert "trigger_cut" not in run.summary and run.data.splits["train_poisoned"].source is None
 
 
 def test_the_data_line_names_the_classes_and_the_target():
