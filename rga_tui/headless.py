@@ -26,6 +26,7 @@ run folder, without output and without a picture (:func:`_run_other_rank`).
 from __future__ import annotations
 
 import errno
+import io
 import importlib
 import json
 import math
@@ -38,6 +39,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -49,6 +51,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.measure import Measurement
 from rich.table import Table
 
 from rga_engine import report
@@ -380,8 +383,22 @@ VERDICT_STYLE = {"remains": "bold red", "shifted": "dark_orange", "partly": "yel
                  "collapsed": "magenta", "removed": "green", "none": "green"}
 
 
-def results_table(summary: dict) -> Table:
-    """The per-model results of one run as a rich Table (verdict column included)."""
+def results_table(summary: dict, width: int | None = None) -> Table:
+    """The per-model results of one run as a rich Table (verdict column included). Given the
+    console's ``width`` and too little of it for the boxed table (an 80-column terminal: the
+    verdict would wrap over three lines), the same table without its box (one space between
+    columns, a rule under the header); still too narrow, also without the Time column (each
+    stage's ✓ line above the table gives its time)."""
+    wide = Console(width=1000, file=io.StringIO())  # a measurement is capped at the console's width
+    table = _results_table(summary, compact=False, times=True)
+    for compact, times in ((True, True), (True, False)):
+        if width is None or Measurement.get(wide, wide.options, table).maximum <= width:
+            break
+        table = _results_table(summary, compact=compact, times=times)
+    return table
+
+
+def _results_table(summary: dict, compact: bool, times: bool) -> Table:
     title = " · ".join(
         str(x)
         for x in (
@@ -391,36 +408,35 @@ def results_table(summary: dict) -> Table:
         )
         if x
     )
-    table = Table(title=printable(escape(title)) if title else None, title_justify="left")
+    look = dict(box=box.SIMPLE_HEAD, show_edge=False, padding=0, pad_edge=False) if compact else {}
+    table = Table(title=printable(escape(title)) if title else None, title_justify="left", **look)
     table.add_column("Model", style="bold")
     for name in ("CACC", "ASR", "PACC", "LFR", "ΔPACC"):
         table.add_column(name, justify="right")
     table.add_column("Verdict")
-    table.add_column("Time", justify="right")
+    if times:
+        table.add_column("Time", justify="right")
     for r in report.summary_rows(summary):
         if r["status"] == "cancelled":
-            table.add_row(r["label"], *(["–"] * 5), "[yellow]cancelled[/]", "")
-            continue
-        if r["error"]:
-            table.add_row(printable(escape(r["label"])), *(["–"] * 5),
-                          f"[red]failed: {printable(escape(r['error']))}[/]", "")
-            continue
-        if r["status"] == "not run":
-            table.add_row(r["label"], *(["–"] * 5), "[dim]not run[/]", "")
-            continue
-        verdict = printable(r["verdict"] or "–")
-        style = VERDICT_STYLE.get(r.get("verdict_kind") or "", "")
-        secs = "" if r["seconds"] is None else f"{r['seconds']:.1f}s"
-        table.add_row(
-            printable(escape(r["label"])),
-            report.fmt_pct(r["cacc"]),
-            report.fmt_pct(r["asr"]),
-            report.fmt_pct(r["pacc"]),
-            report.fmt_pct(r["lfr"]),
-            report.fmt_pct(r["delta_pacc"]) if r["name"] != "retrain" else "–",
-            f"[{style}]{escape(verdict)}[/]" if style else escape(verdict),
-            secs,
-        )
+            cells = [r["label"], *(["–"] * 5), "[yellow]cancelled[/]", ""]
+        elif r["error"]:
+            cells = [printable(escape(r["label"])), *(["–"] * 5), f"[red]failed: {printable(escape(r['error']))}[/]", ""]
+        elif r["status"] == "not run":
+            cells = [r["label"], *(["–"] * 5), "[dim]not run[/]", ""]
+        else:
+            verdict = printable(r["verdict"] or "–")
+            style = VERDICT_STYLE.get(r.get("verdict_kind") or "", "")
+            cells = [
+                printable(escape(r["label"])),
+                report.fmt_pct(r["cacc"]),
+                report.fmt_pct(r["asr"]),
+                report.fmt_pct(r["pacc"]),
+                report.fmt_pct(r["lfr"]),
+                report.fmt_pct(r["delta_pacc"]) if r["name"] != "retrain" else "–",
+                f"[{style}]{escape(verdict)}[/]" if style else escape(verdict),
+                "" if r["seconds"] is None else f"{r['seconds']:.1f}s",
+            ]
+        table.add_row(*cells[: len(table.columns)])
     return table
 
 
@@ -837,7 +853,7 @@ def _run(preset: str | Path, out: str | Path | None, overrides: list[str] | None
     summary = _final_summary(summary, sink, run_dir)
     if summary is not None:
         console.print()
-        console.print(results_table(summary))
+        console.print(results_table(summary, console.width))
         if svg:
             _save_svg(run_dir, console)
     console.print(f"run folder: {run_dir}", markup=False, highlight=False, soft_wrap=True)

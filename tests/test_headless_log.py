@@ -116,3 +116,35 @@ def test_on_a_narrow_terminal_stage_lines_wrap_between_words():
     with HeadlessSink(Console(file=buf, width=80, highlight=False)) as sink:  # a file
         sink.emit(long)
     assert any(ln.startswith("✓ poison (22.4 s)") and ln.endswith("backdoor remains") for ln in buf.getvalue().splitlines())
+
+
+def test_results_table_keeps_each_verdict_on_one_line_in_80_columns():
+    """The final table at a classic 80-column terminal (or a log file, which rich prints 80 wide):
+    the boxed table needs ~100 columns and wrapped "backdoor partly remains (ASR 30.9 %)" over
+    three lines; without its box (and, if still needed, without the Time column, which each
+    stage's ✓ line already gives) every model is one line. Wide terminals keep the boxed table."""
+    import json
+
+    from rga_engine import report
+    from rga_tui.headless import results_table
+
+    summary = json.loads((ROOT / "tests" / "fixtures" / "sst2_badnets_summary.json").read_text(encoding="utf-8"))
+    rows = report.summary_rows(summary)
+    assert any(len(r["verdict"]) >= 36 for r in rows)  # the long "partly remains (ASR x %)" verdict is in it
+
+    def render(width: int) -> list[str]:
+        buf = io.StringIO()
+        console = Console(file=buf, width=width)
+        console.print(results_table(summary, console.width))
+        return buf.getvalue().splitlines()
+
+    for width in (80, 90):
+        lines = render(width)
+        assert all(len(line) <= width for line in lines)
+        for r in rows:  # the model's name, its numbers and its whole verdict on one line
+            line = next(line for line in lines if line.startswith(r["label"] + " "))
+            assert r["verdict"] in line and report.fmt_pct(r["pacc"]) in line, (width, line)
+    assert "Time" not in render(80)[1] and "Time" in render(90)[1]  # the Time column goes only when it must
+    wide = render(120)
+    assert wide[1].startswith("┏") and "Time" in wide[2]  # the boxed table where it fits
+    assert all(len(line) <= 120 for line in wide)

@@ -431,6 +431,7 @@ async def test_cancel_key_sets_stop_flag(tmp_path, fake_pipeline, no_discovery):
         screen = await start_live(app, pilot, tmp_path)
         assert fake.calls and fake.calls[0]["run_dir"] == tmp_path / "runs" / "live-run"
         await wait_for(pilot, lambda: screen.state.stages["poison"].step > 0)
+        assert footer_keys(app)["c"] == "Cancel"
         await pilot.press("c")
         await pilot.pause()
         assert screen.source.stop.is_set()
@@ -439,6 +440,23 @@ async def test_cancel_key_sets_stop_flag(tmp_path, fake_pipeline, no_discovery):
         await pilot.pause(0.3)
         assert screen.state.stages["poison"].status == "cancelled"
         assert "cancelled" in screen_text(app)
+        assert "c" not in footer_keys(app) and "s" in footer_keys(app)  # nothing left to cancel
+
+
+def footer_keys(app) -> dict[str, str]:
+    """The keys the footer offers now: {key: description}."""
+    return {b.key: b.description for _, b, enabled, _ in app.active_bindings.values() if b.show and enabled}
+
+
+async def test_a_watched_run_folder_offers_no_cancel(tmp_path, no_discovery):
+    """Watching a run folder (`rga-tui watch`, a past run from the home screen), finished or
+    not: the run is not this app's to stop, so the footer does not offer c."""
+    app = RgaApp(watch_dir=run_folder(tmp_path))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+        await pilot.pause()
+        keys = footer_keys(app)
+        assert "c" not in keys and keys.get("s") == "Screenshot"
 
 
 async def test_worker_error_shows_in_error_panel(tmp_path, fake_pipeline, no_discovery):
@@ -713,3 +731,24 @@ async def test_a_log_scale_loss_chart_survives_a_resize(tmp_path):
             text = screen_text(app)
             assert isinstance(app.screen, RunScreen) and "Loss (log)" in text and "loss (log)" in text, width
     assert app.return_code in (None, 0)
+
+
+async def test_home_filters_read_whole_in_80_columns(tmp_path):
+    """At 80x24 each filter is ~14 columns: "dataset: any" wrapped and showed as "dataset:" (its
+    second line hidden). The prompts fit, and a value longer than its box ends in "…" on one line."""
+    from textual.widgets import Select
+
+    app = RgaApp(out_dir=tmp_path / "runs", preset=PRESET, in_process=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, HomeScreen) and app.screen.cfg is not None)
+        lines = screen_text(app).splitlines()
+        assert "data: any" in lines[1] and "attack: any" in lines[1]
+        assert "model: any" in lines[2] and "method: any" in lines[2]
+        model = app.screen.query_one("#f-model", Select)
+        longest = max((str(v) for _, v in model._options if v is not Select.NULL), key=len)
+        assert len(longest) > 12, longest  # a model name wider than the box (hub names)
+        model.value = longest
+        await pilot.pause()
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        assert "…" in lines[2] and longest[:6] in lines[2]

@@ -227,7 +227,7 @@ class HomeScreen(Screen):
         with Horizontal(id="home"):
             with Vertical(id="home-left"):
                 with Horizontal(id="filters-1", classes="filters"):
-                    yield Select([], prompt="dataset: any", id="f-dataset", compact=True)
+                    yield Select([], prompt="data: any", id="f-dataset", compact=True)
                     yield Select([], prompt="attack: any", id="f-attack", compact=True)
                 with Horizontal(id="filters-2", classes="filters"):
                     yield Select([], prompt="model: any", id="f-model", compact=True)

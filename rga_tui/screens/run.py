@@ -71,6 +71,7 @@ class RunScreen(Screen):
         self._alive_at = float("-inf")
         self._detection_shown: bool | None = None  # the detection panel / tab shown (None: not yet decided)
         self._recomposing = False  # the tick waits: new widgets are in the DOM before their on_mount
+        self._cancellable: bool | None = None  # what the footer last offered for c
 
     # ------------------------------------------------------------------ layout
     def _is_wide(self) -> bool:
@@ -173,7 +174,21 @@ class RunScreen(Screen):
                 self.notify(f"Run {'cancelled' if src.stop.is_set() else 'finished'}{where}", timeout=6)
         if isinstance(src, FileSource) and not events_:
             self._check_writer(src)
+        if self._can_cancel() != self._cancellable:  # the run ended: the footer stops offering c
+            self._cancellable = self._can_cancel()
+            self.refresh_bindings()
         self.refresh_widgets()
+
+    def _can_cancel(self) -> bool:
+        src = self.source
+        return isinstance(src, PipelineSource) and not (self.state.finished or src.done)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """c (Cancel) only while this app's own run goes on: not on a finished run, nor on a run
+        folder being watched (its process is not this app's to stop)."""
+        if action == "cancel_run":
+            return self._can_cancel()
+        return True
 
     def _check_writer(self, src: FileSource) -> None:
         """A followed run whose process is gone without a run_finished (SIGKILL, power loss) is
