@@ -34,7 +34,6 @@ from rga_tui.widgets import (DetectionPanel, ErrorPanel, EventLog, LambdaChart, 
 WIDE = 140
 TICK = 0.5
 STRIP_INTERVAL = 1.0  # elapsed / ETA tick once a second while live
-ALIVE_INTERVAL = 2.0  # watching a run folder: how often to check that its process still lives
 TABS = ("tab-matrices", "tab-curves", "tab-table", "tab-log", "tab-detection")
 
 
@@ -62,13 +61,11 @@ class RunScreen(Screen):
         self.split = "test_poisoned_all"
         self.wide: bool | None = None
         self.tick_s = tick
-        self._aborted = False
         self._timer = None
         self._shots = 0
         self._board_drawn: tuple | None = None  # (matrices rev, stage statuses) last laid out
         self._strip_rev: int | None = None
         self._strip_at = float("-inf")
-        self._alive_at = float("-inf")
         self._detection_shown: bool | None = None  # the detection panel / tab shown (None: not yet decided)
         self._recomposing = False  # the tick waits: new widgets are in the DOM before their on_mount
         self._cancellable: bool | None = None  # what the footer last offered for c
@@ -154,62 +151,21 @@ class RunScreen(Screen):
         if events_:
             self.state.apply_many(events_)
         src = self.source
-        if isinstance(src, PipelineSource) and src.done and not self._aborted:
-            rest = src.poll()
-            if rest:
-                self.state.apply_many(rest)
-            self._aborted = True
-            if src.error and not self.state.finished:
-                if src.traceback:
-                    self.state._log(self.state.last_time, "error", src.traceback.rstrip())
-                self.state.mark_aborted(src.error, cancelled=src.stop.is_set())
-            elif src.error:
-                self.state._on_error({"stage": "run", "message": src.error}, self.state.last_time)
-            elif not self.state.finished:
-                self.state.mark_aborted(None, cancelled=True)
-            if src.error:
-                self.notify(f"The run failed: {src.error}", severity="error", timeout=8)
-            else:
-                where = f" · {src.run_dir}" if src.run_dir is not None else ""
-                self.notify(f"Run {'cancelled' if src.stop.is_set() else 'finished'}{where}", timeout=6)
-        if isinstance(src, FileSource) and not events_:
-            self._check_writer(src)
-        if self._can_cancel() != self._cancellable:  # the run ended: the footer stops offering c
-            self._cancellable = self._can_cancel()
+        if isinstance(src, PipelineSource):
+            notice = src.settle(self.state)
+            if notice is not None:
+                self.notify(notice[0], severity=notice[1], timeout=8 if notice[1] == "error" else 6)
+        elif not events_:
+            src.check_writer(self.state)
+        if self.run_going != self._cancellable:  # the run ended: the footer stops offering c
+            self._cancellable = self.run_going
             self.refresh_bindings()
         self.refresh_widgets()
-
-    def _can_cancel(self) -> bool:
-        src = self.source
-        return isinstance(src, PipelineSource) and not (self.state.finished or src.done)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """c (Cancel) only while this app's own run goes on: not on a finished run, nor on a run
         folder being watched (its process is not this app's to stop)."""
-        if action == "cancel_run":
-            return self._can_cancel()
-        return True
-
-    def _check_writer(self, src: FileSource) -> None:
-        """A followed run whose process is gone without a run_finished (SIGKILL, power loss) is
-        stopped, not running: checked every couple of seconds once every event is read."""
-        st = self.state
-        if st.finished or st.writer is None or src.pacer.pending:
-            return
-        now = time.monotonic()
-        if now - self._alive_at < ALIVE_INTERVAL:
-            return
-        self._alive_at = now
-        from rga_engine.runinfo import process_alive
-
-        if process_alive(st.writer) is False:
-            rest = src.poll()  # what it wrote just before it died comes first
-            if rest:
-                st.apply_many(rest)
-                return
-            w = st.writer
-            st.mark_stopped(f"stopped: the run's process (pid {w.get('pid')} on {w.get('host')}) "
-                            f"is gone without finishing (killed?)")
+        return self.run_going if action == "cancel_run" else True
 
     def refresh_widgets(self, force: bool = False) -> None:
         self._update_status()

@@ -18,6 +18,9 @@ from rga_engine.events import BufferSink, read_new_events
 from rga_tui.state import EventPacer
 
 
+ALIVE_INTERVAL = 2.0  # watching a run folder: how often to check that its process still lives
+
+
 def events_path(run_dir: Path) -> Path:
     """A run folder's ``events.jsonl`` (``run_dir`` may also name the file itself)."""
     run_dir = Path(run_dir)
@@ -37,6 +40,7 @@ class FileSource:
         self.pacer = EventPacer(self.speed)
         self._t0: float | None = None
         self.saw_finish = False
+        self._alive_at = float("-inf")
 
     def poll(self) -> list[dict[str, Any]]:
         if not self.saw_finish:
@@ -58,6 +62,26 @@ class FileSource:
     @property
     def done(self) -> bool:
         return self.saw_finish and self.pacer.pending == 0
+
+    def check_writer(self, state: Any) -> None:
+        """A followed run whose process is gone without a run_finished (SIGKILL, power loss) is
+        stopped, not running: checked every couple of seconds once every event is read."""
+        if state.finished or state.writer is None or self.pacer.pending:
+            return
+        now = time.monotonic()
+        if now - self._alive_at < ALIVE_INTERVAL:
+            return
+        self._alive_at = now
+        from rga_engine.runinfo import process_alive
+
+        if process_alive(state.writer) is False:
+            rest = self.poll()  # what it wrote just before it died comes first
+            if rest:
+                state.apply_many(rest)
+                return
+            w = state.writer
+            state.mark_stopped(f"stopped: the run's process (pid {w.get('pid')} on {w.get('host')}) "
+                               f"is gone without finishing (killed?)")
 
     def describe(self) -> str:
         mode = f"replay ×{self.speed:g}" if self.speed > 0 else "watch"
@@ -84,6 +108,7 @@ class PipelineSource:
         self.summary: dict | None = None
         self.done = False
         self.started_wall: float | None = None
+        self._settled = False
 
     def should_stop(self) -> bool:
         return self.stop.is_set()
@@ -108,6 +133,29 @@ class PipelineSource:
 
     def poll(self) -> list[dict[str, Any]]:
         return self.sink.drain()
+
+    def settle(self, state: Any) -> tuple[str, str] | None:
+        """Once the work is done, once: the events it left and how it ended into ``state`` (an
+        error, or a cancel that wrote no run_finished); returns the screen's notice (text,
+        severity)."""
+        if not self.done or self._settled:
+            return None
+        self._settled = True
+        rest = self.poll()
+        if rest:
+            state.apply_many(rest)
+        if self.error and not state.finished:
+            if self.traceback:
+                state._log(state.last_time, "error", self.traceback.rstrip())
+            state.mark_aborted(self.error, cancelled=self.stop.is_set())
+        elif self.error:
+            state._on_error({"stage": "run", "message": self.error}, state.last_time)
+        elif not state.finished:
+            state.mark_aborted(None, cancelled=True)
+        if self.error:
+            return f"The run failed: {self.error}", "error"
+        where = f" · {self.run_dir}" if self.run_dir is not None else ""
+        return f"Run {'cancelled' if self.stop.is_set() else 'finished'}{where}", "information"
 
     @property
     def waiting(self) -> bool:
