@@ -411,7 +411,7 @@ def _results_table(summary: dict, compact: bool, times: bool) -> Table:
     look = dict(box=box.SIMPLE_HEAD, show_edge=False, padding=0, pad_edge=False) if compact else {}
     table = Table(title=printable(escape(title)) if title else None, title_justify="left", **look)
     table.add_column("Model", style="bold")
-    for name in ("CACC", "ASR", "PACC", "LFR", "ΔPACC"):
+    for name in ("CACC", "ASR", "LFR", "PACC", "ΔPACC"):  # the run screen's order: the paper's, with ASR
         table.add_column(name, justify="right")
     table.add_column("Verdict")
     if times:
@@ -430,8 +430,8 @@ def _results_table(summary: dict, compact: bool, times: bool) -> Table:
                 printable(escape(r["label"])),
                 report.fmt_pct(r["cacc"]),
                 report.fmt_pct(r["asr"]),
-                report.fmt_pct(r["pacc"]),
                 report.fmt_pct(r["lfr"]),
+                report.fmt_pct(r["pacc"]),
                 report.fmt_pct(r["delta_pacc"]) if r["name"] != "retrain" else "–",
                 f"[{style}]{escape(verdict)}[/]" if style else escape(verdict),
                 "" if r["seconds"] is None else f"{r['seconds']:.1f}s",

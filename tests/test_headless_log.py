@@ -147,4 +147,7 @@ def test_results_table_keeps_each_verdict_on_one_line_in_80_columns():
     assert "Time" not in render(80)[1] and "Time" in render(90)[1]  # the Time column goes only when it must
     wide = render(120)
     assert wide[1].startswith("┏") and "Time" in wide[2]  # the boxed table where it fits
+    from rga_tui.widgets.results import COLUMNS
+
+    assert render(80)[1].split()[:7] == list(COLUMNS)  # the run screen's columns, in its order
     assert all(len(line) <= 120 for line in wide)
