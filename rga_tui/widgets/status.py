@@ -1,5 +1,5 @@
 """The run screen's top line: the preset, what runs now (or how the run ended), the matrices'
-split, where the events come from and the device."""
+split, the device and where the events come from (cut with … where the terminal is narrower)."""
 
 from __future__ import annotations
 
@@ -44,10 +44,10 @@ def status_text(st: RunState, source: Any, split: str) -> Text:
         state = Text("starting…", style="dim")
     parts.append(state)
     parts.append(Text(f"matrices: {'triggered' if split == 'test_poisoned_all' else 'clean'} (m)", style="dim"))
-    parts.append(Text(source.describe(), style="dim"))
     if st.device:
         parts.append(Text(st.device, style="dim"))
-    return Text(" · ", style="dim").join(parts)
+    parts.append(Text(source.describe(), style="dim"))  # last: the longest and least needed
+    return Text(" · ", style="dim").join(parts)  # app.tcss: one line, cut with …
 
 
 class StatusLine(Static):
