@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, Callable, List, Optional, TypeVar
@@ -260,23 +261,62 @@ def presets_cmd(
 ) -> None:
     """List the presets, one line each: name, dataset, attack, model, methods, description."""
     from rga_tui.presets import discover_presets
-    from rga_tui.safe_text import printable
 
     infos = _guard(lambda: discover_presets(presets, strict=True))
     if not infos:
         typer.echo("no presets found (looked in the packaged presets/ and ./presets)", err=True)
         return
+    # on a terminal each line ends at its width (the description cut with …: wrapped, the
+    # columns broke mid-word at 80); piped or redirected, whole lines for grep and scripts
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    for line in preset_lines(infos, width):
+        typer.echo(line)
+
+
+def preset_lines(infos: list[Any], width: int | None = None) -> list[str]:
+    """One line per preset: name, dataset, attack, model, methods in aligned columns, then the
+    description (a preset that does not load: its error). Given a terminal ``width``, text that
+    would pass it wraps between words, under its own column (the terminal broke the columns
+    mid-word); where the columns leave the description under 24 columns (80 columns with the
+    paper's presets listed), each preset's columns are joined by " · " (wrapped lines indented by
+    2) and its description goes below, indented by 4."""
+    import textwrap
+
+    from rga_tui.safe_text import printable
+
+    def wrap(text: str, indent: int, first: int = 0) -> list[str]:
+        """``text`` from column ``first`` (its first line) or ``indent`` (the others)."""
+        if width is None:
+            return [text]
+        lines = textwrap.wrap(text, width=width - indent, break_long_words=True, break_on_hyphens=False,
+                              initial_indent=" " * (first - indent) if first > indent else "")
+        return [lines[0].lstrip() if first > indent else lines[0]] + [" " * indent + x for x in lines[1:]] if lines else [""]
+
     ok = [i for i in infos if not i.error]
     widths = [max((len(x) for x in col), default=0) for col in zip(
         *[(i.name, i.dataset, i.attack, i.model, ",".join(i.methods)) for i in ok]
     )] if ok else [0] * 5
+    at = sum(w + 2 for w in widths)  # the description's column
+    stacked = width is not None and at + 24 > width
+    lines: list[str] = []
     for i in infos:  # names, descriptions and errors come from preset files: escaped
-        if i.error:
-            typer.echo(printable(f"{i.name.ljust(widths[0])}  error: {i.error}"))
-            continue
         cols = [i.name, i.dataset, i.attack, i.model, ",".join(i.methods)]
-        line = "  ".join(c.ljust(w) for c, w in zip(cols, widths))
-        typer.echo(printable(f"{line}  {i.description}".rstrip()))
+        if i.error:
+            head, rest = f"{i.name.ljust(widths[0])}  ", f"error: {i.error}"
+        elif stacked:
+            lines += wrap(printable(" · ".join(cols)), 2)
+            if i.description:
+                lines += [" " * 4 + x.lstrip() for x in wrap(printable(i.description), 4)]
+            continue
+        else:
+            head, rest = "  ".join(c.ljust(w) for c, w in zip(cols, widths)) + "  ", i.description
+        head, rest = printable(head), printable(rest)
+        if width is None or len(head) + 24 > width:
+            lines += wrap((head + rest).rstrip(), 4)
+        else:
+            body = wrap(rest, len(head), len(head)) if rest else [""]
+            lines += [(head + body[0]).rstrip(), *body[1:]]
+    return lines
 
 
 # --------------------------------------------------------------------------- inspect

@@ -412,3 +412,24 @@ def test_run_over_seeds_writes_a_folder_per_seed_and_results_md(tmp_path, monkey
     assert_one_line_error(invoke("run", DEMO, "--seeds", "2023,2024", "--out", out), "s2024 already holds a run")
     assert seen_dirs == []
     assert_one_line_error(invoke("run", DEMO, "--seeds", "2025-2021"), "empty range")
+
+
+def test_presets_on_a_terminal_wrap_between_words_under_their_column():
+    """`rga-tui presets` on an 80-column terminal broke its 100+-column lines mid-word (the
+    terminal wrapped them). Given the width, nothing passes it and nothing is lost: each
+    description's words, in order, under its preset; piped (no width), one whole line each."""
+    from rga_tui.cli import preset_lines
+    from rga_tui.presets import discover_presets
+
+    infos = [i for i in discover_presets([], strict=True) if not i.error]
+    assert len(preset_lines(infos)) == len(infos)  # piped: one line per preset, whole
+    for width in (80, 150):
+        lines = preset_lines(infos, width)
+        assert all(len(line) <= width for line in lines), width
+        assert len(lines) > len(infos)  # some descriptions did wrap
+        starts = [n for n, line in enumerate(lines) if not line.startswith(" ")]
+        assert len(starts) == len(infos)  # each preset begins at column 0 with its name
+        for info, a, b in zip(infos, starts, starts[1:] + [len(lines)]):
+            block = " ".join(line.strip() for line in lines[a:b])
+            assert lines[a].startswith(info.name) and info.model in block
+            assert " ".join(info.description.split()) in block, (width, block)
