@@ -285,12 +285,13 @@ def preset_lines(infos: list[Any], width: int | None = None) -> list[str]:
     from rga_tui.safe_text import printable
 
     def wrap(text: str, indent: int, first: int = 0) -> list[str]:
-        """``text`` from column ``first`` (its first line) or ``indent`` (the others)."""
+        """``text`` in lines of ``width``: the first starts at column ``first`` (what goes before
+        it is the caller's), the others are indented by ``indent``."""
         if width is None:
             return [text]
-        lines = textwrap.wrap(text, width=width - indent, break_long_words=True, break_on_hyphens=False,
-                              initial_indent=" " * (first - indent) if first > indent else "")
-        return [lines[0].lstrip() if first > indent else lines[0]] + [" " * indent + x for x in lines[1:]] if lines else [""]
+        lines = textwrap.wrap(text, width=width, initial_indent=" " * first, subsequent_indent=" " * indent,
+                              break_on_hyphens=False) or [""]
+        return [lines[0][first:], *lines[1:]]
 
     ok = [i for i in infos if not i.error]
     widths = [max((len(x) for x in col), default=0) for col in zip(
@@ -306,7 +307,8 @@ def preset_lines(infos: list[Any], width: int | None = None) -> list[str]:
         elif stacked:
             lines += wrap(printable(" · ".join(cols)), 2)
             if i.description:
-                lines += [" " * 4 + x.lstrip() for x in wrap(printable(i.description), 4)]
+                first, *more = wrap(printable(i.description), 4, 4)
+                lines += [" " * 4 + first, *more]
             continue
         else:
             head, rest = "  ".join(c.ljust(w) for c, w in zip(cols, widths)) + "  ", i.description
