@@ -176,9 +176,12 @@ class HeadlessSink:
         self.clock = clock
         self._stage_clock: dict[str, tuple[float, float]] = {}  # stage -> (started, last line)
         self._totals: dict[str, float | None] = {}
+        # under ~100 columns (an 80-column terminal) a shorter bar and "120/s": the full row (~92
+        # columns with λ) made rich squeeze its columns into "603/…" and "0:02:…"
+        self.narrow = console.width < 100
         self.progress = Progress(
-            TextColumn("[bold]{task.fields[stage]:<14}"),
-            BarColumn(bar_width=16),
+            TextColumn("[bold]{task.fields[stage]:<12}" if self.narrow else "[bold]{task.fields[stage]:<14}"),
+            BarColumn(bar_width=8 if self.narrow else 16),
             MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
@@ -283,7 +286,7 @@ class HeadlessSink:
             info.append(f"λ {lam:.3f}")
         sps = _num(e.get("samples_per_s"))
         if sps is not None:
-            info.append(f"{sps:.0f} samples/s")
+            info.append(f"{sps:.0f}/s" if self.narrow and not self.plain else f"{sps:.0f} samples/s")
         step = _num(e.get("step"))
         if self.plain:
             self._plain_progress(stage, step, info)

@@ -151,3 +151,23 @@ def test_results_table_keeps_each_verdict_on_one_line_in_80_columns():
 
     assert render(80)[1].split()[:7] == list(COLUMNS)  # the run screen's columns, in its order
     assert all(len(line) <= 120 for line in wide)
+
+
+def test_progress_rows_fit_an_80_column_terminal():
+    """Five stages' bars on an 80-column terminal: the full row (~92 columns with λ) made rich
+    squeeze its columns into "603/…" and "0:02:…". Narrow, the bar is shorter and samples/s reads
+    "/s": every count and time is whole."""
+    buf = io.StringIO()
+    console = Console(file=buf, width=80, force_terminal=True)
+    sink = HeadlessSink(console, plain=False)
+    for stage, total in (("poison", 603), ("retrain", 546), ("unlearn:ga", 133), ("unlearn:npo", 133),
+                         ("unlearn:rga", 133)):
+        sink.emit({"type": "stage_started", "stage": stage, "total_steps": total})
+        sink.emit({"type": "step", "stage": stage, "step": total, "loss": -21.35 if stage == "unlearn:ga" else 0.5603,
+                   "lambda": 0.006 if stage == "unlearn:rga" else None, "samples_per_s": 120.0})
+    out = io.StringIO()
+    Console(file=out, width=80, color_system=None).print(sink.progress.get_renderable())
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 5 and all(len(line) <= 80 for line in lines)
+    assert "…" not in out.getvalue()
+    assert "603/603" in lines[0] and "133/133" in lines[4] and "λ 0.006" in lines[4] and "120/s" in lines[4]
