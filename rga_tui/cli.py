@@ -445,7 +445,11 @@ def inspect_cmd(
         typer.echo(json_printable(json.dumps(info, ensure_ascii=False)))
         return
 
+    import io
+
+    from rich import box
     from rich.console import Console
+    from rich.measure import Measurement
     from rich.table import Table
     from rich.text import Text
 
@@ -455,15 +459,24 @@ def inspect_cmd(
     names = [printable(n) for n in info["label_names"]] or [str(k) for k in range(info["num_labels"])]
     title = (f"{info['preset']} · {info['dataset']} · {info['attack']} · target {info['target']}"
              f" ({names[info['target']] if 0 <= info['target'] < len(names) else '?'})")
-    table = Table(title=Text(printable(title)), title_justify="left")
-    table.add_column("Split")
-    table.add_column("Rows", justify="right")
-    for k in range(info["num_labels"]):
-        table.add_column(Text(f"{k} {names[k]}") if k < len(names) else str(k), justify="right")
-    table.add_column("Poisoned", justify="right")
-    for split, s in info["splits"].items():
-        table.add_row(split, str(s["rows"]), *[str(s["labels"].get(str(k), 0)) for k in range(info["num_labels"])],
-                      str(s["poisoned"]))
+
+    def splits_table(**look: Any) -> Table:
+        table = Table(title=Text(printable(title)), title_justify="left", **look)
+        # the split names whole (cut, test_poisoned_part and test_poisoned_all both read
+        # "test_poiso…" at 80 columns); the class headers wrap instead
+        table.add_column("Split", no_wrap=True, min_width=max((len(k) for k in info["splits"]), default=5))
+        table.add_column("Rows", justify="right")
+        for k in range(info["num_labels"]):
+            table.add_column(Text(f"{k} {names[k]}") if k < len(names) else str(k), justify="right")
+        table.add_column("Poisoned", justify="right")
+        for split, s in info["splits"].items():
+            table.add_row(split, str(s["rows"]), *[str(s["labels"].get(str(k), 0)) for k in range(info["num_labels"])],
+                          str(s["poisoned"]))
+        return table
+
+    table = splits_table()
+    if Measurement.get(wide := Console(width=1000, file=io.StringIO()), wide.options, table).maximum > console.width:
+        table = splits_table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)  # no box: 80 columns hold 4 classes
     console.print(table)
     if info["examples"]:
         console.print("\n[bold]Examples[/] (clean → poisoned)")

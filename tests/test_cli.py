@@ -164,6 +164,24 @@ def test_inspect_json_sst2_badnets():
 
 
 @pytest.mark.skipif(not _HAVE_DATA, reason="rga_engine/data/embedded not written yet")
+def test_inspect_table_names_every_split_whole_in_80_columns():
+    """At 80 columns the boxed table (AG News: four classes) cut the split names, and
+    test_poisoned_part and test_poisoned_all both read "test_poiso…": without its box the table
+    fits, every split and class count on its row."""
+    r = CliRunner().invoke(app, ["inspect", str(ROOT / "presets" / "demo" / "agnews-badnets.toml")],
+                           env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    rows = {line.split()[0]: line.split()[1:] for line in lines
+            if line.split() and line.split()[0] in ("train_clean", "train_poisoned", "test_clean",
+                                                     "test_poisoned_part", "test_poisoned_all")}
+    assert rows["test_poisoned_part"] == ["750", "0", "250", "250", "250", "750"]
+    assert rows["test_poisoned_all"] == ["1000", "250", "250", "250", "250", "1000"]
+    assert len(rows) == 5 and "…" not in "".join(lines[:40])
+
+
+@pytest.mark.skipif(not _HAVE_DATA, reason="rga_engine/data/embedded not written yet")
 @pytest.mark.parametrize("preset,sentence", [
     ("paper/bert-hsol-addsent.toml", "no cross, no crown"),
     ("paper/distilbert-agnews-addsent.toml", "no cross, no crown"),
