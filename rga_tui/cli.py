@@ -445,13 +445,12 @@ def inspect_cmd(
         typer.echo(json_printable(json.dumps(info, ensure_ascii=False)))
         return
 
-    import io
-
     from rich import box
     from rich.console import Console
-    from rich.measure import Measurement
     from rich.table import Table
     from rich.text import Text
+
+    from rga_tui.headless import table_width
 
     console = Console(highlight=False)
     _print_understood(console, info)
@@ -475,7 +474,7 @@ def inspect_cmd(
         return table
 
     table = splits_table()
-    if Measurement.get(wide := Console(width=1000, file=io.StringIO()), wide.options, table).maximum > console.width:
+    if table_width(table) > console.width:
         table = splits_table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)  # no box: 80 columns hold 4 classes
     console.print(table)
     if info["examples"]:

@@ -392,13 +392,18 @@ def results_table(summary: dict, width: int | None = None) -> Table:
     verdict would wrap over three lines), the same table without its box (one space between
     columns, a rule under the header); still too narrow, also without the Time column (each
     stage's ✓ line above the table gives its time)."""
-    wide = Console(width=1000, file=io.StringIO())  # a measurement is capped at the console's width
     table = _results_table(summary, compact=False, times=True)
     for compact, times in ((True, True), (True, False)):
-        if width is None or Measurement.get(wide, wide.options, table).maximum <= width:
+        if width is None or table_width(table) <= width:
             break
         table = _results_table(summary, compact=compact, times=times)
     return table
+
+
+def table_width(table: Table) -> int:
+    """The columns ``table`` takes when nothing wraps."""
+    wide = Console(width=1000, file=io.StringIO())  # a measurement is capped at the console's width
+    return Measurement.get(wide, wide.options, table).maximum
 
 
 def _results_table(summary: dict, compact: bool, times: bool) -> Table:
