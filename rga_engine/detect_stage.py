@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rga_engine import cache
+from rga_engine import cache, report
 from rga_engine.distributed import from_main
 
 if TYPE_CHECKING:
@@ -70,8 +70,8 @@ def detect(run: Run, poisoned) -> tuple[list[bool] | None, str]:
     run.summary["detection"] = det
     if run.run_dir is not None and run.is_main:
         _write_files(run, flagged, projection, det)
-    run.log(f"detect: flagged {det['flagged']} of {n} rows, {det['poisoned']} truly poisoned: precision "
-            f"{det['precision']:.3f}, recall {det['recall']:.3f}, F1 {det['f1']:.3f}")
+    run.log(f"detect: flagged {det['flagged']} of {n} rows, {det['poisoned']} truly poisoned: "
+            + ", ".join(f"{label} {v} %" for label, v in report.detection_scores(det)))
     return _finish(run, flagged, det, params, cached, t0)
 
 

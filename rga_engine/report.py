@@ -28,6 +28,7 @@ __all__ = [
     "cell_values",
     "display_name",
     "group_runs",
+    "detection_scores",
     "fmt_pct",
     "load_summary",
     "method_names",
@@ -536,6 +537,17 @@ def _read_run_config(path: Path) -> dict[str, Any] | None:
             if not k.startswith(_NOT_EXPERIMENT) and k not in _NOT_EXPERIMENT and k not in idle}
 
 
+DETECTION_SCORES = (("precision", "precision"), ("recall", "recall"), ("f1", "F1"))
+
+
+def detection_scores(d: dict) -> list[tuple[str, str]]:
+    """``[("precision", "96.72"), ("recall", "98.33"), ("F1", "97.52")]``: CUBE's scores
+    (``summary["detection"]``, :func:`rga_engine.cube.scores`) as percent, in that order, the
+    finite ones only. The one formatting of them: the engine's log line, ``results.md``, the
+    headless lines and the TUI panel each join these their own way."""
+    return [(label, fmt_pct(d.get(key))) for key, label in DETECTION_SCORES if _num(d.get(key)) is not None]
+
+
 def detection_line(summary: dict) -> str:
     """``CUBE detection: flagged 61 rows, 60 truly poisoned: precision 96.72 %, recall 98.33 %, F1 97.52 %``
     from ``summary["detection"]`` (``unlearn.forget_set = "cube"``); "" without one."""
@@ -543,10 +555,11 @@ def detection_line(summary: dict) -> str:
     if not isinstance(d, dict):
         return ""
     try:
-        return (f"CUBE detection: flagged {int(d['flagged'])} rows, {int(d['poisoned'])} truly poisoned: "
-                f"precision {fmt_pct(d['precision'])} %, recall {fmt_pct(d['recall'])} %, F1 {fmt_pct(d['f1'])} %")
+        head = f"CUBE detection: flagged {int(d['flagged'])} rows, {int(d['poisoned'])} truly poisoned"
     except (KeyError, TypeError, ValueError):
         return ""
+    scores = detection_scores(d)
+    return head + (": " + ", ".join(f"{label} {v} %" for label, v in scores) if scores else "")
 
 
 def run_markdown(summary: dict) -> str:

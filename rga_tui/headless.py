@@ -123,10 +123,7 @@ def detection_text(d: dict) -> str:
     if _num(d.get("flagged")) is not None:
         parts.append(f"flagged {int(d['flagged'])}" + (f" · {int(d['poisoned'])} truly poisoned"
                                                         if _num(d.get("poisoned")) is not None else ""))
-    for key, label in (("precision", "precision"), ("recall", "recall"), ("f1", "F1")):
-        v = _num(d.get(key))
-        if v is not None:
-            parts.append(f"{label} {100 * v:.2f}")
+    parts += [f"{label} {v}" for label, v in report.detection_scores(d)]
     return "  ".join(parts)
 
 

@@ -94,6 +94,11 @@ def test_cube_run_end_to_end(tmp_path):
     fin = [e for e in sink.of_type("stage_finished") if e["stage"] == "detect"][0]
     assert fin["metrics"]["flagged"] == det["flagged"]
     assert "CUBE detection" in (run_dir / "results.md").read_text()
+    # the engine's own log line gives the scores as every other view does (percent)
+    from rga_engine.report import detection_scores
+
+    line = [e["message"] for e in sink.of_type("log") if e["message"].startswith("detect: flagged")][0]
+    assert line.endswith(", ".join(f"{label} {v} %" for label, v in detection_scores(det))), line
     # the run folder's picture of the detection: every row with 2-D coordinates, and the SVG
     from rga_engine.detection_files import read_points
 
@@ -131,6 +136,22 @@ def test_run_markdown_has_the_detection_line():
     line = detection_line(s)
     assert line == "CUBE detection: flagged 8 rows, 4 truly poisoned: precision 50.00 %, recall 100.00 %, F1 66.67 %"
     assert line in run_markdown(s) and detection_line({"models": {}}) == ""
+
+
+def test_one_formatting_of_the_cube_scores_everywhere():
+    """The engine's log line, results.md, the headless line and the TUI panel show the same
+    percent strings (the engine's log showed fractions, "precision 0.500", until 2026-12-03);
+    a missing or non-finite score is left out everywhere, not shown as "nan"."""
+    from rga_engine.report import detection_line, detection_scores
+    from rga_tui.headless import detection_text
+    from rga_tui.widgets.detection import scores_text
+
+    d = {"precision": 0.5, "recall": float("nan"), "f1": 0.6667, "flagged": 8, "poisoned": 4}
+    assert detection_scores(d) == [("precision", "50.00"), ("F1", "66.67")]
+    assert detection_line({"detection": d}).endswith(": precision 50.00 %, F1 66.67 %")
+    assert detection_text(d) == "flagged 8 · 4 truly poisoned  precision 50.00  F1 66.67"
+    assert scores_text(d).plain == "precision 50.00  F1 66.67\nflagged 8 rows · 4 truly poisoned"
+    assert "nan" not in detection_line({"detection": d}).lower()
 
 
 def _blobs(seed: int = 0):

@@ -18,6 +18,7 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from rga_engine.detection_files import CSV_NAME, KIND_LABELS, KINDS, read_points
+from rga_engine.report import detection_scores
 from rga_tui.state import DETECT, RunState
 
 MAX_POINTS = 3000
@@ -38,11 +39,9 @@ def sample(points: list, limit: int = MAX_POINTS) -> list:
 def scores_text(d: dict) -> Text:
     """``precision 95.24  recall 100.00  F1 97.56`` over ``flagged 21 rows · 20 truly poisoned``."""
     t = Text()
-    for key, label in (("precision", "precision"), ("recall", "recall"), ("f1", "F1")):
-        v = d.get(key)
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            t.append(f"{label} ", style="dim")
-            t.append(f"{100 * v:.2f}  ", style="bold")
+    for label, v in detection_scores(d):
+        t.append(f"{label} ", style="dim")
+        t.append(f"{v}  ", style="bold")
     t.rstrip()
     flagged, poisoned = d.get("flagged"), d.get("poisoned")
     if isinstance(flagged, int) and isinstance(poisoned, int):
