@@ -63,14 +63,15 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 
-# metrics shown as percentages when an eval / stage_finished event carries them
+# metrics shown as percentages when an eval / stage_finished event carries them, in the run
+# screen's and the results table's order (the paper's, with ASR)
 _PCT_KEYS = {
     "cacc": "CACC",
     "acc": "ACC",
     "accuracy": "ACC",
     "asr": "ASR",
-    "pacc": "PACC",
     "paper_lfr": "LFR",
+    "pacc": "PACC",
     "delta_pacc": "ΔPACC",
 }
 
@@ -115,6 +116,41 @@ def format_metrics(metrics: Any, label_names: list[str] | None = None) -> str:
         if verdict:
             text = f"{text} · {verdict}" if text else verdict
     return text
+
+
+def wrap_metrics(head: str, text: str, width: int, indent: int = 4) -> list[str]:
+    """``head`` (markup) then ``text`` (plain: metrics two spaces apart, then `` · `` and the
+    verdict) as markup lines of at most ``width`` cells, broken between metrics ("ΔPACC 0.33"
+    stays whole) and before the verdict (between its words only where it is longer than a line);
+    a piece wider than a line gets a line of its own."""
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    tokens: list[tuple[str, str]] = []  # (separator before it, token)
+    for atom in text.split("  "):
+        pair, dot, verdict = atom.partition(" · ")
+        if pair:
+            tokens.append(("  ", pair))
+        if dot and cell_len("· " + verdict) <= width - indent:  # the verdict whole, on a line of its own if need be
+            tokens.append((" ", "· " + verdict))
+        elif dot:
+            words: list[str] = []
+            for w in ("·", *verdict.split(" ")):  # "(ASR 30.9 %)" and "→ negative" stay whole
+                if words and (w == "%" or words[-1] == "→" or (words[-1].startswith("(") and ")" not in words[-1])):
+                    words[-1] += " " + w
+                elif w:
+                    words.append(w)
+            tokens += [(" ", w) for w in words]
+    lines, line, used = [], head, cell_len(Text.from_markup(head).plain)
+    for sep, tok in tokens:
+        n = cell_len(tok)
+        if used + len(sep) + n > width and line.strip():  # a new line, unless this one is empty
+            lines.append(line)
+            line, used = " " * indent + escape(tok), indent + n
+        else:
+            line, used = line + sep + escape(tok), used + len(sep) + n
+    lines.append(line)
+    return lines
 
 
 def detection_text(d: dict) -> str:
@@ -216,6 +252,16 @@ class HeadlessSink:
                 self.progress.console.print(*args, **kw)
             except OSError:  # the terminal went away (EIO, a broken pipe): the run goes on
                 detach_from_terminal()
+
+    def print_metrics(self, head: str, text: str) -> None:
+        """``head`` (markup) and a :func:`format_metrics` / :func:`detection_text` line. A log
+        file gets one line; a terminal too narrow for it gets lines broken only between two
+        metrics (or within the verdict), so a name never ends one line with its value on the next
+        ("ΔPACC" / "0.33"); continuation lines are indented."""
+        if self.plain or not text:
+            self.print(f"{head}  {escape(text)}" if text else head, soft_wrap=self.plain)
+            return
+        self.print(*wrap_metrics(head, text, self.progress.console.width), sep="\n", soft_wrap=True)
 
     def emit(self, event: dict) -> None:
         try:
@@ -328,8 +374,7 @@ class HeadlessSink:
         if isinstance(step, int) and step < 0:
             return  # the final evaluation: stage_finished prints it
         at = f" step {step}" if step is not None else ""
-        text = escape(format_metrics(metrics, self.label_names))
-        self.print(f"  [cyan]eval[/] {escape(str(stage))}{at}  {text}", soft_wrap=self.plain)
+        self.print_metrics(f"  [cyan]eval[/] {escape(str(stage))}{at}", format_metrics(metrics, self.label_names))
 
     def _on_stage_finished(self, e: dict) -> None:
         stage = str(e.get("stage"))
@@ -349,10 +394,10 @@ class HeadlessSink:
             self.print(f"[red]✗ {escape(stage)} failed{took}[/]", always=True)
         else:
             cached = " [dim](cached)[/]" if metrics.get("cached") else ""
-            text = escape(format_metrics(metrics, self.label_names))
+            text = format_metrics(metrics, self.label_names)
             if stage == "detect" and _num(metrics.get("f1")) is not None:
-                text = escape(detection_text(metrics))
-            self.print(f"[green]✓[/] {escape(stage)}{took}{cached}  {text}", soft_wrap=self.plain)
+                text = detection_text(metrics)
+            self.print_metrics(f"[green]✓[/] {escape(stage)}{took}{cached}", text)
 
     def _on_error(self, e: dict) -> None:
         stage = str(e.get("stage"))

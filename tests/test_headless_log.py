@@ -111,11 +111,43 @@ def test_on_a_narrow_terminal_stage_lines_wrap_between_words():
     text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", buf.getvalue())
     rows = [r.rstrip() for r in text.splitlines() if r.strip() and "━" not in r]
     assert len(rows) >= 2 and all(len(r) <= 80 for r in rows), rows
-    assert "backdoor remains" in " ".join(rows) and "rem\n" not in text
+    assert "backdoor remains" in " ".join(" ".join(rows).split()) and "rem\n" not in text
     buf = io.StringIO()
     with HeadlessSink(Console(file=buf, width=80, highlight=False)) as sink:  # a file
         sink.emit(long)
     assert any(ln.startswith("✓ poison (22.4 s)") and ln.endswith("backdoor remains") for ln in buf.getvalue().splitlines())
+
+
+def test_on_a_narrow_terminal_a_metric_keeps_its_value_on_its_line():
+    """Each metric of an eval / stage line stays beside its value ("ΔPACC" ended an 80-column
+    line with "0.44" on the next) and the verdict stays whole where it fits a line; continuation
+    lines are indented."""
+    from rga_tui.headless import format_metrics
+
+    ev = {"type": "eval", "stage": "unlearn:rga", "step": 78,
+          "metrics": {"cacc": 0.8532, "asr": 0.309, "paper_lfr": 0.691, "pacc": 0.8538, "delta_pacc": 0.0033,
+                      "trigger_shift": {"remains": True, "shifted": False, "to_class": None, "score": 0.3,
+                                        "verdict": "backdoor partly remains"}}}
+    for width in (80, 72, 64, 56, 48):
+        buf = io.StringIO()
+        with HeadlessSink(Console(file=buf, width=width, force_terminal=True, no_color=True, highlight=False)) as sink:
+            sink.emit(ev)
+            sink.emit({"type": "stage_finished", "stage": "unlearn:rga", "seconds": 95.0, "metrics": ev["metrics"]})
+        text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", buf.getvalue())
+        rows = [r.rstrip() for r in text.splitlines() if r.strip() and "━" not in r]
+        assert all(len(r) <= width for r in rows), (width, rows)
+        rows = [r for r in rows if not r.startswith("unlearn:rga ")]  # the progress row
+        for name in ("CACC", "ASR", "LFR", "PACC", "ΔPACC"):  # never a name at the end of a line
+            assert not any(re.search(rf"(^|\s){name}$", r) for r in rows), (width, rows)
+        assert all(re.match(r"^( {4}|  eval|✓)", r) for r in rows), (width, rows)
+        verdict = format_metrics(ev["metrics"]).split(" · ")[1]
+        assert sum(("· " + verdict) in r for r in rows) == 2, (width, rows)  # whole where it fits a line
+    # the metrics in the run screen's and the results table's order (PACC came before LFR here)
+    assert re.findall(r"(ΔPACC|CACC|PACC|ASR|LFR) ", format_metrics(ev["metrics"])) == ["CACC", "ASR", "LFR", "PACC", "ΔPACC"]
+    # a piece wider than the line gets a line of its own rather than being lost
+    from rga_tui.headless import wrap_metrics
+
+    assert wrap_metrics("x", "CACC 85.32", 6) == ["x", "    CACC 85.32"]
 
 
 def test_results_table_keeps_each_verdict_on_one_line_in_80_columns():
