@@ -24,7 +24,7 @@ import os
 from typing import Any, Callable, Sequence
 
 __all__ = ["SharedStop", "all_ranks", "any_rank", "from_main", "launch_rank", "lone_cpu_launch",
-           "mean_over_ranks", "rank_slice"]
+           "mean_over_ranks", "rank_slice", "sum_over_ranks"]
 
 # the global rank as the launchers set it (torchrun / accelerate launch: RANK; mpirun: the others),
 # the same variables accelerate reads
@@ -96,6 +96,20 @@ def mean_over_ranks(t):
     t = t.detach().clone()
     dist.all_reduce(t)
     return t / dist.get_world_size()
+
+
+def sum_over_ranks(t, device):
+    """The sum over the processes of the default group of a CPU tensor, back on the CPU (one
+    process: ``t`` itself). A collective, made on ``device`` (NCCL reduces CUDA tensors only).
+    Each rank evaluates its share of the batches and leaves the other rows 0
+    (:func:`rga_engine.train.predict_logits`' ``part``): the sum is every row's logits, exactly."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() <= 1:
+        return t
+    on = t.to(device)
+    dist.all_reduce(on)
+    return on.cpu()
 
 
 def from_main(accelerator, obj: Any) -> Any:

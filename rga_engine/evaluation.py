@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from rga_engine import metrics
+from rga_engine.distributed import sum_over_ranks
 from rga_engine.train import Encoded, confusion, predict_logits
 
 if TYPE_CHECKING:
@@ -41,9 +42,14 @@ def unique_rows(encs: list[Encoded], names: tuple[str, ...]) -> tuple[Encoded, d
 def logits(run: Run, model, enc: Encoded) -> torch.Tensor:
     """Every model's logits -- fresh from training or loaded from the cache -- under the one
     autocast of the precision policy (``mixed_precision``): the models that leave the training
-    loops carry no autocast wrapper of their own, so a cache hit changes nothing."""
-    with run.accelerator.autocast():
-        return predict_logits(model, enc, run.cfg.train.eval_batch_size, run.pad_id, run.accelerator.device)
+    loops carry no autocast wrapper of their own, so a cache hit changes nothing. With several
+    processes each evaluates every N-th batch and one all-reduce gives every rank all the logits
+    (the model is unwrapped, so its forwards make no collective of their own)."""
+    acc = run.accelerator
+    with acc.autocast():
+        out = predict_logits(model, enc, run.cfg.train.eval_batch_size, run.pad_id, acc.device,
+                             part=(acc.process_index, run.world))
+    return sum_over_ranks(out, acc.device) if run.world > 1 else out
 
 
 def evaluate(run: Run, model, stage: str, step: int, retrain_pacc: float | None) -> dict[str, Any]:

@@ -220,13 +220,19 @@ def forward_pieces(model, enc: Encoded, index: list[int], pad_id: int, device, p
 # --------------------------------------------------------------------------- evaluation
 
 @torch.no_grad()
-def predict_logits(model, enc: Encoded, batch_size: int, pad_id: int, device) -> torch.Tensor:
-    """Logits for every row of ``enc`` (rows batched by length: little padding), in row order."""
+def predict_logits(model, enc: Encoded, batch_size: int, pad_id: int, device,
+                   part: tuple[int, int] = (0, 1)) -> torch.Tensor:
+    """Logits for every row of ``enc`` (rows batched by length: little padding), in row order.
+
+    ``part = (rank, world)``: only every ``world``-th batch from the ``rank``-th, the others'
+    rows left 0 -- the batches are those of one process, so the parts' sum (one all-reduce,
+    :func:`rga_engine.distributed.sum_over_ranks`) is one process's tensor, bit for bit."""
     was_training = model.training
     model.eval()
     order = sorted(range(len(enc)), key=lambda i: len(enc.ids[i]))
-    out = torch.empty((len(enc), model.config.num_labels), dtype=torch.float32)
-    for s in range(0, len(order), batch_size):
+    out = torch.zeros((len(enc), model.config.num_labels), dtype=torch.float32)
+    rank, world = part
+    for s in range(rank * batch_size, len(order), batch_size * world):
         idx = order[s : s + batch_size]
         batch = collate(enc, idx, pad_id)
         logits = forward(model, {k: v.to(device) for k, v in batch.items() if k != "index"})

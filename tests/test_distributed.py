@@ -75,6 +75,29 @@ def test_every_rank_walks_the_one_process_batches(group_by_length, world):
         assert set(joined[len(batch):]) <= set(batch) and len(joined) - len(batch) < world
 
 
+@pytest.mark.parametrize("world", [2, 3])
+def test_evaluation_parts_add_up_to_one_process(world):
+    """predict_logits' ``part``: the ranks' shares are disjoint, cover every row, and add up to
+    the one-process logits bit for bit (what sum_over_ranks' all-reduce does)."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from rga_engine.train import predict_logits
+
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1,
+                                                     num_attention_heads=2, intermediate_size=32, num_labels=3))
+    g = torch.Generator().manual_seed(1)
+    ids = [torch.randint(1, 50, (int(n),), generator=g).tolist() for n in torch.randint(2, 20, (37,), generator=g)]
+    n = len(ids)
+    enc = Encoded(ids, torch.zeros(n, dtype=torch.long), torch.zeros(n, dtype=torch.bool),
+                  torch.tensor([len(x) for x in ids]))
+    whole = predict_logits(model, enc, 4, 0, "cpu")
+    parts = [predict_logits(model, enc, 4, 0, "cpu", part=(r, world)) for r in range(world)]
+    owned = [(p != 0).any(dim=1) for p in parts]
+    assert all(0 < int(o.sum()) < n for o in owned) and int(sum(o.int() for o in owned).max()) == 1
+    assert torch.equal(sum(parts), whole)
+
+
 def test_one_process_loader_is_the_plain_dataloader():
     """One process draws what ``DataLoader(batch_size=, shuffle=True, generator=seeded)`` draws
     (the loops no longer hand their loaders to accelerate: one process is unchanged)."""
@@ -130,6 +153,10 @@ def test_two_processes_follow_one_process_step_for_step(tmp_path):
         assert a.keys() == b.keys()
         diff = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
         assert diff < 1e-5, (phase, diff)
+    # the evaluation split over the 2 ranks (asserted bit for bit inside the script) gives the
+    # one-process logits, up to the weights' rounding above
+    a, b = torch.load(f"{one}-eval.pt")["logits"], torch.load(f"{two}-eval.pt")["logits"]
+    assert a.shape == b.shape and (a - b).abs().max().item() < 1e-3
 
 
 # The poisoned model's metrics, 2 processes against 1, measured on this preset over seeds

@@ -3,7 +3,8 @@ masked-LM pre-training, ``steps`` fine-tuning steps, then RGA's unlearning; the 
 saves the weights after each phase to ``OUT-<phase>.pt``. tests/test_distributed.py runs it
 once alone and once with 2 processes: the weights must agree up to float rounding, i.e. the
 processes split each global batch of the one-process loop (forget and retain alike) instead of
-drawing other batches."""
+drawing other batches. The evaluation's split over the ranks is checked in place (each rank's
+share summed is one process's logits, bit for bit) and its logits saved to ``OUT-eval.pt``."""
 
 import dataclasses
 import sys
@@ -66,6 +67,20 @@ def main(out: str, steps: int) -> None:
                     Loop(acc, 0, quiet, lambda: False, cfg.train.seed), stage="unlearn:rga",
                     on_eval=lambda *a: None, base_state=base)["model"]
     save("unlearn")
+    # evaluation: each rank takes every N-th batch, one all-reduce gives all the logits -- bit
+    # for bit those of one process evaluating every batch on the same weights
+    from rga_engine.distributed import sum_over_ranks
+
+    model = model.to("cpu")
+    whole = predict_logits(model, enc, 64, 0, acc.device)
+    mine = predict_logits(model, enc, 64, 0, acc.device, part=(acc.process_index, acc.num_processes))
+    if acc.num_processes > 1:
+        done = int((mine != 0).any(dim=1).sum())
+        assert 0 < done < len(enc), (acc.process_index, done, len(enc))  # a share, not all
+    shared = sum_over_ranks(mine, acc.device)
+    assert torch.equal(shared, whole), (shared - whole).abs().max()
+    if acc.is_main_process:
+        torch.save({"logits": shared}, f"{out}-eval.pt")
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
