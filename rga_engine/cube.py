@@ -158,15 +158,20 @@ def scores(flagged: np.ndarray, poisoned: np.ndarray) -> dict[str, Any]:
 
 @torch.no_grad()
 def embed(model, enc, batch_size: int, pad_id: int, device, is_decoder: bool,
-          on_batch=None) -> np.ndarray:
-    """Last-layer [CLS] (decoders: last non-pad token) vector of every row of ``enc``, in row order."""
+          on_batch=None, part: tuple[int, int] = (0, 1)) -> np.ndarray:
+    """Last-layer [CLS] (decoders: last non-pad token) vector of every row of ``enc``, in row order.
+
+    ``part = (rank, world)``: only every ``world``-th batch from the ``rank``-th, the other rows 0
+    (as :func:`rga_engine.train.predict_logits`; the parts' sum is the whole, bit for bit). Every
+    part must have a batch (``len(enc) > batch_size * (world - 1)``): the width comes from it."""
     from rga_engine.train import collate
 
     was_training = model.training
     model.eval()
     order = sorted(range(len(enc)), key=lambda i: len(enc.ids[i]))
     out: np.ndarray | None = None
-    for s in range(0, len(order), batch_size):
+    rank, world = part
+    for k, s in enumerate(range(rank * batch_size, len(order), batch_size * world)):
         idx = order[s: s + batch_size]
         b = collate(enc, idx, pad_id)
         ids, mask = b["input_ids"].to(device), b["attention_mask"].to(device)
@@ -181,9 +186,9 @@ def embed(model, enc, batch_size: int, pad_id: int, device, is_decoder: bool,
                 v = hidden[:, 0]
         v = v.float().cpu().numpy()
         if out is None:
-            out = np.empty((len(enc), v.shape[1]), dtype=np.float32)
+            out = np.zeros((len(enc), v.shape[1]), dtype=np.float32)
         out[idx] = v
-        if on_batch is not None:
-            on_batch(min(s + batch_size, len(order)), len(order))
+        if on_batch is not None:  # rows done by all the processes, if they keep pace with this one
+            on_batch(min((k + 1) * batch_size * world, len(order)), len(order))
     model.train(was_training)
     return out if out is not None else np.zeros((0, 0), dtype=np.float32)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rga_engine import cache, report
-from rga_engine.distributed import from_main
+from rga_engine.distributed import from_main, sum_over_ranks
 
 if TYPE_CHECKING:
     from rga_engine.pipeline import Run
@@ -120,9 +120,17 @@ def _compute(run: Run, poisoned, params: dict[str, Any], t0: float) -> tuple[lis
     def on_batch(done: int, _all: int) -> None:
         run.emit("step", stage=STAGE, step=-(-done // bs), loss=None)  # no loss: a step is a batch
 
-    with run.accelerator.autocast():
-        vectors = cube.embed(poisoned, tp, bs, run.pad_id, run.accelerator.device, run.bundle.is_decoder,
-                             on_batch=on_batch)
+    acc = run.accelerator
+    # several processes: each embeds every N-th batch, then one all-reduce (all embed every batch
+    # when there are fewer batches than processes)
+    part = (acc.process_index, run.world) if len(tp) > bs * (run.world - 1) else (0, 1)
+    with acc.autocast():
+        vectors = cube.embed(poisoned, tp, bs, run.pad_id, acc.device, run.bundle.is_decoder,
+                             on_batch=on_batch, part=part)
+    if part[1] > 1:
+        import torch
+
+        vectors = sum_over_ranks(torch.from_numpy(vectors), acc.device).numpy()
     if run.should_stop():
         run.summary["errors"][STAGE] = "cancelled"
         run.emit("stage_finished", stage=STAGE, metrics={"cancelled": True},

@@ -96,6 +96,13 @@ def test_evaluation_parts_add_up_to_one_process(world):
     owned = [(p != 0).any(dim=1) for p in parts]
     assert all(0 < int(o.sum()) < n for o in owned) and int(sum(o.int() for o in owned).max()) == 1
     assert torch.equal(sum(parts), whole)
+    # CUBE's embedding is split the same way
+    from rga_engine.cube import embed
+
+    whole = embed(model, enc, 4, 0, "cpu", False)
+    parts = [embed(model, enc, 4, 0, "cpu", False, part=(r, world)) for r in range(world)]
+    assert all(0 < int((p != 0).any(axis=1).sum()) < n for p in parts)
+    assert (sum(parts) == whole).all()
 
 
 def test_one_process_loader_is_the_plain_dataloader():

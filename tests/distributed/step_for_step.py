@@ -79,6 +79,12 @@ def main(out: str, steps: int) -> None:
         assert 0 < done < len(enc), (acc.process_index, done, len(enc))  # a share, not all
     shared = sum_over_ranks(mine, acc.device)
     assert torch.equal(shared, whole), (shared - whole).abs().max()
+    # CUBE's embedding: the same split
+    from rga_engine.cube import embed
+
+    vectors = embed(model, enc, 64, 0, acc.device, False, part=(acc.process_index, acc.num_processes))
+    assert torch.equal(sum_over_ranks(torch.from_numpy(vectors), acc.device),
+                       torch.from_numpy(embed(model, enc, 64, 0, acc.device, False)))
     if acc.is_main_process:
         torch.save({"logits": shared}, f"{out}-eval.pt")
     import torch.distributed as dist
