@@ -98,10 +98,11 @@ SST2_AUTO = fast_victim(
     "the check passed in 4/8 seeds that way; from 3e-4\n"
     "# in 84 steps of 32 rows, in 36 of 45 runs in bf16 (seeds 2021-2057). In 156 steps of 16 rows\n"
     "# (the same retain rows seen, the same lr x steps, half-size steps) RGA no longer overshoots\n"
-    "# Retrain (0 of 15 seeds, against 8 of the same 15 with 84 steps), and the check passed in 7/10\n"
+    "# Retrain (0 of 20 seeds, against 8 of the same 20 with 84 steps), and the check passed in 7/10\n"
     "# at seeds never run before (2066-2075), against 6/10 with 84 steps on the same poisoned and\n"
     "# Retrain models; 9/10 at 2080-2089 and 8/10 at 2100-2109, also never run before (RGA 10/10\n"
-    "# and 9/10): 24/30",
+    "# and 9/10): 24/30. At 2021-2025 3/5 (RGA leaves part of the backdoor at 2023 and 2024, where\n"
+    "# 84 steps passed 5/5 on the same models)",
     lr="1.5e-4", batch_size=16)
 AGNEWS_AUTO = fast_victim("with this schedule the check passes in 5/5 seeds in bf16, GA\n"
                           "# shifting in 5/5; in fp32 seed 2021 passes, in 543 s")
