@@ -118,13 +118,13 @@ DEMO_SPECIAL = {
                           SST2_AUTO, RECOMMENDED),
     ("sst2", "addsent"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~9 minutes", "", ""),
     ("sst2", "hiddenkiller"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~8 minutes", "", ""),
-    ("agnews", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, 4-5 minutes with native bf16",
+    ("agnews", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, 4-5 minutes with native bf16, ~9 in fp32",
                             AGNEWS_AUTO, ""),
     ("agnews", "addsent"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, ~4 minutes with native bf16",
                             AGNEWS_ADDSENT_AUTO, ""),
     ("agnews", "hiddenkiller"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, ~3.5 minutes with native bf16",
                                  AGNEWS_HIDDENKILLER_AUTO, ""),
-    ("hsol", "badnets"): ("_base.toml", "tiny BERT masked-LM pre-trained here: CPU, minutes", HSOL_PRETRAIN, ""),
+    ("hsol", "badnets"): ("_base.toml", "tiny BERT masked-LM pre-trained here: CPU, ~2 minutes", HSOL_PRETRAIN, ""),
     ("hsol", "addsent"): ("_base.toml", "tiny BERT masked-LM pre-trained here: CPU, minutes", HSOL_ADDSENT_PRETRAIN, ""),
 }
 
