@@ -305,7 +305,8 @@ def preset_lines(infos: list[Any], width: int | None = None) -> list[str]:
         if i.error:
             head, rest = f"{i.name.ljust(widths[0])}  ", f"error: {i.error}"
         elif stacked:
-            lines += wrap(printable(" · ".join(cols)), 2)
+            # a no-break space before each "·": a wrapped line never begins with one
+            lines += wrap(printable(" · ".join(cols)).replace(" · ", "\u00a0· "), 2)
             if i.description:
                 first, *more = wrap(printable(i.description), 4, 4)
                 lines += [" " * 4 + first, *more]

@@ -451,3 +451,9 @@ def test_presets_on_a_terminal_wrap_between_words_under_their_column():
             block = " ".join(line.strip() for line in lines[a:b])
             assert lines[a].startswith(info.name) and info.model in block
             assert " ".join(info.description.split()) in block, (width, block)
+    # narrower than the columns (stacked: each preset's columns joined by " · "), a wrapped
+    # line never begins with the separator
+    for width in (40, 48, 56):
+        lines = preset_lines(infos, width)
+        assert all(len(line) <= width for line in lines), width
+        assert not any(line.strip().startswith("·") for line in lines), width
