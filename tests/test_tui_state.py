@@ -366,6 +366,15 @@ def test_status_line_says_what_the_run_does(events):
     stopped.apply({"type": "run_started", "time": 1.0, "config": {}})
     stopped.mark_stopped("stopped: gone")
     assert "stopped (its process is gone)" in line(stopped)
+    # a narrow line keeps the device: the matrices' split goes where the device would be cut
+    # (at 80 columns it was, behind "matrices: triggered (m)"); the origin stays last, to be cut
+    wide = status_text(done, _Source(), "test_poisoned_all", 200).plain
+    assert wide == line(done) and wide.endswith(f"{done.device} · live x")
+    upto_device = wide[: wide.index(done.device) + len(done.device)]
+    assert status_text(done, _Source(), "test_poisoned_all", len(upto_device)).plain == wide  # fits: all kept
+    narrow = status_text(done, _Source(), "test_poisoned_all", len(upto_device) - 1).plain
+    assert "matrices" not in narrow and narrow.endswith(f"{done.device} · live x") and f"failed in {total}" in narrow
+    assert len(narrow[: narrow.index(done.device) + len(done.device)]) <= len(upto_device) - 1
 
 
 def test_live_verdicts_name_the_classes_the_run_says():

@@ -1,5 +1,6 @@
 """The run screen's top line: the preset, what runs now (or how the run ended), the matrices'
-split, the device and where the events come from (cut with … where the terminal is narrower)."""
+split, the device and where the events come from (the split dropped where the device would not
+fit, the rest cut with … where the terminal is narrower)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from textual.widgets import Static
 from rga_tui.state import RunState, fmt_duration
 
 
-def status_text(st: RunState, source: Any, split: str) -> Text:
+def status_text(st: RunState, source: Any, split: str, width: int | None = None) -> Text:
     """The line for ``st`` read from ``source`` (a FileSource or a PipelineSource: ``waiting``,
-    ``describe()``; a FileSource's ``speed`` 0 means it follows a run folder)."""
+    ``describe()``; a FileSource's ``speed`` 0 means it follows a run folder). Given the line's
+    ``width``: where the device would not fit, which matrices are shown goes (the matrix panel's
+    title and the footer say it too); where the events come from is last, cut with … where the
+    line is too long (app.tcss)."""
     parts = [Text("rga-tui", style="bold #bd93f9")]
     if st.name:
         parts.append(Text(st.name, style="bold"))
@@ -43,11 +47,16 @@ def status_text(st: RunState, source: Any, split: str) -> Text:
     else:
         state = Text("starting…", style="dim")
     parts.append(state)
-    parts.append(Text(f"matrices: {'triggered' if split == 'test_poisoned_all' else 'clean'} (m)", style="dim"))
+    matrices = Text(f"matrices: {'triggered' if split == 'test_poisoned_all' else 'clean'} (m)", style="dim")
+    parts.append(matrices)
     if st.device:
         parts.append(Text(st.device, style="dim"))
-    parts.append(Text(source.describe(), style="dim"))  # last: the longest and least needed
-    return Text(" · ", style="dim").join(parts)  # app.tcss: one line, cut with …
+    origin = Text(source.describe(), style="dim")
+    parts.append(origin)  # last: the longest and least needed
+    sep = Text(" · ", style="dim")
+    if width is not None and sep.join(parts[:-1]).cell_len > width:  # the device would be cut
+        parts = [p for p in parts if p is not matrices]
+    return sep.join(parts)  # app.tcss: one line, cut with … (in the origin, where it is enough)
 
 
 class StatusLine(Static):
@@ -58,9 +67,16 @@ class StatusLine(Static):
         self.state = state
         self.source = source
         self._text: Text | None = None
+        self._split = "test_poisoned_all"
 
     def sync(self, split: str) -> None:
-        out = status_text(self.state, self.source, split)
+        self._split = split
+        width = self.content_region.width if self.size.width else None  # None before the first layout
+        out = status_text(self.state, self.source, split, width)
         if out != self._text:
             self._text = out
             self.update(out, layout=False)
+
+    def on_resize(self, _event: Any) -> None:
+        """The parts that fit depend on the width: the first layout and every resize re-make it."""
+        self.sync(self._split)
