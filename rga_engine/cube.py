@@ -164,14 +164,14 @@ def embed(model, enc, batch_size: int, pad_id: int, device, is_decoder: bool,
     ``part = (rank, world)``: only every ``world``-th batch from the ``rank``-th, the other rows 0
     (as :func:`rga_engine.train.predict_logits`; the parts' sum is the whole, bit for bit). Every
     part must have a batch (``len(enc) > batch_size * (world - 1)``): the width comes from it."""
-    from rga_engine.train import collate
+    from rga_engine.train import collate, part_starts
 
     was_training = model.training
     model.eval()
     order = sorted(range(len(enc)), key=lambda i: len(enc.ids[i]))
     out: np.ndarray | None = None
-    rank, world = part
-    for k, s in enumerate(range(rank * batch_size, len(order), batch_size * world)):
+    world = part[1]
+    for k, s in enumerate(part_starts(len(order), batch_size, part)):
         idx = order[s: s + batch_size]
         b = collate(enc, idx, pad_id)
         ids, mask = b["input_ids"].to(device), b["attention_mask"].to(device)

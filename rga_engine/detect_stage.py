@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rga_engine import cache, report
-from rga_engine.distributed import from_main, sum_over_ranks
+from rga_engine.distributed import eval_part, from_main, sum_over_ranks
 
 if TYPE_CHECKING:
     from rga_engine.pipeline import Run
@@ -121,9 +121,7 @@ def _compute(run: Run, poisoned, params: dict[str, Any], t0: float) -> tuple[lis
         run.emit("step", stage=STAGE, step=-(-done // bs), loss=None)  # no loss: a step is a batch
 
     acc = run.accelerator
-    # several processes: each embeds every N-th batch, then one all-reduce (all embed every batch
-    # when there are fewer batches than processes)
-    part = (acc.process_index, run.world) if len(tp) > bs * (run.world - 1) else (0, 1)
+    part = eval_part(acc, len(tp), bs)  # several processes: each embeds every N-th batch, one all-reduce
     with acc.autocast():
         vectors = cube.embed(poisoned, tp, bs, run.pad_id, acc.device, run.bundle.is_decoder,
                              on_batch=on_batch, part=part)

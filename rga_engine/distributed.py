@@ -23,7 +23,7 @@ import math
 import os
 from typing import Any, Callable, Sequence
 
-__all__ = ["SharedStop", "all_ranks", "any_rank", "from_main", "launch_rank", "lone_cpu_launch",
+__all__ = ["SharedStop", "all_ranks", "any_rank", "eval_part", "from_main", "launch_rank", "lone_cpu_launch",
            "mean_over_ranks", "rank_slice", "sum_over_ranks"]
 
 # the global rank as the launchers set it (torchrun / accelerate launch: RANK; mpirun: the others),
@@ -96,6 +96,18 @@ def mean_over_ranks(t):
     t = t.detach().clone()
     dist.all_reduce(t)
     return t / dist.get_world_size()
+
+
+def eval_part(accelerator, n_rows: int, batch_size: int) -> tuple[int, int]:
+    """This process's part ``(rank, world)`` of an evaluation of ``n_rows`` in batches of
+    ``batch_size`` (:func:`rga_engine.train.part_starts`): ``(0, 1)`` -- every batch -- for one
+    process, and for every process when there are fewer batches than processes (each part needs
+    a batch: CUBE's vector width comes from it). Sum the parts with :func:`sum_over_ranks` when
+    ``world > 1``."""
+    world = accelerator.num_processes if accelerator is not None else 1
+    if world <= 1 or n_rows <= batch_size * (world - 1):
+        return 0, 1
+    return accelerator.process_index, world
 
 
 def sum_over_ranks(t, device):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from rga_engine import metrics
-from rga_engine.distributed import sum_over_ranks
+from rga_engine.distributed import eval_part, sum_over_ranks
 from rga_engine.train import Encoded, confusion, predict_logits
 
 if TYPE_CHECKING:
@@ -45,11 +45,11 @@ def logits(run: Run, model, enc: Encoded) -> torch.Tensor:
     loops carry no autocast wrapper of their own, so a cache hit changes nothing. With several
     processes each evaluates every N-th batch and one all-reduce gives every rank all the logits
     (the model is unwrapped, so its forwards make no collective of their own)."""
-    acc = run.accelerator
+    acc, bs = run.accelerator, run.cfg.train.eval_batch_size
+    part = eval_part(acc, len(enc), bs)
     with acc.autocast():
-        out = predict_logits(model, enc, run.cfg.train.eval_batch_size, run.pad_id, acc.device,
-                             part=(acc.process_index, run.world))
-    return sum_over_ranks(out, acc.device) if run.world > 1 else out
+        out = predict_logits(model, enc, bs, run.pad_id, acc.device, part=part)
+    return sum_over_ranks(out, acc.device) if part[1] > 1 else out
 
 
 def evaluate(run: Run, model, stage: str, step: int, retrain_pacc: float | None) -> dict[str, Any]:

@@ -219,6 +219,15 @@ def forward_pieces(model, enc: Encoded, index: list[int], pad_id: int, device, p
 
 # --------------------------------------------------------------------------- evaluation
 
+def part_starts(n: int, batch_size: int, part: tuple[int, int] = (0, 1)) -> range:
+    """Where the batches of ``part = (rank, world)`` begin in the length order of ``n`` rows:
+    every ``world``-th batch of one process's, from the ``rank``-th. The one rule of the split
+    evaluation (:func:`predict_logits`, :func:`rga_engine.cube.embed`;
+    :func:`rga_engine.distributed.eval_part` picks the part)."""
+    rank, world = part
+    return range(rank * batch_size, n, batch_size * world)
+
+
 @torch.no_grad()
 def predict_logits(model, enc: Encoded, batch_size: int, pad_id: int, device,
                    part: tuple[int, int] = (0, 1)) -> torch.Tensor:
@@ -231,8 +240,7 @@ def predict_logits(model, enc: Encoded, batch_size: int, pad_id: int, device,
     model.eval()
     order = sorted(range(len(enc)), key=lambda i: len(enc.ids[i]))
     out = torch.zeros((len(enc), model.config.num_labels), dtype=torch.float32)
-    rank, world = part
-    for s in range(rank * batch_size, len(order), batch_size * world):
+    for s in part_starts(len(order), batch_size, part):
         idx = order[s : s + batch_size]
         batch = collate(enc, idx, pad_id)
         logits = forward(model, {k: v.to(device) for k, v in batch.items() if k != "index"})

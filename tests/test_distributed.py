@@ -105,6 +105,19 @@ def test_evaluation_parts_add_up_to_one_process(world):
     assert (sum(parts) == whole).all()
 
 
+def test_eval_part_gives_every_process_a_batch():
+    """The split is taken only where every process gets a batch (CUBE's vector width comes from
+    one); otherwise, and for one process, every process evaluates every batch."""
+    from rga_engine.distributed import eval_part
+
+    class Acc:
+        num_processes, process_index = 3, 2
+
+    assert eval_part(Acc, 9, 4) == (2, 3)  # batches 0-3, 4-7, 8: one each
+    assert eval_part(Acc, 8, 4) == (0, 1)  # two batches for three processes
+    assert eval_part(None, 100, 4) == (0, 1)
+
+
 def test_one_process_loader_is_the_plain_dataloader():
     """One process draws what ``DataLoader(batch_size=, shuffle=True, generator=seeded)`` draws
     (the loops no longer hand their loaders to accelerate: one process is unchanged)."""
