@@ -112,6 +112,10 @@ class ModelConfig:
     # freeze the word-embedding matrix (fine-tuning, unlearning and RGA's anchor then leave it as it
     # was pre-trained; the largest tensor of a small encoder, so steps get faster)
     freeze_embeddings: bool = False
+    # freeze the embeddings and the first ``freeze_layers`` transformer layers (0 = none): every
+    # stage then trains, unlearns and anchors only the layers above them and the head, and no
+    # backward pass runs through the frozen ones (on a CPU a step gets cheaper)
+    freeze_layers: int = 0
 
 
 @dataclass
@@ -657,6 +661,10 @@ def _validate_model(m: ModelConfig) -> None:
     if m.keep_layers and m.name == "tiny":
         raise ConfigError(f"model.keep_layers = {m.keep_layers}: applies to pre-trained models "
                           f"(the tiny model's depth is model.num_layers)")
+    _range("model.freeze_layers", m.freeze_layers, 0, None, ">= 0 (0 = none)")
+    if m.freeze_layers and m.pretrain_epochs:
+        raise ConfigError(f"model.freeze_layers = {m.freeze_layers}: not with model.pretrain_epochs = "
+                          f"{m.pretrain_epochs} (the masked-LM pre-training would leave the frozen layers random)")
     if m.hidden_size % m.num_heads:
         raise ConfigError(f"model.num_heads = {m.num_heads}: must divide model.hidden_size ({m.hidden_size})")
 

@@ -268,7 +268,7 @@ def apply_lora(model, cfg: ModelConfig):
 LAYER_LISTS = ("encoder.layer", "transformer.layer", "layers", "h", "decoder.layers")  # BERT, DistilBERT, Llama, GPT-2, OPT
 
 
-def _layer_list(model) -> tuple[Any, str]:
+def _layer_list(model, key: str = "model.keep_layers") -> tuple[Any, str]:
     """The module holding a transformer's layer list, and that list's attribute name."""
     for path in LAYER_LISTS:
         *parents, attr = path.split(".")
@@ -277,7 +277,7 @@ def _layer_list(model) -> tuple[Any, str]:
             owner = getattr(owner, part, None)
         if isinstance(getattr(owner, attr, None), torch.nn.ModuleList):
             return owner, attr
-    raise ModelError(f"model.keep_layers: cannot find the layer list of {type(model).__name__}")
+    raise ModelError(f"{key}: cannot find the layer list of {type(model).__name__}")
 
 
 def keep_first_layers(model, k: int) -> None:
@@ -292,6 +292,18 @@ def keep_first_layers(model, k: int) -> None:
         if hasattr(model.config, key):
             setattr(model.config, key, k)
             break
+
+
+def freeze_bottom(model, k: int) -> None:
+    """Freeze the embeddings and the first ``k`` transformer layers (``requires_grad`` off): no
+    optimizer, unlearning loss or RGA anchor touches them, and autograd stops below layer k."""
+    owner, attr = _layer_list(model, "model.freeze_layers")
+    layers = getattr(owner, attr)
+    if k > len(layers):
+        raise ModelError(f"model.freeze_layers = {k}: the model has only {len(layers)} layers")
+    embeddings = getattr(model.base_model, "embeddings", None) or model.get_input_embeddings()
+    for module in [embeddings, *list(layers)[:k]]:
+        module.requires_grad_(False)
 
 
 def build(cfg: ModelConfig, num_labels: int, train_texts: list[str], seed: int, use_cuda: bool = False) -> ModelBundle:
@@ -313,6 +325,8 @@ def build(cfg: ModelConfig, num_labels: int, train_texts: list[str], seed: int, 
             new_params = sorted(kept + ["classifier.bias", "classifier.weight"])
     if cfg.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
+    if cfg.freeze_layers:
+        freeze_bottom(model, cfg.freeze_layers)
     if cfg.lora:
         model = apply_lora(model, cfg)
     base_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}

@@ -165,9 +165,12 @@ class Run:
         tc = {k: v for k, v in vars(c.train).items() if k not in ("device", "eval_batch_size", "retrain", "side_by_side")}
         if tc["lr_schedule"] == "constant":  # a key from before the setting existed stays what it was
             del tc["lr_schedule"]
+        mc = dict(vars(c.model))
+        if not mc["freeze_layers"]:  # likewise for the model settings
+            del mc["freeze_layers"]
         enc = self.split_texts[split]
         parts = {
-            "stage": stage, "data": cache.fingerprint_texts(*enc), "model": vars(c.model),
+            "stage": stage, "data": cache.fingerprint_texts(*enc), "model": mc,
             "train": tc if uses_train else {"seed": self.seed},
             "tokenizer_data": self.tok_fingerprint, "engine": CACHE_VERSION,
         }

@@ -159,6 +159,35 @@ def test_keep_layers_cuts_a_pretrained_encoder_to_its_first_layers(tmp_path):
         build(ModelConfig(name=str(tmp_path), keep_layers=4), 2, TEXTS, seed=0)
 
 
+def test_freeze_layers_trains_only_the_layers_above_them():
+    """model.freeze_layers = k: the embeddings and the first k layers keep their weights through a
+    training step, the layers above and the head move; k past the depth is one clear error."""
+    b = build(ModelConfig(hidden_size=32, intermediate_size=64, num_layers=2, vocab_size=200, freeze_layers=1),
+              2, TEXTS, seed=0)
+    frozen = {n for n, p in b.model.named_parameters() if not p.requires_grad}
+    assert frozen and all(n.startswith(("bert.embeddings.", "bert.encoder.layer.0.")) for n in frozen)
+    assert {n for n, _ in b.model.named_parameters() if n.startswith("bert.embeddings.")} <= frozen
+    before = {n: p.detach().clone() for n, p in b.model.named_parameters()}
+    _one_step(b)
+    after = dict(b.model.named_parameters())
+    assert all(torch.equal(after[n], before[n]) for n in frozen)
+    assert not torch.equal(after["bert.encoder.layer.1.attention.self.query.weight"],
+                           before["bert.encoder.layer.1.attention.self.query.weight"])
+    assert not torch.equal(after["classifier.weight"], before["classifier.weight"])
+    with pytest.raises(ModelError, match="model.freeze_layers = 3: the model has only 2 layers"):
+        build(ModelConfig(hidden_size=32, intermediate_size=64, num_layers=2, vocab_size=200, freeze_layers=3),
+              2, TEXTS, seed=0)
+
+
+def test_freeze_layers_is_checked_in_the_config():
+    from rga_engine.config import ConfigError, from_dict
+
+    with pytest.raises(ConfigError, match="model.freeze_layers = -1"):
+        from_dict({"model": {"freeze_layers": -1}})
+    with pytest.raises(ConfigError, match="model.freeze_layers = 2: not with model.pretrain_epochs = 5"):
+        from_dict({"model": {"freeze_layers": 2, "pretrain_epochs": 5}})
+
+
 def test_keep_layers_is_for_pretrained_models_only():
     from rga_engine.config import ConfigError, from_dict
 
@@ -230,6 +259,9 @@ def test_train_lr_schedule_falls_to_zero_and_keeps_the_constant_cache_key():
                                 world=1, accelerator=types.SimpleNamespace(mixed_precision="no"))
     assert Run.cache_key(run, "poison", "train_poisoned") == "e1bd2cdb7e04b1b0e90f"  # as before the setting
     cfg.train.lr_schedule = "linear"
+    assert Run.cache_key(run, "poison", "train_poisoned") != "e1bd2cdb7e04b1b0e90f"
+    cfg.train.lr_schedule = "constant"
+    cfg.model.freeze_layers = 1  # model.freeze_layers: 0 keeps the key too, anything else is another
     assert Run.cache_key(run, "poison", "train_poisoned") != "e1bd2cdb7e04b1b0e90f"
 
 
