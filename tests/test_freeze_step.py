@@ -1,0 +1,21 @@
+"""benchmarks/freeze_step.py runs end to end (tiny model, one step per k) and reports every k."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "freeze_step.py"
+_spec = importlib.util.spec_from_file_location("freeze_step", SCRIPT)
+fs = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault("freeze_step", fs)
+_spec.loader.exec_module(fs)
+
+
+def test_freeze_step_reports_each_k(capsys):
+    assert fs.main(["--model", "tiny", "--layers", "0,1", "--steps", "1", "--warmup", "0", "--rounds", "1",
+                    "--batch", "4", "--max-length", "16", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "freeze_layers 0:" in out and "1.00x of freeze_layers 0" in out
+    assert "freeze_layers 1:" in out and "samples/s" in out
