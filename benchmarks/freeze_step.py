@@ -14,8 +14,6 @@ drift of the machine hits every k alike. Not a test: run it alone on an idle mac
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import statistics
 import sys
 import time
@@ -28,6 +26,7 @@ import torch  # noqa: E402
 
 from rga_engine import models  # noqa: E402
 from rga_engine.config import ModelConfig  # noqa: E402
+from rga_engine.data import load_embedded  # noqa: E402
 
 
 def step_times(model_name: str, k: int, texts: list[str], dtype: str, steps: int, warmup: int,
@@ -68,9 +67,7 @@ def main(argv: list[str]) -> int:
     a = ap.parse_args(argv)
     ks = [int(x) for x in a.layers.split(",")]
     torch.set_num_threads(a.threads)
-    path = ROOT / "rga_engine/data/embedded/sst2/train.jsonl.gz"
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        texts = [json.loads(line)["text"] for line in f][:2000]
+    texts = [ex.text for ex in load_embedded("sst2").train[:2000]]
     best: dict[int, float] = {}
     for _ in range(a.rounds):
         for k in ks:

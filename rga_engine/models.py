@@ -301,7 +301,9 @@ def freeze_bottom(model, k: int) -> None:
     layers = getattr(owner, attr)
     if k > len(layers):
         raise ModelError(f"model.freeze_layers = {k}: the model has only {len(layers)} layers")
-    embeddings = getattr(model.base_model, "embeddings", None) or model.get_input_embeddings()
+    embeddings = getattr(model.base_model, "embeddings", None)
+    if embeddings is None:  # decoders: the token embedding alone
+        embeddings = model.get_input_embeddings()
     for module in [embeddings, *list(layers)[:k]]:
         module.requires_grad_(False)
 

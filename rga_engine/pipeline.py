@@ -43,6 +43,9 @@ from rga_engine.train import Encoded, Loop, encode, triggers_cut
 
 # Part of every cache key: bump it when a change to the code changes the weights a stage produces.
 CACHE_VERSION = 4
+# settings added after cache entries existed, with the value that behaves as before they did: at
+# that value a setting is left out of the cache key, so earlier entries stay valid
+KEYS_ADDED_LATER = {"train": {"lr_schedule": "constant"}, "model": {"freeze_layers": 0}}
 LABEL_NAMES = EMBEDDED_LABEL_NAMES  # the embedded sets' class names, where a dataset names none
 
 
@@ -163,11 +166,11 @@ class Run:
         ``uses_train``) the training settings; without them (pre-training) only the seed."""
         c = self.cfg
         tc = {k: v for k, v in vars(c.train).items() if k not in ("device", "eval_batch_size", "retrain", "side_by_side")}
-        if tc["lr_schedule"] == "constant":  # a key from before the setting existed stays what it was
-            del tc["lr_schedule"]
         mc = dict(vars(c.model))
-        if not mc["freeze_layers"]:  # likewise for the model settings
-            del mc["freeze_layers"]
+        for section, settings in (("train", tc), ("model", mc)):
+            for key, before in KEYS_ADDED_LATER[section].items():
+                if settings[key] == before:  # a key from before the setting existed stays what it was
+                    del settings[key]
         enc = self.split_texts[split]
         parts = {
             "stage": stage, "data": cache.fingerprint_texts(*enc), "model": mc,
