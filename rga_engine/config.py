@@ -665,6 +665,9 @@ def _validate_model(m: ModelConfig) -> None:
     if m.freeze_layers and m.pretrain_epochs:
         raise ConfigError(f"model.freeze_layers = {m.freeze_layers}: not with model.pretrain_epochs = "
                           f"{m.pretrain_epochs} (the masked-LM pre-training would leave the frozen layers random)")
+    if m.freeze_embeddings and m.pretrain_epochs:
+        raise ConfigError(f"model.freeze_embeddings = true: not with model.pretrain_epochs = {m.pretrain_epochs} "
+                          "(the masked-LM pre-training would leave the frozen embeddings random)")
     if m.freeze_layers and m.lora:
         raise ConfigError(f"model.freeze_layers = {m.freeze_layers}: not with model.lora = true (LoRA already "
                           "freezes the base weights and adds adapters to every layer)")

@@ -186,6 +186,9 @@ def test_freeze_layers_is_checked_in_the_config():
         from_dict({"model": {"freeze_layers": -1}})
     with pytest.raises(ConfigError, match="model.freeze_layers = 2: not with model.pretrain_epochs = 5"):
         from_dict({"model": {"freeze_layers": 2, "pretrain_epochs": 5}})
+    with pytest.raises(ConfigError, match="model.freeze_embeddings = true: not with model.pretrain_epochs = 5 "
+                                          r"\(the masked-LM pre-training would leave the frozen embeddings random\)"):
+        from_dict({"model": {"freeze_embeddings": True, "pretrain_epochs": 5}})
     with pytest.raises(ConfigError, match="model.freeze_layers = 1: not with model.lora = true"):
         from_dict({"model": {"name": "minilm", "freeze_layers": 1, "lora": True}})
 
