@@ -102,9 +102,8 @@ SST2_AUTO = fast_victim(
     "# at seeds never run before (2066-2075), against 6/10 with 84 steps on the same poisoned and\n"
     "# Retrain models; 9/10 at 2080-2089, 8/10 at 2100-2109, 10/10 at 2110-2119, 10/10 at\n"
     "# 2120-2129 and 9/10 at 2130-2139, also never run before (RGA 10/10, 9/10, 10/10, 10/10,\n"
-    "# 9/10): 53/60. At 2021-2025\n"
-    "# 3/5 (RGA leaves part of the backdoor at 2023 and 2024, where 84 steps passed 5/5 on the\n"
-    "# same models)",
+    "# 9/10): 53/60. At 2021-2025 3/5 (RGA leaves part of the backdoor at 2023 and 2024, where\n"
+    "# 84 steps passed 5/5 on the same models)",
     lr="1.5e-4", batch_size=16)
 AGNEWS_AUTO = fast_victim("with this schedule the check passes in 5/5 seeds in bf16, GA\n"
                           "# shifting in 5/5; in fp32 seed 2021 passes, in 543 s")
