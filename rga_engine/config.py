@@ -671,6 +671,9 @@ def _validate_model(m: ModelConfig) -> None:
     if m.freeze_layers and m.lora:
         raise ConfigError(f"model.freeze_layers = {m.freeze_layers}: not with model.lora = true (LoRA already "
                           "freezes the base weights and adds adapters to every layer)")
+    if m.freeze_embeddings and m.lora:
+        raise ConfigError("model.freeze_embeddings = true: not with model.lora = true (LoRA already freezes the "
+                          "embeddings with the other base weights, so the setting would do nothing)")
     if m.hidden_size % m.num_heads:
         raise ConfigError(f"model.num_heads = {m.num_heads}: must divide model.hidden_size ({m.hidden_size})")
 

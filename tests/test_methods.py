@@ -155,6 +155,33 @@ def test_rga_lambda_is_one_at_the_poisoned_model_and_decays():
     assert rga_lambda(0.0, 2.0) == 1.0 and rga_lambda(1.0, 2.0) == pytest.approx(math.exp(-2))
 
 
+def test_rga_per_row_lambda_weights_each_forget_row_by_its_own_kl():
+    """lambda_scope = "row": forget term mean(λ_i·CE_i) with λ_i = exp(−KL_i)^α, detached; a row
+    still at the poisoned prediction keeps λ = 1 while a flipped row of the same batch gets ~0
+    (the batch scope gives both the batch-mean KL's λ); one row alone: the two scopes agree."""
+    cur = REF.clone()
+    cur[0] = torch.tensor([4.0, -3.0])  # row 0 has flipped; rows 1, 2 still at the poisoned model
+    cur.requires_grad_(True)
+    m = build("rga", {"lambda_scope": "row", "beta": 0.0})
+    loss, stats = m.loss(StepInputs(cur, FY, RL, RY, REF))
+    kls = [_kl(REF[i:i + 1], cur[i:i + 1].detach()) for i in range(3)]
+    lams = [math.exp(-k) ** 2 for k in kls]
+    ces = ce(cur.detach(), FY)
+    want = sum(ce(RL, RY)) / 2 - sum(lam * c for lam, c in zip(lams, ces)) / 3
+    assert loss.item() == pytest.approx(want, rel=1e-5)
+    assert lams[1] == pytest.approx(1.0) and lams[0] < 1e-5
+    assert stats["lambda"] == pytest.approx(sum(lams) / 3, rel=1e-5)
+    assert stats["forget_loss"] == pytest.approx(sum(ces) / 3, rel=1e-5)
+    loss.backward()  # λ_i is a weight, not a path: row 0's gradient is λ_0-small, rows 1-2 full GA
+    assert cur.grad[0].abs().max() < 1e-6 < cur.grad[1].abs().max()
+    batch = build("rga", {"beta": 0.0}).loss(StepInputs(REF.clone(), FY, RL, RY, REF))[1]["lambda"]
+    assert float(batch) == pytest.approx(1.0)
+    for i in range(3):
+        one = StepInputs(cur.detach()[i:i + 1], FY[i:i + 1], RL, RY, REF[i:i + 1])
+        by_row, by_batch = m.loss(one)[0], build("rga", {"beta": 0.0}).loss(one)[0]
+        assert by_row.item() == pytest.approx(by_batch.item(), rel=1e-6)
+
+
 def test_head_names():
     assert is_head("classifier.weight") and is_head("score.weight")
     assert not is_head("bert.encoder.layer.0.attention.self.query.weight")
@@ -231,6 +258,7 @@ def test_every_method_key_is_listed_in_its_errors(name):
     [
         ("rga", {"alpha": -1}, "methods.rga.alpha = -1.0: must be >= 0"),
         ("rga", {"kl_direction": "up"}, "methods.rga.kl_direction = 'up': allowed values are"),
+        ("rga", {"lambda_scope": "batches"}, "methods.rga.lambda_scope = 'batches': allowed values are batch, row"),
         ("npo", {"beta": 0}, "methods.npo.beta = 0.0: must be > 0"),
         ("npo", {"gamma": 1}, "methods.npo.gamma: unknown key (allowed: forget_weight, retain_weight, beta)"),
         ("ga", {"retain_weight": "x"}, "methods.ga.retain_weight = 'x': expected float"),

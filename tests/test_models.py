@@ -191,6 +191,9 @@ def test_freeze_layers_is_checked_in_the_config():
         from_dict({"model": {"freeze_embeddings": True, "pretrain_epochs": 5}})
     with pytest.raises(ConfigError, match="model.freeze_layers = 1: not with model.lora = true"):
         from_dict({"model": {"name": "minilm", "freeze_layers": 1, "lora": True}})
+    with pytest.raises(ConfigError, match=r"^model.freeze_embeddings = true: not with model.lora = true \(LoRA already "
+                                          r"freezes the embeddings with the other base weights, so the setting would do nothing\)$"):
+        from_dict({"model": {"name": "minilm", "freeze_embeddings": True, "lora": True}})
 
 
 def test_keep_layers_is_for_pretrained_models_only():

@@ -8,6 +8,11 @@
   away from the poisoned model's, which stops the ascent before it re-attaches the trigger to
   another class.  ``kl_direction = "poisoned_current"`` is the authors' code,
   ``KL(f_poisoned ‖ f_current)`` (batch mean); ``"current_poisoned"`` is the poster's formula.
+  ``lambda_scope = "row"`` (not the paper's) gives each forget row its own
+  ``λ_i = exp(−KL_i)^α`` and ascends ``mean(λ_i·CE_i)``: a row that has left the poisoned
+  prediction stops being pushed while the rows of the same batch that still carry the backdoor
+  keep their ascent (the batch-mean KL is dominated by the rows that have flipped); with ``α``
+  and a confident poisoned model this is close to WGA's ``p(y|x)^β`` weight plus the L2 anchor.
 * ``θ_base``: the pre-trained weights before poisoning, encoder only (the classification head
   is left out).  The penalty is a sum of per-tensor L2 norms, not squared.
 
@@ -35,6 +40,7 @@ from rga_engine.methods.base import BaseParams, Method, StepInputs
 from rga_engine.models import is_head
 
 KL_DIRECTIONS = ("poisoned_current", "current_poisoned")
+LAMBDA_SCOPES = ("batch", "row")
 
 
 @dataclass
@@ -42,6 +48,7 @@ class RGAParams(BaseParams):
     alpha: float = 2.0
     beta: float = 0.05
     kl_direction: str = "poisoned_current"
+    lambda_scope: str = "batch"  # the paper's one λ per forget batch; "row": one per forget row
 
     def check(self):
         if self.alpha < 0:
@@ -50,16 +57,22 @@ class RGAParams(BaseParams):
             return "beta", "must be >= 0"
         if self.kl_direction not in KL_DIRECTIONS:
             return "kl_direction", f"allowed values are {', '.join(KL_DIRECTIONS)}"
+        if self.lambda_scope not in LAMBDA_SCOPES:
+            return "lambda_scope", f"allowed values are {', '.join(LAMBDA_SCOPES)}"
         return super().check()
 
 
-def kl_div(forget_logits: torch.Tensor, ref_logits: torch.Tensor, direction: str) -> torch.Tensor:
-    """Batch-mean KL between the current and the poisoned model's predictive distributions."""
+def kl_div(forget_logits: torch.Tensor, ref_logits: torch.Tensor, direction: str, per_row: bool = False) -> torch.Tensor:
+    """Batch-mean KL between the current and the poisoned model's predictive distributions
+    (``per_row``: one KL per row, ``[B]``)."""
     logp_cur = F.log_softmax(forget_logits.float(), dim=-1)
     logp_ref = F.log_softmax(ref_logits.float(), dim=-1)
+    reduction = "none" if per_row else "batchmean"
     if direction == "poisoned_current":  # KL(poisoned || current)
-        return F.kl_div(logp_cur, logp_ref, reduction="batchmean", log_target=True)
-    return F.kl_div(logp_ref, logp_cur, reduction="batchmean", log_target=True)  # KL(current || poisoned)
+        kl = F.kl_div(logp_cur, logp_ref, reduction=reduction, log_target=True)
+    else:  # KL(current || poisoned)
+        kl = F.kl_div(logp_ref, logp_cur, reduction=reduction, log_target=True)
+    return kl.sum(-1) if per_row else kl
 
 
 def rga_lambda(kl, alpha: float):
@@ -179,6 +192,8 @@ class RGA(Method):
         return terms[0] if len(terms) == 1 else torch.stack(terms).sum()
 
     def loss(self, x: StepInputs):
+        if self.p.lambda_scope == "row":
+            return self._loss_per_row(x)
         forget = F.cross_entropy(x.forget_logits.float(), x.forget_labels)
         with torch.no_grad():
             # several processes: the KL of the whole global batch (the mean of the ranks' means)
@@ -193,5 +208,22 @@ class RGA(Method):
             "retain_loss": retain.detach(),
             "lambda": lam,
             "kl": kl,
+            "penalty": pen.detach(),
+        }
+
+    def _loss_per_row(self, x: StepInputs):
+        """``lambda_scope = "row"``: ``−forget_weight·mean(λ_i·CE_i)``, each ``λ_i`` detached."""
+        ce = F.cross_entropy(x.forget_logits.float(), x.forget_labels, reduction="none")
+        with torch.no_grad():
+            kl = kl_div(x.forget_logits, x.ref_forget_logits, self.p.kl_direction, per_row=True)
+            lam = torch.exp(-kl) ** self.p.alpha
+        retain = self.retain_loss(x)
+        pen = self.penalty().to(retain.device)
+        total = self.p.retain_weight * retain - self.p.forget_weight * (lam * ce).mean() + self.p.beta * pen
+        return total, {
+            "forget_loss": ce.mean().detach(),
+            "retain_loss": retain.detach(),
+            "lambda": lam.mean().double(),
+            "kl": kl.mean(),
             "penalty": pen.detach(),
         }
