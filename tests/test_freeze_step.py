@@ -1,6 +1,9 @@
-"""benchmarks/freeze_step.py runs end to end (tiny model, one step per k) and reports every k."""
+"""benchmarks/freeze_step.py runs end to end (tiny model, one step per k), reports every k, and
+its k = 1 really trains fewer weights than k = 0 (its timing would mean nothing otherwise)."""
 
 from __future__ import annotations
+
+import re
 
 import importlib.util
 import sys
@@ -19,3 +22,8 @@ def test_freeze_step_reports_each_k(capsys):
     out = capsys.readouterr().out
     assert "freeze_layers 0:" in out and "1.00x of freeze_layers 0" in out
     assert "freeze_layers 1:" in out and "samples/s" in out
+    trained = {int(k): (int(a.replace(",", "")), int(b.replace(",", "")))
+               for k, a, b in re.findall(r"freeze_layers (\d+):.*?([\d,]+) of ([\d,]+) weights trained", out)}
+    assert set(trained) == {0, 1}
+    assert trained[0][0] == trained[0][1]  # k = 0: every weight trains
+    assert trained[1][0] < trained[0][0] and trained[1][1] == trained[0][1]
