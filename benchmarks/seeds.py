@@ -23,7 +23,8 @@ the preset does not run is "n/a"; a method that failed fails its part.  The thre
 module constants below.
 
 Prints one line per run, then a markdown table (one row per preset, ready for docs/results.md) and
-a block per preset; writes them to ``OUT/seeds.md`` and the numbers (fractions, as in summary.json)
+a block per preset (with an estimate of the chance that five seeds never run would pass the
+preset-level rule, from these runs' rates: :func:`chance_of_passing`); writes them to ``OUT/seeds.md`` and the numbers (fractions, as in summary.json)
 to ``OUT/seeds.json``.  Exit status: 0 when every preset passes, 1 otherwise, 2 on bad arguments,
 130 after Ctrl-C.
 """
@@ -65,6 +66,22 @@ METHODS = ("ga", "npo", "rga")
 MISSING = "–"
 PARTS = (("asr", "poisoned ASR≥90", ASR_PASS_RATE), ("ga", "GA shifted", GA_PASS_RATE),
          ("rga", "RGA pass", RGA_PASS_RATE))
+CHECK_SEEDS = 5             # the issue's check runs five seeds (2021-2025)
+
+
+def chance_of_passing(rates: dict, n: int = CHECK_SEEDS) -> float | None:
+    """The chance that ``n`` seeds nobody has run pass the preset-level rule, *if* each part's
+    observed rate (``n/N`` of these runs) were its true per-seed rate and seeds and parts were
+    independent: ``Π_parts P(Binomial(n, rate) ≥ ceil(part_rate·n))``. An estimate, as good as the
+    number of runs behind it; None when a part has no runs."""
+    out = 1.0
+    for key, _, part_rate in PARTS:
+        r = rates.get(key)
+        if r is None or not r["N"]:
+            return None
+        q, need = r["n"] / r["N"], math.ceil(part_rate * n - EPS)
+        out *= sum(math.comb(n, k) * q ** k * (1 - q) ** (n - k) for k in range(need, n + 1))
+    return out
 
 
 # --------------------------------------------------------------------------- seeds
@@ -327,7 +344,8 @@ def evaluate_preset(name: str, runs: dict[int, dict], requested: list[int] | Non
     stats["wall_s"] = {"mean": statistics.fmean(walls), "max": max(walls), "n": len(walls),
                        "some_cached": any(s["cached"] for s in seeds.values() if s["wall_s"] is not None)} if walls else None
     return {"name": name, "source": source, "seeds": list(seeds), "requested": requested, "missing": missing,
-            "passed": not reasons, "reasons": reasons, "rates": rates, "stats": stats, "runs": list(seeds.values())}
+            "passed": not reasons, "reasons": reasons, "rates": rates, "stats": stats,
+            "chance_of_passing": chance_of_passing(rates), "runs": list(seeds.values())}
 
 
 def _rate(r: dict | None) -> str:
@@ -379,6 +397,9 @@ def preset_block(p: dict) -> str:
     lines += [f"Seeds {format_seeds(p['seeds']) or MISSING} ({len(p['seeds'])} runs)"
               + (f", from `{p['source']}`" if p["source"] else "") + ". Percent, mean ± std over seeds (n − 1).", "",
               rate("asr", "poisoned ASR ≥ 90"), rate("ga", "GA shifted"), rate("rga", "RGA pass"),
+              f"- chance that {CHECK_SEEDS} seeds never run pass (these rates taken as the true ones, seeds and "
+              f"parts as independent; an estimate from {len(p['seeds'])} runs): "
+              + (MISSING if p["chance_of_passing"] is None else f"{p['chance_of_passing']:.2f}"),
               "- ΔPACC: " + row("delta_pacc", METHODS),
               "- PACC: " + row("pacc", (*METHODS, "retrain")),
               "- CACC: " + row("cacc", ("poisoned", "retrain", *METHODS)),

@@ -132,6 +132,10 @@ def test_table_only(tmp_path, capsys):
     assert "### `p-good`: PASS" in md and "### `p-bad`: FAIL" in md
     assert "GA shifted 3/5 (needs 4)" in md and "RGA pass 4/5 (needs 5)" in md
     assert "s2025: RGA ΔPACC 10.00 > 3" in md
+    # p-good: GA 4/5 -> P(Bin(5, .8) >= 4) = .737, the other parts 5/5; p-bad: GA 3/5 and RGA 4/5 -> .337 x .328
+    assert "- chance that 5 seeds never run pass (these rates taken as the true ones, seeds and parts as " \
+           "independent; an estimate from 5 runs): 0.74" in md
+    assert "an estimate from 5 runs): 0.11" in md
     # which precision the runs trained in (dtype "auto" differs between CPUs); older runs lack it
     assert "- precision: bf16 (3 runs), fp32 (2 runs)" in md and "- precision: not recorded (5 runs)" in md
 
@@ -140,6 +144,9 @@ def test_table_only(tmp_path, capsys):
     by = {p["name"]: p for p in doc["presets"]}
     assert by["p-good"]["passed"] is True and by["p-bad"]["passed"] is False
     assert by["p-good"]["rates"]["ga"] == {"n": 4, "N": 5, "needed": 4, "passed": True}
+    assert by["p-good"]["chance_of_passing"] == pytest.approx(0.8 ** 5 + 5 * 0.8 ** 4 * 0.2)
+    assert by["p-bad"]["chance_of_passing"] == pytest.approx(0.8 ** 5 * (0.6 ** 5 + 5 * 0.6 ** 4 * 0.4))
+    assert seeds.chance_of_passing({"asr": None, "ga": None, "rga": None}) is None
     runs = {r["seed"]: r for r in by["p-bad"]["runs"]}
     assert sorted(runs) == [2021, 2022, 2023, 2024, 2025]
     assert runs[2022]["ga"] is False and runs[2025]["rga"] is False and runs[2021]["passed"] is True
