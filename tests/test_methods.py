@@ -176,6 +176,10 @@ def test_rga_per_row_lambda_weights_each_forget_row_by_its_own_kl():
     assert cur.grad[0].abs().max() < 1e-6 < cur.grad[1].abs().max()
     batch = build("rga", {"beta": 0.0}).loss(StepInputs(REF.clone(), FY, RL, RY, REF))[1]["lambda"]
     assert float(batch) == pytest.approx(1.0)
+    # the run's log says it is not the paper's RGA
+    assert m.prepare(torch.nn.Linear(2, 2), None) == ("rga: methods.rga.beta = 0: no L2 anchor; λ per forget row "
+                                                     "(methods.rga.lambda_scope = \"row\", not the paper's one λ per batch)")
+    assert build("rga", {"beta": 0.0}).prepare(torch.nn.Linear(2, 2), None) == "rga: methods.rga.beta = 0: no L2 anchor"
     for i in range(3):
         one = StepInputs(cur.detach()[i:i + 1], FY[i:i + 1], RL, RY, REF[i:i + 1])
         by_row, by_batch = m.loss(one)[0], build("rga", {"beta": 0.0}).loss(one)[0]

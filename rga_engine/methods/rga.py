@@ -146,7 +146,14 @@ class RGA(Method):
         self._lora: list[tuple[torch.nn.Parameter, torch.nn.Parameter, float]] = []
 
     def prepare(self, model, base_state) -> str | None:
-        """Anchor every trainable non-head tensor (above); return the line to log."""
+        """Anchor every trainable non-head tensor (above); return the line to log (saying so when
+        λ is per row, which is not the paper's RGA)."""
+        note = self._anchor(model, base_state)
+        if self.p.lambda_scope == "row":
+            note += "; λ per forget row (methods.rga.lambda_scope = \"row\", not the paper's one λ per batch)"
+        return note
+
+    def _anchor(self, model, base_state) -> str:
         self._params, self._base, self._lora = [], [], []
         if self.p.beta == 0:
             return "rga: methods.rga.beta = 0: no L2 anchor"
