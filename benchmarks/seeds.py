@@ -25,8 +25,8 @@ module constants below.
 Prints one line per run, then a markdown table (one row per preset, ready for docs/results.md) and
 a block per preset (with an estimate of the chance that five seeds never run would pass the
 preset-level rule, from these runs' rates: :func:`chance_of_passing`); writes them to
-``OUT/seeds.md`` and the numbers (fractions, as in summary.json) to ``OUT/seeds.json``.  Exit status: 0 when every preset passes, 1 otherwise, 2 on bad arguments,
-130 after Ctrl-C.
+``OUT/seeds.md`` and the numbers (fractions, as in summary.json) to ``OUT/seeds.json``.  Exit
+status: 0 when every preset passes, 1 otherwise, 2 on bad arguments, 130 after Ctrl-C.
 """
 
 from __future__ import annotations
