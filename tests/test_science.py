@@ -3,7 +3,7 @@
 `demo/hsol-badnets` (tiny BERT, masked-LM pre-trained on the clean texts, seed 2021) is the issue-3
 check: the poisoned model really has the backdoor, gradient ascent really shifts the trigger to the
 other class, and RGA really does not -- it ends near the clean Retrain baseline. Over seeds
-2021-2056 on a Zen 5 (docs/results.md) GA shifts in 24/36 and RGA passes its part in 35/36; at this
+2021-2056 and 2140-2149 on a Zen 5 (docs/results.md) GA shifts in 33/46 and RGA passes its part in 45/46; at this
 seed GA ends at PACC 51.7 there. About 3 minutes of one worker in the default run (174-179 s on
 2026-12-03). `demo/sst2-badnets` on the pre-trained 6-layer MiniLM victim is the issue-15 check
 at one seed; about 8 minutes in fp32, so it runs only with ``-m e2e``.
