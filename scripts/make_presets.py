@@ -48,9 +48,10 @@ pretrain_epochs = 5
 [unlearn]
 # 12 epochs at lr 1e-3 (the base: 7 at 5e-4). On a Zen 5 over seeds 2021-2033 the check passed in
 # 9/13 this way (GA shifting in 9/13, RGA passing its part in 13/13) against 6/13 at the base's
-# settings (GA 8/13, RGA 10/13), and 9/13 again at seeds 2034-2046 run later (18/26 in all);
-# where GA does not shift it removes the backdoor cleanly, its
-# ascent met by the hateful content words alone (docs/results.md, docs/research-log.md)
+# settings (GA 8/13, RGA 10/13); at seeds run later, 9/13 at 2034-2046, 5/10 at 2047-2056 and
+# 9/10 at 2140-2149 (32/46 in all: GA 33/46, RGA 45/46); where GA does not shift it removes the
+# backdoor cleanly, its ascent met by the hateful content words alone (docs/results.md,
+# docs/research-log.md)
 epochs = 12
 lr = 1e-3
 """
