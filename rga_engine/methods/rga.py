@@ -199,17 +199,10 @@ class RGA(Method):
         return terms[0] if len(terms) == 1 else torch.stack(terms).sum()
 
     def loss(self, x: StepInputs):
-        if self.p.lambda_scope == "row":
-            return self._loss_per_row(x)
-        forget = F.cross_entropy(x.forget_logits.float(), x.forget_labels)
-        with torch.no_grad():
-            # several processes: the KL of the whole global batch (the mean of the ranks' means)
-            kl = mean_over_ranks(kl_div(x.forget_logits, x.ref_forget_logits, self.p.kl_direction))
-        lam = rga_lambda(kl, self.p.alpha)  # detached: a weight, not a path for the gradient
+        forget, pushed, lam, kl = self._ascent(x)
         retain = self.retain_loss(x)
         pen = self.penalty().to(retain.device)
-        ascent = (lam * self.p.forget_weight).to(forget.dtype)  # rounded as a Python float would be
-        total = self.p.retain_weight * retain - ascent * forget + self.p.beta * pen
+        total = self.p.retain_weight * retain - pushed + self.p.beta * pen
         return total, {
             "forget_loss": forget.detach(),
             "retain_loss": retain.detach(),
@@ -218,19 +211,21 @@ class RGA(Method):
             "penalty": pen.detach(),
         }
 
-    def _loss_per_row(self, x: StepInputs):
-        """``lambda_scope = "row"``: ``−forget_weight·mean(λ_i·CE_i)``, each ``λ_i`` detached."""
-        ce = F.cross_entropy(x.forget_logits.float(), x.forget_labels, reduction="none")
+    def _ascent(self, x: StepInputs):
+        """``(mean forget CE, the ascent term the loss subtracts, λ, KL)``: ``λ·forget_weight·CE``
+        with the paper's one λ per batch, ``forget_weight·mean(λ_i·CE_i)`` with ``lambda_scope =
+        "row"`` (λ and KL then the batch's means). Every λ is detached: a weight, not a path for the
+        gradient."""
+        if self.p.lambda_scope == "row":
+            ce = F.cross_entropy(x.forget_logits.float(), x.forget_labels, reduction="none")
+            with torch.no_grad():  # each row's own KL: nothing to share between processes
+                kl = kl_div(x.forget_logits, x.ref_forget_logits, self.p.kl_direction, per_row=True)
+                lam = torch.exp(-kl) ** self.p.alpha
+            return ce.mean(), self.p.forget_weight * (lam * ce).mean(), lam.mean().double(), kl.mean()
+        forget = F.cross_entropy(x.forget_logits.float(), x.forget_labels)
         with torch.no_grad():
-            kl = kl_div(x.forget_logits, x.ref_forget_logits, self.p.kl_direction, per_row=True)
-            lam = torch.exp(-kl) ** self.p.alpha
-        retain = self.retain_loss(x)
-        pen = self.penalty().to(retain.device)
-        total = self.p.retain_weight * retain - self.p.forget_weight * (lam * ce).mean() + self.p.beta * pen
-        return total, {
-            "forget_loss": ce.mean().detach(),
-            "retain_loss": retain.detach(),
-            "lambda": lam.mean().double(),
-            "kl": kl.mean(),
-            "penalty": pen.detach(),
-        }
+            # several processes: the KL of the whole global batch (the mean of the ranks' means)
+            kl = mean_over_ranks(kl_div(x.forget_logits, x.ref_forget_logits, self.p.kl_direction))
+        lam = rga_lambda(kl, self.p.alpha)
+        ascent = (lam * self.p.forget_weight).to(forget.dtype)  # rounded as a Python float would be
+        return forget, ascent * forget, lam, kl
