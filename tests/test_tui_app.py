@@ -137,6 +137,11 @@ async def test_lambda_chart_draws_a_falling_lr_over_its_peak(tmp_path):
     assert lr_line(const, 40) is None and lr_line(Series(), 40) is None
     xs, ys, label = lr_line(falling, 40)
     assert label == "lr ÷ 3e-04" and ys[0] == 1.0 and ys[-1] == pytest.approx(0.1) and ys == sorted(ys, reverse=True)
+    # the peak as it is: the SST-2 demo's 1.5e-4 was labelled "1e-04" (an lr 1.5× what it said)
+    demo = Series()
+    for step in range(1, 11):
+        demo.add(step, 1.5e-4 * (1 - (step - 1) / 10))
+    assert lr_line(demo, 40)[2] == "lr ÷ 1.5e-04"
 
     out, n = [], 0
     for line in FIXTURE.read_text(encoding="utf-8").splitlines():
@@ -153,6 +158,40 @@ async def test_lambda_chart_draws_a_falling_lr_over_its_peak(tmp_path):
             app.screen.query_one("#lambda-chart").redraw(force=True)
             await pilot.pause()
             assert ("lr ÷ 5e-04" in screen_text(app)) is shown
+
+
+def test_chart_ticks_are_whole_steps_and_round_losses():
+    """The x axes count steps: whole numbers at a round spacing (plotext's own split the range
+    evenly: 17.5, 31.5); the log loss axis has powers of ten (its own read 13.5801, 0.0678)."""
+    from rga_tui.widgets.charts import log_ticks, step_ticks
+
+    assert step_ticks([1, 156]) == [1, 50, 100, 150]
+    assert step_ticks([1.0, 67.0]) == [1, 20, 40, 60]
+    assert step_ticks([0, 2000]) == [0, 500, 1000, 1500, 2000]
+    assert step_ticks([1, 3]) == [1, 2, 3] and step_ticks([5, 5]) == [5]
+    assert all(isinstance(t, int) for t in step_ticks([1, 84]))
+    # GA's forget loss to 13.6 and RGA's retain loss down to 0.0003: one tick per decade inside
+    assert log_ticks([0.0003, 2.3, 13.58]) == ([0.001, 0.01, 0.1, 1.0, 10.0], ["0.001", "0.01", "0.1", "1", "10"])
+    # under two decades: 1-2-5 marks, so the axis still has several
+    assert log_ticks([0.7, 25.0])[1] == ["1", "2", "5", "10", "20"]
+    assert log_ticks([0.9, 1.1]) == ([0.9, 1.1], ["0.9", "1.1"])  # inside one step: the ends
+
+
+async def test_run_screen_axes_show_whole_steps(tmp_path):
+    """On the run screen itself: both charts' x axes are labelled with whole steps (the line under
+    each chart's bottom axis), the loss chart's log axis with round numbers."""
+    app = RgaApp(watch_dir=run_folder(tmp_path, None))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.state.finished)
+        for cid in ("#loss-chart", "#lambda-chart"):
+            app.screen.query_one(cid).redraw(force=True)
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+    axis = next(i for i, line in enumerate(lines) if "└┬" in line)
+    labels = lines[axis + 1].replace("│", " ").split()
+    assert len(labels) >= 6 and all(s.isdigit() for s in labels), lines[axis + 1]  # both charts
+    loss_ticks = {line.split("┤")[0].strip("│ ") for line in lines[:axis] if "┤" in line and "Loss" not in line}
+    assert {"1", "0.1"} <= loss_ticks, loss_ticks
 
 
 DETECTION = {"precision": 0.9524, "recall": 1.0, "f1": 0.9756, "flagged": 21, "poisoned": 20}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,35 @@ from rga_tui.state import RunState
 METHOD_COLOURS = {"ga": "red", "npo": "orange", "rga": "green", "graddiff": "magenta"}
 OTHER_COLOURS = ["cyan", "blue", "magenta", "yellow"]
 TRAIN_COLOURS = {"poison": "red", "retrain": "cyan"}
+
+
+def step_ticks(xs: list[float], k: int = 5) -> list[int]:
+    """Whole steps at a round spacing (1, 2 or 5 × 10ⁿ) across ``xs``, about ``k`` of them:
+    plotext's own ticks split the range evenly and label steps as 17.5 or 31.5."""
+    lo, hi = (min(xs), max(xs)) if xs else (0.0, 1.0)
+    if hi - lo < 1:
+        return [int(round(lo))]
+    raw = (hi - lo) / k
+    scale = 10 ** math.floor(math.log10(raw))
+    spacing = next(m * scale for m in (1, 2, 5, 10) if m * scale >= raw)
+    spacing = max(1, int(spacing))
+    first = math.ceil(lo / spacing) * spacing
+    ticks = list(range(first, int(hi) + 1, spacing))
+    if first - lo > spacing / 2:  # the first step too (step 1 before 20, 40, …)
+        ticks.insert(0, int(math.ceil(lo)))
+    return ticks
+
+
+def log_ticks(ys: list[float]) -> tuple[list[float], list[str]]:
+    """Ticks for a log axis over positive ``ys``: the powers of ten inside the range, with 2 and 5
+    between them when the range spans less than two decades (plotext's own read 13.5801, 0.0678)."""
+    lo, hi = min(ys), max(ys)
+    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    marks = (1,) if hi >= 100 * lo else (1, 2, 5)
+    ticks = [m * 10.0**e for e in range(first, last + 1) for m in marks if lo <= m * 10.0**e <= hi]
+    if len(ticks) < 2:  # a range inside one 1-2-5 step: its ends
+        ticks = sorted({lo, hi})
+    return ticks, [f"{v:.3g}" for v in ticks]
 
 
 def _points(width: int) -> int:
@@ -115,8 +145,13 @@ class LossChart(_StateChart):
                 plt.plot(xs, ys, color=colour, marker="braille", label=label)
             for xs, ys, colour, _ in dots:
                 plt.scatter(xs, ys, color=colour, marker="dot")
+            all_xs = [x for xs, _, _, _ in lines + dots for x in xs]
             if log:
                 plt.yscale("log")
+                if all_xs:
+                    plt.yticks(*log_ticks([y for _, ys, _, _ in lines + dots for y in ys]))
+            if all_xs:
+                plt.xticks(step_ticks(all_xs))
             plt.ylabel(ylabel)
             plt.xlabel("step")
 
@@ -132,7 +167,7 @@ def lr_line(series, n: int) -> tuple[list[float], list[float], str] | None:
     if peak <= 0 or low >= peak * (1 - 1e-6):
         return None
     xs, ys = series.downsampled(n)
-    return xs, [y / peak for y in ys], f"lr ÷ {peak:.0e}"
+    return xs, [y / peak for y in ys], f"lr ÷ {peak:.1e}".replace(".0e", "e")  # 1.5e-04, 3e-04
 
 
 class LambdaChart(_StateChart):
@@ -174,6 +209,8 @@ class LambdaChart(_StateChart):
             plt.ylabel("λ")
             for xs, ys, colour, marker, label, side in plots:
                 plt.plot(xs, ys, color=colour, marker=marker, label=label, yside=side)
+            if plots:
+                plt.xticks(step_ticks([x for xs, *_ in plots for x in xs]))
             if stages:
                 plt.ylim(0, 1.05)
 
