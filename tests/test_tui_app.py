@@ -175,6 +175,7 @@ def test_chart_ticks_are_whole_steps_and_round_losses():
     # under two decades: 1-2-5 marks, so the axis still has several
     assert log_ticks([0.7, 25.0])[1] == ["1", "2", "5", "10", "20"]
     assert log_ticks([0.9, 1.1]) == ([0.9, 1.1], ["0.9", "1.1"])  # inside one step: the ends
+    assert len(log_ticks([1e-30, 25.0])[0]) <= 7  # a collapsed loss: a few decades labelled, not 32
 
 
 async def test_run_screen_axes_show_whole_steps(tmp_path):

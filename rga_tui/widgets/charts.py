@@ -39,7 +39,9 @@ def log_ticks(ys: list[float]) -> tuple[list[float], list[str]]:
     lo, hi = min(ys), max(ys)
     first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
     marks = (1,) if hi >= 100 * lo else (1, 2, 5)
-    ticks = [m * 10.0**e for e in range(first, last + 1) for m in marks if lo <= m * 10.0**e <= hi]
+    every = max(1, math.ceil((last - first) / 6))  # at most ~6 labels: every 2nd, 3rd … decade
+    ticks = [m * 10.0**e for e in range(first, last + 1) for m in marks
+             if lo <= m * 10.0**e <= hi and (e - first) % every == 0]
     if len(ticks) < 2:  # a range inside one 1-2-5 step: its ends
         ticks = sorted({lo, hi})
     return ticks, [f"{v:.3g}" for v in ticks]
