@@ -389,6 +389,8 @@ async def test_help_screen_and_back_home(tmp_path, no_discovery):
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         assert "trigger shifted" in screen_text(app)
+        help_text = " ".join(str(w.render()) for w in app.screen.query("Static"))
+        assert "Loss chart" in help_text and "λ chart" in help_text  # the charts are explained too
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, RunScreen)

@@ -40,6 +40,15 @@ READING = (
     "model collapsed)."
 )
 
+CHARTS = (
+    "Loss chart: each unlearning method's forget loss (line) and retain loss (dots) per step, on a "
+    "log axis (GA's forget loss climbs to ~25 while RGA's stays near 1). λ chart: RGA's "
+    "λ = exp(−KL)^α (left axis, 1 = plain gradient ascent, 0 = the ascent switched off), the KL "
+    "from the poisoned model's predictions on the forget rows (right axis) and, when the lr falls "
+    "over the run, the lr over its peak (dots): once λ is near 0 only the retain loss and the L2 "
+    "pull toward the pre-trained weights move the model, at that lr."
+)
+
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [
@@ -61,6 +70,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text("rga-tui: keys", style="bold"), id="help-title")
             yield Static(table)
             yield Static(Text(READING, style="dim"))
+            yield Static(Text("\n" + CHARTS, style="dim"))
             yield Static(Text("Esc closes", style="dim italic"))
 
     def action_dismiss(self) -> None:  # type: ignore[override]
