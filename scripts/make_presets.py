@@ -116,17 +116,17 @@ AGNEWS_HIDDENKILLER_AUTO = fast_victim("with this schedule the check passes in 6
                                        "# GA shifting in 8/8, the paraphrase trigger at ASR >= 95 (on SST-2 it stays\n"
                                        "# under 90 in most seeds)")
 DEMO_SPECIAL = {
-    ("sst2", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, ~4 minutes with native bf16, ~8 in fp32",
+    ("sst2", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, 3-6 minutes with native bf16, ~8 in fp32",
                           SST2_AUTO, RECOMMENDED),
     ("sst2", "addsent"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~9 minutes", "", ""),
     ("sst2", "hiddenkiller"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~8 minutes", "", ""),
-    ("agnews", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, 4-5 minutes with native bf16, ~9 in fp32",
+    ("agnews", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, 4-8 minutes with native bf16, ~9 in fp32",
                             AGNEWS_AUTO, ""),
     ("agnews", "addsent"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, ~4 minutes with native bf16",
                             AGNEWS_ADDSENT_AUTO, ""),
     ("agnews", "hiddenkiller"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, ~3.5 minutes with native bf16",
                                  AGNEWS_HIDDENKILLER_AUTO, ""),
-    ("hsol", "badnets"): ("_base.toml", "tiny BERT masked-LM pre-trained here: CPU, ~2 minutes", HSOL_PRETRAIN, ""),
+    ("hsol", "badnets"): ("_base.toml", "tiny BERT masked-LM pre-trained here: CPU, 2-4 minutes", HSOL_PRETRAIN, ""),
     ("hsol", "addsent"): ("_base.toml", "tiny BERT masked-LM pre-trained here: CPU, minutes", HSOL_ADDSENT_PRETRAIN, ""),
 }
 
