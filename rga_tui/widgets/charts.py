@@ -17,9 +17,9 @@ TRAIN_COLOURS = {"poison": "red", "retrain": "cyan"}
 
 
 def step_ticks(xs: list[float], k: int = 5) -> list[int]:
-    """Whole steps at a round spacing (1, 2 or 5 × 10ⁿ) across ``xs``, about ``k`` of them:
-    plotext's own ticks split the range evenly and label steps as 17.5 or 31.5."""
-    lo, hi = (min(xs), max(xs)) if xs else (0.0, 1.0)
+    """Whole steps at a round spacing (1, 2 or 5 × 10ⁿ) across ``xs`` (not empty), about ``k`` of
+    them: plotext's own ticks split the range evenly and label steps as 17.5 or 31.5."""
+    lo, hi = min(xs), max(xs)
     if hi - lo < 1:
         return [int(round(lo))]
     raw = (hi - lo) / k
@@ -141,19 +141,22 @@ class LossChart(_StateChart):
                     xs, ys = st.series["loss"].downsampled(n)
                     lines.append((xs, ys, TRAIN_COLOURS[name], st.label))
             ylabel = "training loss"
+        # the ticks once per redraw, not in ``figure`` (that runs at every render)
+        all_xs = [x for xs, _, _, _ in lines + dots for x in xs]
+        xticks = step_ticks(all_xs) if all_xs else None
+        yticks = log_ticks([y for _, ys, _, _ in lines + dots for y in ys]) if log and all_xs else None
 
         def figure(plt) -> None:
             for xs, ys, colour, label in lines:
                 plt.plot(xs, ys, color=colour, marker="braille", label=label)
             for xs, ys, colour, _ in dots:
                 plt.scatter(xs, ys, color=colour, marker="dot")
-            all_xs = [x for xs, _, _, _ in lines + dots for x in xs]
             if log:
                 plt.yscale("log")
-                if all_xs:
-                    plt.yticks(*log_ticks([y for _, ys, _, _ in lines + dots for y in ys]))
-            if all_xs:
-                plt.xticks(step_ticks(all_xs))
+                if yticks:
+                    plt.yticks(*yticks)
+            if xticks:
+                plt.xticks(xticks)
             plt.ylabel(ylabel)
             plt.xlabel("step")
 
@@ -202,6 +205,7 @@ class LambdaChart(_StateChart):
             if len(kl):
                 xs, ys = kl.downsampled(n)
                 plots.append((xs, ys, "cyan", "braille", "KL (right)", "right"))
+        xticks = step_ticks([x for xs, *_ in plots for x in xs]) if plots else None
 
         def figure(plt) -> None:
             if title is not None:
@@ -211,8 +215,8 @@ class LambdaChart(_StateChart):
             plt.ylabel("λ")
             for xs, ys, colour, marker, label, side in plots:
                 plt.plot(xs, ys, color=colour, marker=marker, label=label, yside=side)
-            if plots:
-                plt.xticks(step_ticks([x for xs, *_ in plots for x in xs]))
+            if xticks:
+                plt.xticks(xticks)
             if stages:
                 plt.ylim(0, 1.05)
 
