@@ -106,8 +106,14 @@ SST2_AUTO = fast_victim(
     "# 9/10): 53/60. At 2021-2025 3/5 (RGA leaves part of the backdoor at 2023 and 2024, where\n"
     "# 84 steps passed 5/5 on the same models)",
     lr="1.5e-4", batch_size=16)
-AGNEWS_AUTO = fast_victim("with this schedule the check passes in 5/5 seeds in bf16, GA\n"
-                          "# shifting in 5/5; in fp32 seed 2021 passes, in 543 s")
+AGNEWS_AUTO = fast_victim(
+    "from 3e-4 in 84 steps of 32 rows the check passed\n"
+    "# in 30 of 37 seeds in bf16, every failure GA removing the backdoor without a shift. In\n"
+    "# 156 steps of 16 rows from 1.5e-4 (as sst2-badnets: the same retain rows seen, the same lr x\n"
+    "# steps, half-size steps) GA shifts in 10/10 at 2150-2159 on the same poisoned and Retrain\n"
+    "# models (84 steps: 7/10), RGA passes its part in 10/10; at 2021-2025 5/5 (84 steps: 5/5);\n"
+    "# unlearning 1.13x the time of 84 steps",
+    lr="1.5e-4", batch_size=16)
 AGNEWS_ADDSENT_AUTO = fast_victim("with this schedule the check passes in 8/8 seeds in bf16\n"
                                   "# (2021-2028), GA shifting in 8/8; on the tiny BERT from scratch RGA shifted the\n"
                                   "# trigger in 3/5")

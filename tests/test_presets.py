@@ -20,8 +20,9 @@ def test_grid_is_complete():
 
 
 # the demos that unlearn on a linear lr schedule: (peak lr, unlearning batch) -- SST-2 BadNets in 156
-# steps of 16 rows from 1.5e-4 (2026-12-02, b5fba2e), the AG News ones in 84 of 32 from 3e-4
-LINEAR_DEMOS = {"demo/sst2-badnets.toml": (1.5e-4, 16), "demo/agnews-badnets.toml": (3e-4, 32),
+# steps of 16 rows from 1.5e-4 (2026-12-02, b5fba2e) and AG News BadNets the same (2026-12-03), AG
+# News AddSent and HiddenKiller in 84 of 32 from 3e-4
+LINEAR_DEMOS = {"demo/sst2-badnets.toml": (1.5e-4, 16), "demo/agnews-badnets.toml": (1.5e-4, 16),
                 "demo/agnews-addsent.toml": (3e-4, 32), "demo/agnews-hiddenkiller.toml": (3e-4, 32)}
 
 
