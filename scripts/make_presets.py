@@ -112,7 +112,7 @@ AGNEWS_AUTO = fast_victim(
     "# 156 steps of 16 rows from 1.5e-4 (as sst2-badnets: the same retain rows seen, the same lr x\n"
     "# steps, half-size steps) GA shifts in 10/10 at 2150-2159 on the same poisoned and Retrain\n"
     "# models (84 steps: 7/10), RGA passes its part in 10/10; at 2021-2025 5/5 (84 steps: 5/5);\n"
-    "# unlearning 1.13x the time of 84 steps",
+    "# unlearning 1.13x the time of 84 steps; 4/5 at 2160-2164, never run before",
     lr="1.5e-4", batch_size=16)
 AGNEWS_ADDSENT_AUTO = fast_victim("with this schedule the check passes in 8/8 seeds in bf16\n"
                                   "# (2021-2028), GA shifting in 8/8; on the tiny BERT from scratch RGA shifted the\n"
@@ -126,7 +126,7 @@ DEMO_SPECIAL = {
                           SST2_AUTO, RECOMMENDED),
     ("sst2", "addsent"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~9 minutes", "", ""),
     ("sst2", "hiddenkiller"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~8 minutes", "", ""),
-    ("agnews", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, 4-8 minutes with native bf16, ~9 in fp32",
+    ("agnews", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, 4-9 minutes with native bf16 (fp32: ~9 with the earlier 84 steps)",
                             AGNEWS_AUTO, ""),
     ("agnews", "addsent"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, ~4 minutes with native bf16",
                             AGNEWS_ADDSENT_AUTO, ""),
