@@ -112,7 +112,8 @@ AGNEWS_AUTO = fast_victim(
     "# 156 steps of 16 rows from 1.5e-4 (as sst2-badnets: the same retain rows seen, the same lr x\n"
     "# steps, half-size steps) GA shifts in 10/10 at 2150-2159 on the same poisoned and Retrain\n"
     "# models (84 steps: 7/10), RGA passes its part in 10/10; at 2021-2025 5/5 (84 steps: 5/5);\n"
-    "# unlearning 1.13x the time of 84 steps; 4/5 at 2160-2164, never run before",
+    "# unlearning 1.13x the time of 84 steps. Never run before: 4/5 at 2160-2164, 8/10 at\n"
+    "# 2165-2174 (12/15, every failure GA unshifted: GA's rate as with 84 steps, 25/32)",
     lr="1.5e-4", batch_size=16)
 AGNEWS_ADDSENT_AUTO = fast_victim("with this schedule the check passes in 8/8 seeds in bf16\n"
                                   "# (2021-2028), GA shifting in 8/8; on the tiny BERT from scratch RGA shifted the\n"
