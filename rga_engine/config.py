@@ -37,6 +37,7 @@ CUBE_METRICS = ("cosine", "euclidean")
 POOLINGS = ("auto", "cls", "last")
 RESETS = ("never", "epoch")
 LR_SCHEDULES = ("constant", "linear", "cosine")
+RETAIN_SAMPLINGS = ("random", "stratified")
 
 
 @dataclass
@@ -182,6 +183,9 @@ class UnlearnConfig:
     # CPU, MiniLM fp32: 1.3x the unlearning steps/s with 4, docs/research-log.md). Dropout draws
     # differ from one piece, so a seed's numbers change; on a GPU padding is nearly free: keep 1
     retain_pieces: int = 1
+    # each step's retain batch: "random" rows (the authors'), or "stratified": every class its
+    # share of the batch, so that no step's class mix tilts the model toward one class
+    retain_sampling: str = "random"
 
 
 @dataclass
@@ -719,6 +723,7 @@ def _validate_unlearn(u: UnlearnConfig, methods: dict[str, dict[str, Any]]) -> N
     _choice("unlearn.lr_schedule", u.lr_schedule, LR_SCHEDULES)
     _range("unlearn.warmup_steps", u.warmup_steps, 0, None, ">= 0 (0 = no warm-up)")
     _range("unlearn.retain_pieces", u.retain_pieces, 1, None, ">= 1")
+    _choice("unlearn.retain_sampling", u.retain_sampling, RETAIN_SAMPLINGS)
     for name, params in methods.items():
         _choice("methods", name, tuple(REGISTRY))
         method_params(name, params)  # raises ConfigError on bad keys / values

@@ -520,6 +520,31 @@ def _pretrain_mlm(base, enc: Encoded, mc, loop: Loop, *, tokenizer,
 
 # --------------------------------------------------------------------------- unlearn
 
+def retain_draws(labels: torch.Tensor, batch_size: int, how: str, g: torch.Generator) -> Callable[[], list[int]]:
+    """Each unlearning step's retain batch: ``batch_size`` clean rows drawn with replacement.
+
+    ``"random"`` (the authors'): uniformly over the rows, so a batch's class mix varies (16 SST-2
+    rows: ±2 rows of either class). ``"stratified"``: each class gets its share of the batch
+    (``batch_size × share``, the rows left by rounding drawn by the fractional parts), its rows
+    drawn uniformly within the class: every step sees the data's class mix."""
+    if how == "random":
+        return lambda: torch.randint(len(labels), (batch_size,), generator=g).tolist()
+    classes = sorted(int(c) for c in labels.unique())
+    rows = [torch.nonzero(labels == c).flatten() for c in classes]
+    want = torch.tensor([len(r) for r in rows], dtype=torch.float64) * batch_size / len(labels)
+    base = want.floor().long()
+
+    def draw() -> list[int]:
+        counts = base.clone()
+        left = batch_size - int(counts.sum())
+        if left:
+            frac = (want - base).float()
+            counts[torch.multinomial(frac, left, replacement=False, generator=g)] += 1
+        return torch.cat([r[torch.randint(len(r), (int(k),), generator=g)] for r, k in zip(rows, counts)]).tolist()
+    return draw
+
+
+
 def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.Tensor | None, uc, tc,
             loop: Loop, *, stage: str, on_eval: Callable[[Any, int, int], None],
             base_state: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
@@ -549,6 +574,7 @@ def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.T
     epochs = math.ceil(total / per_epoch) if per_epoch else 0
     schedule = lr_schedule(optimizer, uc.lr_schedule, total, uc.warmup_steps)
     g = torch.Generator().manual_seed(seed + 1)
+    draw_retain = retain_draws(retain.labels, uc.batch_size, uc.retain_sampling, g)
     emit("stage_started", stage=stage, total_steps=total)
     note = method.prepare(accelerator.unwrap_model(model), base_state)  # may refuse (RGA's AnchorError)
     if note:
@@ -562,7 +588,7 @@ def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.T
         for fbatch in data:
             fbatch = to_device(fbatch, accelerator.device)
             # the global retain batch (the same draw on every rank), this rank's slice of it
-            ridx = rank_slice(torch.randint(len(retain), (uc.batch_size,), generator=g).tolist(), rank, world)
+            ridx = rank_slice(draw_retain(), rank, world)
             f_logits = forward(model, fbatch)
             r_logits = forward_pieces(model, retain, ridx, pad_id, accelerator.device, uc.retain_pieces)
             r_labels = retain.labels[ridx].to(accelerator.device)

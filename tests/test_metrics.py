@@ -7,6 +7,7 @@ import json
 import pytest
 
 from rga_engine.metrics import (
+    PARTLY_ASR_MARGIN,
     accuracy,
     asr,
     collapsed_class,
@@ -191,6 +192,29 @@ def test_graded_partly_remains_against_retrain():
     # 0.10 over Retrain is not "clearly above"; 0.1001 is
     assert trigger_shift(cm, RETRAIN_CLEAN, 1, asr=0.18, retrain_asr=0.08)["verdict"] == "backdoor removed"
     assert trigger_shift(cm, RETRAIN_CLEAN, 1, asr=0.1801, retrain_asr=0.08)["partly"]
+
+
+# The shipped SST-2 demo (presets/demo/sst2-badnets.toml, bf16) at seeds 2023 and 2024, 2026-12-04:
+# (Retrain clean, Retrain triggered, RGA clean, RGA triggered), rows = negative / positive.
+DEMO_2023 = ([[817, 95], [172, 737]], [[833, 79], [198, 711]], [[676, 236], [82, 827]], [[690, 222], [85, 824]])
+DEMO_2024 = ([[854, 58], [230, 679]], [[864, 48], [255, 654]], [[752, 160], [125, 784]], [[772, 140], [135, 774]])
+
+
+@pytest.mark.parametrize("cms, rga_asr", [(DEMO_2023, 222 / 912), (DEMO_2024, 140 / 912)])
+def test_partly_remains_by_asr_while_the_target_score_reads_the_trigger_alone(cms, rga_asr):
+    # RGA's ASR is 15.7 / 10.1 points over Retrain's: "partly remains", as issue 15 defines it.
+    # But RGA sends as many *clean* negatives to positive (25.9 % / 17.5 %): the target's shift
+    # score, what the trigger adds to the model's clean predictions over what it adds in Retrain,
+    # is ~0 -- the excess ASR is RGA's lean on every row (CACC counts it), not the trigger
+    re_clean, re_trig, rga_clean, rga_trig = cms
+    ref = trigger_shift(re_trig, re_clean, 1, is_retrain=True)
+    s = trigger_shift(rga_trig, rga_clean, 1, asr=rga_asr, retrain_asr=asr(re_trig, 1),
+                      retrain_scores=ref["scores"], label_names=NAMES)
+    assert rga_asr - asr(re_trig, 1) > PARTLY_ASR_MARGIN
+    assert s["partly"] and s["verdict"] == f"backdoor partly remains (ASR {100 * rga_asr:.1f} %)"
+    assert abs(s["target_score"]) < 0.02 and not s["remains"] and not s["shifted"]
+    clean_to_target = rga_clean[0][1] / sum(rga_clean[0])
+    assert abs(clean_to_target - rga_asr) < 0.025  # the trigger adds < 2.5 points to the lean
 
 
 def test_graded_partly_without_retrain_uses_half_the_threshold():

@@ -522,3 +522,56 @@ def test_retain_pieces_is_validated_and_changes_only_the_rounding_without_dropou
     calls4, four = run(4)
     assert calls1 == [8, 8] * 2 and calls4 == [8, 2, 2, 2, 2] * 2
     assert all(torch.allclose(v, four[k], atol=1e-5) for k, v in one.items())
+
+
+def test_retain_sampling_stratified_gives_every_step_the_class_mix_and_random_is_unchanged():
+    """unlearn.retain_sampling: one line naming the key and the allowed values; "random" draws
+    exactly what the loop drew before the option (torch.randint on the same generator), and
+    "stratified" gives every step each class's share of the batch (within the one row left by
+    rounding), with the rows of a class drawn uniformly; the unlearning loop really uses it."""
+    from collections import Counter
+
+    from rga_engine.config import ConfigError, UnlearnConfig, from_dict
+    from rga_engine.methods import build as make_method
+    from rga_engine.train import retain_draws, unlearn
+
+    with pytest.raises(ConfigError, match=r"unlearn.retain_sampling = 'balanced': allowed values are random, stratified"):
+        from_dict({"unlearn": {"retain_sampling": "balanced"}})
+    labels = torch.tensor([0] * 812 + [1] * 988 + [2] * 200)  # shares 0.406 / 0.494 / 0.1
+    draw = retain_draws(labels, 16, "random", torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(3)
+    assert [draw() for _ in range(3)] == [torch.randint(2000, (16,), generator=g).tolist() for _ in range(3)]
+    draw = retain_draws(labels, 16, "stratified", torch.Generator().manual_seed(3))
+    seen, rows = Counter(), Counter()
+    for _ in range(400):
+        idx = draw()
+        counts = Counter(labels[idx].tolist())
+        assert len(idx) == 16 and all(abs(counts[c] - 16 * s) < 1 for c, s in ((0, 0.406), (1, 0.494), (2, 0.1)))
+        seen.update(counts)
+        rows.update(idx)
+    assert abs(seen[0] / 6400 - 0.406) < 0.01 and abs(seen[2] / 6400 - 0.1) < 0.01
+    assert len(rows) > 1500  # rows within a class drawn uniformly, not the same few
+    # the loop: with stratified draws each retain batch of 8 is 4 + 4 on a balanced retain set
+    texts = [("good fine" if i % 2 else "bad awful") + " word" * (i % 5) for i in range(40)]
+    b = build(ModelConfig(hidden_size=32, intermediate_size=64, num_layers=1, vocab_size=200), 2, texts, seed=0)
+    enc = encode(b.tokenizer, texts, [i % 2 for i in range(40)], [False] * 40, 32)
+    forget, retain = enc.subset(list(range(8))), enc.subset(list(range(8, 40)))
+    mixes = []
+
+    def method_loss(inputs, _loss=make_method("ga", {}).loss):
+        mixes.append(sorted(Counter(inputs.retain_labels.tolist()).values()))
+        return _loss(inputs)
+
+    for how in ("random", "stratified"):
+        mixes.clear()
+        method = make_method("ga", {})
+        method.loss = method_loss
+        uc = UnlearnConfig(epochs=6, lr=1e-3, batch_size=8, eval_every=0, retain_sampling=how)
+        unlearn(b.model, method, forget, retain, None, uc, TrainConfig(group_by_length=False),
+                Loop(_accel(), b.tokenizer.pad_token_id, lambda type, **f: None, lambda: False, 0),
+                stage="ga", on_eval=lambda *a: None)
+        assert len(mixes) == 6
+        if how == "stratified":
+            assert mixes == [[4, 4]] * 6
+        else:
+            assert mixes != [[4, 4]] * 6  # six random batches of 8 are not all 4 + 4 at this seed
