@@ -66,10 +66,10 @@ pretrain_epochs = 5
 RECOMMENDED = "recommended = true  # the preset the app opens on\n"
 
 
-def fast_victim(measured: str, lr: str = "3e-4", batch_size: int = 32) -> str:
+def fast_victim(measured: str, lr: str = "3e-4", batch_size: int = 32, more: str = "") -> str:
     """The extra TOML of the victim presets that run side by side in bf16 where the CPU has it,
     GA and RGA only, with the lr falling linearly from ``lr`` over 12 epochs of ``batch_size``-row
-    forget (and retain) batches; ``measured`` ends the schedule's comment."""
+    forget (and retain) batches; ``measured`` ends the schedule's comment; ``more`` follows it."""
     return f"""
 [model]
 # "auto": bf16 autocast on a CPU with native bf16 (Intel AMX / AVX512-BF16, detected at run
@@ -92,7 +92,7 @@ methods = ["ga", "rga"]
 batch_size = {batch_size}
 lr = {lr}
 lr_schedule = "linear"
-"""
+""" + more
 
 
 SST2_AUTO = fast_victim(
@@ -105,7 +105,12 @@ SST2_AUTO = fast_victim(
     "# 2120-2129 and 9/10 at 2130-2139, also never run before (RGA 10/10, 9/10, 10/10, 10/10,\n"
     "# 9/10): 53/60. At 2021-2025 3/5 (RGA leaves part of the backdoor at 2023 and 2024, where\n"
     "# 84 steps passed 5/5 on the same models)",
-    lr="1.5e-4", batch_size=16)
+    lr="1.5e-4", batch_size=16, more=(
+        "# every retain batch with the clean rows' class mix (random rows until 2026-12-04: 3/5 at\n"
+        "# 2021-2025, where RGA's ASR over Retrain's at 2023 and 2024 was RGA's lean to positive on\n"
+        "# clean rows too, not the trigger): 5/5 at 2021-2025, 7/8 at 2180-2187 never run before\n"
+        "# (random rows on the same models: 6/8, within noise) (docs/research-log.md)\n"
+        'retain_sampling = "stratified"\n'))
 AGNEWS_AUTO = fast_victim(
     "from 3e-4 in 84 steps of 32 rows the check passed\n"
     "# in 30 of 37 seeds in bf16, every failure GA removing the backdoor without a shift. In\n"

@@ -35,7 +35,9 @@ READING = (
     "trigger inserted (m: clean). Cell colour grows with the share of the row: green on the "
     "diagonal, red off it. Verdicts: ✖ backdoor remains (the trigger still sends inputs to the "
     "target), ⚠ trigger shifted → class (unlearning re-attached the trigger elsewhere: what GA "
-    "does), ◐ backdoor partly remains (ASR more than 10 points over Retrain's), ✔ backdoor "
+    "does), ◐ backdoor partly remains (ASR more than 10 points over Retrain's; ASR also counts "
+    "rows the model sends to the target without the trigger: m shows whether its clean rows lean "
+    "the same way), ✔ backdoor "
     "removed (what RGA should give, like Retrain), ⊘ predicts one class for everything (the "
     "model collapsed)."
 )
