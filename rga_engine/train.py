@@ -526,23 +526,23 @@ def retain_draws(labels: torch.Tensor, batch_size: int, how: str, g: torch.Gener
     ``"random"`` (the authors'): uniformly over the rows, so a batch's class mix varies (16 SST-2
     rows: ±2 rows of either class). ``"stratified"``: each class gets its share of the batch
     (``batch_size × share``, the rows left by rounding drawn by the fractional parts), its rows
-    drawn uniformly within the class: every step sees the data's class mix."""
+    drawn uniformly within the class, the batch in class order. (Not shuffled: a shuffle would draw
+    from ``g`` and change every measured stratified run. Several processes take contiguous slices,
+    :func:`rga_engine.distributed.rank_slice`, so a rank may see mostly one class; the gradients,
+    averaged over equal slices, are the whole batch's all the same.)"""
     if how == "random":
         return lambda: torch.randint(len(labels), (batch_size,), generator=g).tolist()
-    classes = sorted(int(c) for c in labels.unique())
-    rows = [torch.nonzero(labels == c).flatten() for c in classes]
+    rows = [torch.nonzero(labels == c).flatten() for c in labels.unique(sorted=True)]
     want = torch.tensor([len(r) for r in rows], dtype=torch.float64) * batch_size / len(labels)
     base = want.floor().long()
+    left, frac = batch_size - int(base.sum()), (want - base).float()
 
     def draw() -> list[int]:
         counts = base.clone()
-        left = batch_size - int(counts.sum())
         if left:
-            frac = (want - base).float()
             counts[torch.multinomial(frac, left, replacement=False, generator=g)] += 1
         return torch.cat([r[torch.randint(len(r), (int(k),), generator=g)] for r, k in zip(rows, counts)]).tolist()
     return draw
-
 
 
 def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.Tensor | None, uc, tc,
