@@ -39,25 +39,27 @@ def body(dataset: str, attack: str, base: str, desc: str, extra: str = "", top: 
 # the [attack] table, top-level lines after the description).
 HSOL_PRETRAIN = """
 [model]
-# Masked-LM pre-training of the tiny encoder on the clean training texts before poisoning (35-45 s
+# Masked-LM pre-training of the tiny encoder on the clean training texts before poisoning (~60 s
 # here, cached): poisoning starts from a pre-trained encoder and RGA's L2 anchor θ_base is that
 # encoder, as in the paper, not a random init. From a random init RGA shifts the trigger here
 # (ΔPACC 27.3 / 42.7 / 5.7 over seeds 2021-2023); pre-trained it does not (docs/results.md).
-pretrain_epochs = 5
+# 10 epochs since 2026-12-04 (MLM loss 5.3; 5 epochs: 5.8): over seeds 2047-2056 and 2190-2199
+# the check passed in 18/20 (GA shifting in 18/20, RGA passing its part in 20/20) against 13/20
+# with 5 epochs at the same seeds (GA 15/20, RGA 18/20); 2 epochs shifted less (docs/research-log.md)
+pretrain_epochs = 10
 
 [unlearn]
-# 12 epochs at lr 1e-3 (the base: 7 at 5e-4). On a Zen 5 over seeds 2021-2033 the check passed in
-# 9/13 this way (GA shifting in 9/13, RGA passing its part in 13/13) against 6/13 at the base's
-# settings (GA 8/13, RGA 10/13); at seeds run later, 9/13 at 2034-2046, 5/10 at 2047-2056 and
-# 9/10 at 2140-2149 (32/46 in all: GA 33/46, RGA 45/46); where GA does not shift it removes the
-# backdoor cleanly, its ascent met by the hateful content words alone (docs/results.md,
-# docs/research-log.md)
+# 12 epochs at lr 1e-3 (the base: 7 at 5e-4). With 5 pre-training epochs on a Zen 5 over seeds
+# 2021-2033 the check passed in 9/13 this way (GA shifting in 9/13, RGA passing its part in 13/13)
+# against 6/13 at the base's settings (GA 8/13, RGA 10/13); 32/46 over 2021-2056 and 2140-2149
+# (GA 33/46, RGA 45/46). Where GA does not shift it removes the backdoor cleanly, its ascent met by
+# the hateful content words alone (docs/results.md, docs/research-log.md)
 epochs = 12
 lr = 1e-3
 """
 HSOL_ADDSENT_PRETRAIN = """
 [model]
-# Masked-LM pre-training of the tiny encoder first, as demo/hsol-badnets: RGA's L2 anchor θ_base
+# Masked-LM pre-training of the tiny encoder first (5 epochs; demo/hsol-badnets: 10): RGA's L2 anchor θ_base
 # is then a pre-trained encoder. Seeds 2021-2025 (docs/results.md): RGA passes its issue-15 clauses
 # in 4/5 pre-trained (ΔPACC 1.38 ± 1.51) against 2/5 from a random init, where it shifted the
 # trigger at 2022 (ΔPACC 43.7); GA shifts it in 3/5 pre-trained, 5/5 from a random init.

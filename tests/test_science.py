@@ -2,10 +2,11 @@
 
 `demo/hsol-badnets` (tiny BERT, masked-LM pre-trained on the clean texts, seed 2021) is the issue-3
 check: the poisoned model really has the backdoor, gradient ascent really shifts the trigger to the
-other class, and RGA really does not -- it ends near the clean Retrain baseline. Over seeds
-2021-2056 and 2140-2149 on a Zen 5 (docs/results.md) GA shifts in 33/46 and RGA passes its part in 45/46; at this
-seed GA ends at PACC 51.7 there. About 3 minutes of one worker in the default run (174-179 s on
-2026-12-03). `demo/sst2-badnets` on the pre-trained 6-layer MiniLM victim is the issue-15 check
+other class, and RGA really does not -- it ends near the clean Retrain baseline. With the
+preset's 10 masked-LM epochs (since 2026-12-04), over seeds 2047-2056 and 2190-2199 on a Zen 5
+(docs/results.md) GA shifts in 18/20 and RGA passes its part in 20/20; at this seed GA ends at
+PACC 50.1 there, RGA at ΔPACC 1.25 with CACC 1.85 under Retrain's. About 3.5 minutes of one
+worker in the default run. `demo/sst2-badnets` on the pre-trained 6-layer MiniLM victim is the issue-15 check
 at one seed; about 8 minutes in fp32, so it runs only with ``-m e2e``.
 """
 
@@ -21,7 +22,7 @@ def test_hsol_demo_ga_shifts_the_trigger_and_rga_does_not(tmp_path):
     # evaluation draws no random numbers, so the final models are the preset's own.
     cfg = config.load("presets/demo/hsol-badnets.toml", ["unlearn.methods=['ga','rga']", "unlearn.eval_every=0"])
     s = pipeline.run(cfg, ListSink(), run_dir=tmp_path / "run")
-    assert s["status"] == "finished" and s["pretrain"]["epochs"] == 5
+    assert s["status"] == "finished" and s["pretrain"]["epochs"] == 10
     m = s["models"]
     poisoned, retrain, ga, rga = m["poisoned"], m["retrain"], m["ga"], m["rga"]
 
