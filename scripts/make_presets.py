@@ -59,8 +59,8 @@ lr = 1e-3
 """
 HSOL_ADDSENT_PRETRAIN = """
 [model]
-# Masked-LM pre-training of the tiny encoder first (5 epochs; demo/hsol-badnets: 10): RGA's L2 anchor θ_base
-# is then a pre-trained encoder. Seeds 2021-2025 (docs/results.md): RGA passes its issue-15 clauses
+# Masked-LM pre-training of the tiny encoder first (5 epochs; demo/hsol-badnets takes 10): RGA's
+# L2 anchor θ_base is then a pre-trained encoder. Seeds 2021-2025 (docs/results.md): RGA passes its issue-15 clauses
 # in 4/5 pre-trained (ΔPACC 1.38 ± 1.51) against 2/5 from a random init, where it shifted the
 # trigger at 2022 (ΔPACC 43.7); GA shifts it in 3/5 pre-trained, 5/5 from a random init.
 pretrain_epochs = 5
@@ -105,13 +105,13 @@ SST2_AUTO = fast_victim(
     "# at seeds never run before (2066-2075), against 6/10 with 84 steps on the same poisoned and\n"
     "# Retrain models; 9/10 at 2080-2089, 8/10 at 2100-2109, 10/10 at 2110-2119, 10/10 at\n"
     "# 2120-2129 and 9/10 at 2130-2139, also never run before (RGA 10/10, 9/10, 10/10, 10/10,\n"
-    "# 9/10): 53/60. At 2021-2025 3/5 (RGA leaves part of the backdoor at 2023 and 2024, where\n"
-    "# 84 steps passed 5/5 on the same models)",
+    "# 9/10): 53/60, all with random retain rows; with them 3/5 at 2021-2025 (RGA's ASR over\n"
+    "# Retrain's at 2023 and 2024, where 84 steps passed 5/5 on the same models)",
     lr="1.5e-4", batch_size=16, more=(
-        "# every retain batch with the clean rows' class mix (random rows until 2026-12-04: 3/5 at\n"
-        "# 2021-2025, where RGA's ASR over Retrain's at 2023 and 2024 was RGA's lean to positive on\n"
-        "# clean rows too, not the trigger): 5/5 at 2021-2025, 7/8 at 2180-2187 never run before\n"
-        "# (random rows on the same models: 6/8, within noise) (docs/research-log.md)\n"
+        "# every retain batch with the clean rows' class mix since 2026-12-04: 5/5 at 2021-2025 (the\n"
+        "# 3/5 above were RGA's lean to positive on clean rows too, not the trigger), 7/8 at\n"
+        "# 2180-2187 never run before (random rows on the same models: 6/8, within noise)\n"
+        "# (docs/research-log.md)\n"
         'retain_sampling = "stratified"\n'))
 AGNEWS_AUTO = fast_victim(
     "from 3e-4 in 84 steps of 32 rows the check passed\n"

@@ -64,6 +64,7 @@ def test_sst2_demo_on_the_pretrained_victim(tmp_path, monkeypatch, cpu):
     cfg = config.load("presets/demo/sst2-badnets.toml", ["unlearn.methods=['ga','rga']", "unlearn.eval_every=0"])
     assert cfg.model.name == "minilm" and cfg.model.keep_layers == 0 and cfg.model.dtype == "auto"
     assert cfg.unlearn.lr_schedule == "linear" and cfg.unlearn.batch_size == 16 and cfg.train.side_by_side
+    assert cfg.unlearn.retain_sampling == "stratified"
     s = pipeline.run(cfg, ListSink(), run_dir=tmp_path / "run")
     assert s["status"] == "finished" and s["precision"] == ("fp32" if cpu == "fp32" else "bf16")
     m = s["models"]
