@@ -110,7 +110,8 @@ SST2_AUTO = fast_victim(
     lr="1.5e-4", batch_size=16, more=(
         "# every retain batch with the clean rows' class mix since 2026-12-04: 5/5 at 2021-2025 (the\n"
         "# 3/5 above were RGA's lean to positive on clean rows too, not the trigger), 7/8 at\n"
-        "# 2180-2187 never run before (random rows on the same models: 6/8, within noise)\n"
+        "# 2180-2187 and 3/5 at 2300-2304, never run before (random rows on the same models: 6/8\n"
+        "# and 2/5; what fails is RGA's CACC or ASR against one Retrain model's)\n"
         "# (docs/research-log.md)\n"
         'retain_sampling = "stratified"\n'))
 AGNEWS_AUTO = fast_victim(
@@ -120,7 +121,8 @@ AGNEWS_AUTO = fast_victim(
     "# steps, half-size steps) GA shifts in 10/10 at 2150-2159 on the same poisoned and Retrain\n"
     "# models (84 steps: 7/10), RGA passes its part in 10/10; at 2021-2025 5/5 (84 steps: 5/5);\n"
     "# unlearning 1.13x the time of 84 steps. Never run before: 4/5 at 2160-2164, 8/10 at\n"
-    "# 2165-2174 (12/15, every failure GA unshifted: GA's rate as with 84 steps, 25/32)",
+    "# 2165-2174, 5/5 at 2300-2304 (17/20, every failure GA unshifted: GA's rate as with\n"
+    "# 84 steps, 25/32)",
     lr="1.5e-4", batch_size=16)
 AGNEWS_ADDSENT_AUTO = fast_victim("with this schedule the check passes in 8/8 seeds in bf16\n"
                                   "# (2021-2028), GA shifting in 8/8; on the tiny BERT from scratch RGA shifted the\n"
