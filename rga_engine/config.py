@@ -38,6 +38,7 @@ POOLINGS = ("auto", "cls", "last")
 RESETS = ("never", "epoch")
 LR_SCHEDULES = ("constant", "linear", "cosine")
 RETAIN_SAMPLINGS = ("random", "stratified")
+BATCH_SAMPLINGS = ("random", "stratified")
 
 
 @dataclass
@@ -137,6 +138,10 @@ class TrainConfig:
     # false: every epoch takes the rows in the split's own order (train_poisoned is shuffled once
     # when it is built), as the authors' loaders (shuffle=False); also the forget batches
     shuffle: bool = True
+    # fine-tuning batches (poisoning and Retrain): "random" rows (the authors'), or "stratified":
+    # every batch with the split's class mix (rows within a class still drawn at random, each row
+    # once per epoch, length grouping kept); needs shuffle = true
+    batch_sampling: str = "random"
     # "epoch": a new AdamW at the start of every epoch, as the authors' loops do (its moments
     # reset); "never": one AdamW for the whole stage.
     reset_optimizer: str = "never"
@@ -692,6 +697,9 @@ def _validate_train(t: TrainConfig) -> None:
     _choice("train.device", t.device, DEVICES)
     _choice("train.reset_optimizer", t.reset_optimizer, RESETS)
     _choice("train.lr_schedule", t.lr_schedule, LR_SCHEDULES)
+    _choice("train.batch_sampling", t.batch_sampling, BATCH_SAMPLINGS)
+    if t.batch_sampling == "stratified" and not t.shuffle:
+        raise ConfigError("train.batch_sampling = 'stratified' needs train.shuffle = true (unshuffled batches keep the split's order)")
 
 
 def _validate_unlearn(u: UnlearnConfig, methods: dict[str, dict[str, Any]]) -> None:

@@ -45,7 +45,7 @@ from rga_engine.train import Encoded, Loop, encode, triggers_cut
 CACHE_VERSION = 4
 # settings added after cache entries existed, with the value that behaves as before they did: at
 # that value a setting is left out of the cache key, so earlier entries stay valid
-KEYS_ADDED_LATER = {"train": {"lr_schedule": "constant"}, "model": {"freeze_layers": 0}}
+KEYS_ADDED_LATER = {"train": {"lr_schedule": "constant", "batch_sampling": "random"}, "model": {"freeze_layers": 0}}
 LABEL_NAMES = EMBEDDED_LABEL_NAMES  # the embedded sets' class names, where a dataset names none
 
 

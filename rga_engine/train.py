@@ -149,6 +149,50 @@ class LengthGroupedBatches(torch.utils.data.Sampler):
             yield batches[b]
 
 
+class StratifiedBatches(torch.utils.data.Sampler):
+    """Random batches with the class mix of the whole split (``train.batch_sampling =
+    "stratified"``). Each epoch every class's rows are permuted and interleaved evenly (row j of
+    class c at (j + u_c) / n_c, u_c a random offset), so that any run of rows has the split's mix;
+    the order is cut into chunks of ``mega`` batches; in each chunk every class's rows are dealt out
+    over the chunk's batches in near-equal runs, sorted by length first when ``by_length`` (so the
+    batches stay of similar length, as :class:`LengthGroupedBatches`); each batch's rows are
+    shuffled (several processes take contiguous slices) and the batches too. Every row is used
+    once per epoch."""
+
+    def __init__(self, lengths: list[int], labels: list[int], batch_size: int, generator: torch.Generator,
+                 by_length: bool = True, mega: int = 50):
+        self.lengths, self.labels, self.batch_size, self.g = lengths, labels, batch_size, generator
+        self.by_length, self.mega = by_length, mega
+
+    def __len__(self) -> int:
+        size = self.mega * self.batch_size
+        full, rest = divmod(len(self.lengths), size)
+        return full * self.mega + math.ceil(rest / self.batch_size)
+
+    def __iter__(self):
+        keyed = []
+        for c in sorted(set(self.labels)):
+            rows = [i for i, label in enumerate(self.labels) if label == c]
+            offset = torch.rand((), generator=self.g).item()
+            keyed += [((j + offset) / len(rows), rows[k]) for j, k in enumerate(torch.randperm(len(rows), generator=self.g).tolist())]
+        perm = [i for _, i in sorted(keyed)]
+        size = self.mega * self.batch_size
+        batches = []
+        for s in range(0, len(perm), size):
+            chunk = perm[s : s + size]
+            n = math.ceil(len(chunk) / self.batch_size)
+            parts: list[list[int]] = [[] for _ in range(n)]
+            for c in sorted({self.labels[i] for i in chunk}):
+                rows = [i for i in chunk if self.labels[i] == c]
+                if self.by_length:
+                    rows.sort(key=lambda i: self.lengths[i])
+                for k in range(n):
+                    parts[k] += rows[round(k * len(rows) / n) : round((k + 1) * len(rows) / n)]
+            batches += [[b[j] for j in torch.randperm(len(b), generator=self.g).tolist()] for b in parts]
+        for b in torch.randperm(len(batches), generator=self.g).tolist():
+            yield batches[b]
+
+
 class RankBatches(torch.utils.data.Sampler):
     """This rank's slice of every global batch of ``batches`` (:func:`rank_slice`): every rank
     walks the same global batches -- same seed, same order -- and keeps its own part; as many
@@ -166,12 +210,16 @@ class RankBatches(torch.utils.data.Sampler):
 
 
 def loader(enc: Encoded, batch_size: int, pad_id: int, shuffle: bool, seed: int,
-           group_by_length: bool = False, rank: int = 0, world: int = 1) -> DataLoader:
+           group_by_length: bool = False, rank: int = 0, world: int = 1, stratified: bool = False) -> DataLoader:
     """Batches of ``enc`` (``rank`` of ``world`` processes: its slice of each global batch).
-    One process: the batches of ``DataLoader(batch_size=, shuffle=, generator=seeded)``."""
+    One process: the batches of ``DataLoader(batch_size=, shuffle=, generator=seeded)``;
+    ``stratified`` (with ``shuffle``): :class:`StratifiedBatches`, each with the split's class mix."""
     g = torch.Generator().manual_seed(seed)
     rows = _Rows(len(enc))
-    if shuffle and group_by_length:
+    if shuffle and stratified:
+        batches = StratifiedBatches([len(r) for r in enc.ids], enc.labels.tolist(), batch_size, g, group_by_length)
+        extra = {}
+    elif shuffle and group_by_length:
         batches = LengthGroupedBatches([len(r) for r in enc.ids], batch_size, g)
         extra = {}
     else:
@@ -369,7 +417,7 @@ def finetune(model, enc: Encoded, tc, loop: Loop, *, stage: str) -> dict[str, An
     accelerator, pad_id, emit, should_stop, seed = loop.accelerator, loop.pad_id, loop.emit, loop.should_stop, loop.seed
     optimizer = adamw(model.parameters(), tc.lr, tc.weight_decay)
     data = loader(enc, tc.batch_size, pad_id, shuffle=tc.shuffle, seed=seed, group_by_length=tc.group_by_length,
-                  **shard(accelerator))
+                  stratified=tc.batch_sampling == "stratified", **shard(accelerator))
     model, optimizer = accelerator.prepare(model, optimizer)
     total = tc.epochs * len(data)
     schedule = lr_schedule(optimizer, tc.lr_schedule, total)

@@ -273,6 +273,43 @@ def test_train_lr_schedule_falls_to_zero_and_keeps_the_constant_cache_key():
     assert Run.cache_key(run, "poison", "train_poisoned") != "e1bd2cdb7e04b1b0e90f"
 
 
+def test_train_batch_sampling_stratified_reaches_fine_tuning_and_keeps_the_default_cache_key(monkeypatch):
+    """train.batch_sampling = "stratified": the fine-tuning loop's batches are StratifiedBatches
+    (each with the split's class mix); "random" (the default) keeps the cache key of runs from
+    before the setting existed; "stratified" is another key."""
+    import types
+    from collections import Counter
+
+    import rga_engine.train as train_mod
+    from rga_engine.config import from_dict
+    from rga_engine.pipeline import Run
+
+    texts = [t + " word" * (i % 7) for i, t in enumerate(TEXTS * 3)]
+    labels = [1] * 72 + [0] * 48  # 0.6 / 0.4, in blocks
+    b = build(ModelConfig(hidden_size=32, intermediate_size=64, num_layers=1, vocab_size=200), 2, texts, seed=0)
+    enc = encode(b.tokenizer, texts, labels, [False] * len(texts), 16)
+    seen = []
+    real_collate = train_mod.collate
+    monkeypatch.setattr(train_mod, "collate", lambda e, idx, pad: seen.append(Counter(labels[int(i)] for i in idx)) or real_collate(e, idx, pad))
+    for how in ("random", "stratified"):
+        seen.clear()
+        tc = TrainConfig(epochs=2, lr=1e-3, batch_size=10, batch_sampling=how)
+        finetune(b.model, enc, tc, Loop(_accel(), b.tokenizer.pad_token_id, lambda type, **f: None, lambda: False, 0),
+                 stage="poison")
+        assert len(seen) == 24
+        if how == "stratified":
+            assert all(c == Counter({1: 6, 0: 4}) for c in seen), seen
+        else:
+            assert any(c != Counter({1: 6, 0: 4}) for c in seen)
+
+    cfg = from_dict({"model": {"name": "tiny"}, "data": {"dataset": "sst2"}})
+    run = types.SimpleNamespace(cfg=cfg, split_texts={"train_poisoned": (["a b", "c"], [0, 1])}, tok_fingerprint="tok",
+                                world=1, accelerator=types.SimpleNamespace(mixed_precision="no"))
+    assert Run.cache_key(run, "poison", "train_poisoned") == "e1bd2cdb7e04b1b0e90f"  # as before the setting
+    cfg.train.batch_sampling = "stratified"
+    assert Run.cache_key(run, "poison", "train_poisoned") != "e1bd2cdb7e04b1b0e90f"
+
+
 # --------------------------------------------------------------------------- model.pooling
 
 def test_cls_pooling_is_one_linear_layer_on_the_last_layer_cls_vector():

@@ -353,3 +353,48 @@ def test_the_data_line_names_the_classes_and_the_target():
     (line,) = [e for e in sink.events if e["type"] == "log" and "label_names" in e]
     assert line["label_names"] == run.summary["label_names"] == ["clean", "hate/offensive"]
     assert line["target"] == run.summary["target"] == 0 and line["message"].startswith("hsol/badnets: train_poisoned")
+
+
+def test_stratified_batches_keep_the_class_mix_every_row_once_and_the_length_grouping():
+    """train.batch_sampling = "stratified": every fine-tuning batch has the split's class mix
+    (within one row of each class's share), every row once per epoch, a new draw each epoch, the
+    padding of length-grouped batches; the loader and fine-tuning loop use it; the default keeps
+    the cache key it had before the setting existed; a bad value is one line naming the key."""
+    from collections import Counter
+
+    from rga_engine.config import ConfigError, from_dict
+    from rga_engine.train import Encoded, LengthGroupedBatches, StratifiedBatches, loader
+
+    with pytest.raises(ConfigError, match="train.batch_sampling = 'balanced': allowed values are random, stratified"):
+        from_dict({"train": {"batch_sampling": "balanced"}})
+    with pytest.raises(ConfigError, match="train.batch_sampling = 'stratified' needs train.shuffle = true"):
+        from_dict({"train": {"batch_sampling": "stratified", "shuffle": False}})
+    gen = torch.Generator().manual_seed(0)
+    n = 2000
+    lengths = torch.randint(3, 60, (n,), generator=gen).tolist()
+    labels = [0] * 880 + [1] * 1120  # shares 0.44 / 0.56, in blocks: only the sampler can mix them
+    sampler = StratifiedBatches(lengths, labels, 32, torch.Generator().manual_seed(1), mega=10)
+    epoch1, epoch2 = list(sampler), list(sampler)
+    assert len(epoch1) == len(sampler) == 60 + 3  # 6 chunks of 10 batches, 80 rows left: 3 batches
+    assert sorted(i for b in epoch1 for i in b) == list(range(n)) and epoch1 != epoch2
+    for b in epoch1:
+        counts = Counter(labels[i] for i in b)
+        assert abs(counts[0] - 0.44 * len(b)) <= 1.5 and abs(counts[1] - 0.56 * len(b)) <= 1.5, counts
+    sizes = [len(b) for b in epoch1]
+    assert sum(not 31 <= k <= 33 for k in sizes) <= 3 and min(sizes) >= 26  # the last chunk's 3 batches: ~27
+    # random length-grouped batches of the same rows: their class counts spread much wider
+    spread = [Counter(labels[i] for i in b)[0] for b in LengthGroupedBatches(lengths, 32, torch.Generator().manual_seed(1), 10)]
+    assert max(spread) - min(spread) > 6
+
+    def padded(batches):
+        return sum(max(lengths[i] for i in b) * len(b) for b in batches)
+
+    assert padded(epoch1) < 1.25 * sum(lengths)  # length grouping kept (random batches: ~1.9x)
+    assert padded(StratifiedBatches(lengths, labels, 32, torch.Generator().manual_seed(1), by_length=False)) > 1.5 * sum(lengths)
+    # the loader: the same batches, seeded, only with shuffle
+    enc = Encoded([[5] * k for k in lengths], torch.tensor(labels), torch.zeros(n, dtype=torch.bool), torch.tensor(lengths))
+    batches = [b["index"].tolist() for b in loader(enc, 32, 0, shuffle=True, seed=4, group_by_length=True, stratified=True)]
+    again = [b["index"].tolist() for b in loader(enc, 32, 0, shuffle=True, seed=4, group_by_length=True, stratified=True)]
+    assert batches == again and all(abs(Counter(labels[i] for i in b)[0] - 0.44 * len(b)) <= 1.5 for b in batches)
+    plain = [b["index"].tolist() for b in loader(enc, 32, 0, shuffle=True, seed=4, group_by_length=True)]
+    assert plain == [b for b in LengthGroupedBatches(lengths, 32, torch.Generator().manual_seed(4))]
