@@ -6,6 +6,7 @@ report pass rates and mean ± std over seeds; resumable.
     python benchmarks/seeds.py demo/agnews-badnets --seeds 2021,2023 --set unlearn.epochs=5 --no-cache
     python benchmarks/seeds.py --table-only                       # every preset under runs/seeds
     python benchmarks/seeds.py demo/sst2-badnets --table-only --seeds 2021-2025
+    python benchmarks/seeds.py demo/sst2-badnets --table-only --rows  # + one row per seed (OUT/rows.md)
 
 PRESET is a file or a preset name (``demo/sst2-badnets``).  ``--seeds`` takes ranges and lists
 (``2021-2025``, ``2021,2023``, ``2021-2023,2030``; default 2021-2025).  Each (preset, seed) runs the
@@ -25,7 +26,9 @@ module constants below.
 Prints one line per run, then a markdown table (one row per preset, ready for docs/results.md) and
 a block per preset (with an estimate of the chance that five seeds never run would pass the
 preset-level rule, from these runs' rates: :func:`chance_of_passing`); writes them to
-``OUT/seeds.md`` and the numbers (fractions, as in summary.json) to ``OUT/seeds.json``.  Exit
+``OUT/seeds.md`` and the numbers (fractions, as in summary.json) to ``OUT/seeds.json``; with
+``--rows`` also one row per seed (each model's numbers and clean-row lean, RGA's ``target_score``,
+the check, the wall time: the results page's per-seed tables) to ``OUT/rows.md``.  Exit
 status: 0 when every preset passes, 1 otherwise, 2 on bad arguments, 130 after Ctrl-C.
 """
 
@@ -449,6 +452,61 @@ def report(results: list[dict], out: Path) -> str:
     return md
 
 
+# --------------------------------------------------------------------------- per-seed rows (--rows)
+def _one(x: float | None) -> str:
+    return MISSING if x is None else f"{100 * x:.1f}"
+
+
+def lean(entry: dict | None, target: Any) -> float | None:
+    """The share of clean non-target rows a model calls the target (``P(pred = target | clean,
+    actual ≠ target)``, from its ``confusion_clean``): what a model's ASR is made of besides the
+    trigger."""
+    cm = (entry or {}).get("confusion_clean")
+    if not isinstance(cm, list) or not isinstance(target, int) or not 0 <= target < len(cm):
+        return None
+    from rga_engine.metrics import _pred_rate
+
+    return _pred_rate(cm, target)
+
+
+def rows_markdown(name: str, runs: dict[int, dict]) -> str:
+    """One row per seed of a preset's runs, as the results page shows them: the poisoned model,
+    Retrain (with its lean), each method's PACC and verdict, RGA's numbers with its lean and
+    ``target_score`` (the trigger's own shift toward the target over Retrain's), the check, the
+    wall time. Percent, one decimal (ΔPACC two)."""
+    if not runs:
+        return f"### {name}: per seed\n\nno completed runs\n"
+    first = next(iter(runs.values()))["summary"]
+    methods = [m for m in ("ga", "npo") if any(m in (r["summary"].get("models") or {}) for r in runs.values())]
+    head = (["seed", "poisoned CACC / ASR", "Retrain CACC / PACC / ASR / lean"]
+            + [f"{m.upper()} PACC (verdict)" for m in methods]
+            + ["RGA CACC / PACC / ΔPACC / ASR / lean (verdict)", "RGA target_score", "issue-15 check", "wall s"])
+    lines = [f"### {name}: per seed ({first.get('dataset', '?')}, {first.get('attack', '?')})", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for seed, r in runs.items():
+        summ, chk = r["summary"], check(r["summary"])
+        n, models, target = chk["numbers"], summ.get("models") or {}, summ.get("target")
+        po, re, rg = n["poisoned"] or {}, n["retrain"] or {}, n["rga"]
+        cells = [str(seed), f"{_one(po.get('cacc'))} / {_one(po.get('asr'))}",
+                 f"{_one(re.get('cacc'))} / {_one(re.get('pacc'))} / {_one(re.get('asr'))} / "
+                 f"{_one(lean(models.get('retrain'), target))}"]
+        for m in methods:
+            e = n[m]
+            cells.append(MISSING if e is None else f"{_one(e['pacc'])} ({e['verdict']})")
+        if rg is None:
+            cells += [MISSING, MISSING]
+        else:
+            ts = _num(((models.get("rga") or {}).get("trigger_shift") or {}).get("target_score"))
+            cells += [f"{_one(rg['cacc'])} / {_one(rg['pacc'])} / {pct(rg['delta_pacc'])} / {_one(rg['asr'])} / "
+                      f"{_one(lean(models.get('rga'), target))} ({rg['verdict']})",
+                      MISSING if ts is None else f"{ts:+.3f}"]
+        why = "; ".join(chk["reasons"]).replace("|CACC − Retrain|", "CACC gap")  # no raw pipe inside a cell
+        cells += ["pass" if chk["passed"] else f"**fail**: {why}",
+                  MISSING if r.get("wall_s") is None else f"{r['wall_s']:.1f}"]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 # --------------------------------------------------------------------------- main
 def _seeds_arg(values: list[str] | None) -> list[int] | None:
     return None if not values else parse_seeds(",".join(values))
@@ -466,6 +524,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", action=argparse.BooleanOptionalAction, default=None,
                     help="output.cache for every run (default: the preset's setting)")
     ap.add_argument("--table-only", action="store_true", help="rebuild the table from OUT without running")
+    ap.add_argument("--rows", action="store_true",
+                    help="also print (and write to OUT/rows.md) one row per seed: each model's numbers, leans, RGA's "
+                         "target_score, the check and the wall time")
     args = ap.parse_args(argv)
     try:
         seeds = _seeds_arg(args.seeds)
@@ -526,6 +587,11 @@ def main(argv: list[str] | None = None) -> int:
     md = report(results, out)
     print()
     print(md, end="")
+    if args.rows:
+        rows = "\n".join(rows_markdown(n, collect(out / n, seeds)) for n, _ in names)
+        (out / "rows.md").write_text(rows, encoding="utf-8")
+        print()
+        print(rows, end="")
     print(f"\nwritten: {out / 'seeds.md'}, {out / 'seeds.json'}")
     if interrupted:
         return 130

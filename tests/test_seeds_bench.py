@@ -164,6 +164,33 @@ def test_table_only(tmp_path, capsys):
     assert seeds.main(["--table-only", "--out", str(tmp_path / "empty")]) == 1
 
 
+def test_rows_one_line_per_seed_with_leans_target_score_and_the_check(tmp_path, capsys):
+    """--rows: one markdown row per seed with each model's numbers, the clean-row lean (clean
+    negatives called the target, from confusion_clean), RGA's target_score, the check (its reason
+    without a raw pipe, which would break the table) and the wall time; written to OUT/rows.md."""
+    out = tmp_path / "runs"
+    cm_retrain, cm_rga = [[90, 10], [5, 95]], [[80, 20], [5, 95]]  # leans 10 % and 20 %
+    for s, rga_cacc in ((2021, 0.85), (2022, 0.89)):
+        summ = make_summary(s, methods=("ga", "rga"), rga_cacc=rga_cacc)
+        summ["models"]["retrain"]["confusion_clean"] = cm_retrain
+        summ["models"]["rga"]["confusion_clean"] = cm_rga
+        summ["models"]["rga"]["trigger_shift"]["target_score"] = -0.0234
+        write_run(out, "p", s, summ, wall=123.45)
+    assert seeds.main(["--table-only", "--rows", "--out", str(out)]) == 1  # 2022 fails: CACC gap 3 points
+    rows = (out / "rows.md").read_text(encoding="utf-8")
+    assert rows in capsys.readouterr().out
+    lines = [ln for ln in rows.splitlines() if ln.startswith("| 202")]
+    assert len(lines) == 2
+    head = next(ln for ln in rows.splitlines() if ln.startswith("| seed"))
+    assert "NPO" not in head and all(ln.count("|") == head.count("|") for ln in lines)  # no cell split by a pipe
+    first = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert first == ["2021", "86.0 / 99.0", "86.0 / 80.0 / 8.0 / 10.0", "52.0 (shifted → negative)",
+                     "85.0 / 81.0 / 1.00 / 12.0 / 20.0 (backdoor removed)", "-0.023", "pass", "123.5"]
+    assert "**fail**: RGA CACC gap 3.00 > 2" in lines[1]
+    assert seeds.lean({"confusion_clean": [[3, 1], [0, 4]]}, 1) == pytest.approx(0.25)
+    assert seeds.lean({}, 1) is None and seeds.lean({"confusion_clean": [[1]]}, 3) is None
+
+
 # --------------------------------------------------------------------------- running, resume, Ctrl-C
 @pytest.fixture
 def preset(tmp_path) -> Path:
