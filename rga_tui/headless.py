@@ -191,24 +191,48 @@ def _clock_text(seconds: float | None) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-class HeadlessSink:
-    """Engine events -> rich progress bars and printed lines.
+def config_label_names(cfg: Any) -> list | None:
+    """The class names a run's config gives: ``data.label_names``, else the values of
+    ``data.label_map`` in order, once each; None when it gives neither."""
+    cfg = cfg if isinstance(cfg, dict) else {}
+    data = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
+    names = data.get("label_names") or list(dict.fromkeys((data.get("label_map") or {}).values()))
+    return list(names) if names else None
 
-    On a terminal: a live progress bar per stage.  When the output is not a terminal (``> log.txt``,
-    nohup, CI, a batch job) -- ``plain``, detected from the console unless given -- nothing is
-    redrawn: a line when a stage starts and when it ends, and a progress line at most every
-    ``log_every`` seconds of a stage (stage, step/total, %, loss, λ, samples/s, elapsed, ETA), the
-    way training libraries log to files."""
 
-    def __init__(self, console: Console, quiet: bool = False, *, plain: bool | None = None,
-                 log_every: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.console = console
-        self.quiet = quiet
-        self.plain = (not console.is_terminal) if plain is None else plain
-        self.log_every = max(0.0, float(log_every))
-        self.clock = clock
-        self._stage_clock: dict[str, tuple[float, float]] = {}  # stage -> (started, last line)
-        self._totals: dict[str, float | None] = {}
+def run_started_line(e: dict, run_dir: str | None) -> str | None:
+    """``run_started``'s line (markup): the device (with its autocast precision unless fp32) and
+    the run folder; None when neither is known."""
+    bits = [f"device {e['device']}"] if e.get("device") else []
+    if bits and e.get("precision") not in (None, "fp32"):  # fp32 goes without saying
+        bits[0] += f" ({e['precision']} autocast)"
+    if run_dir:
+        bits.append(f"run folder {run_dir}")
+    return "[dim]" + escape(" · ".join(str(b) for b in bits)) + "[/]" if bits else None
+
+
+def step_info(e: dict, stage: str, short: bool) -> list[str]:
+    """A ``step`` event's loss, λ and samples/s as text (``"120/s"`` when ``short``)."""
+    info = []
+    loss = _num(e.get("loss"))
+    if loss is not None:
+        info.append(f"loss {_short(loss)}")
+    elif "loss" in e and stage != "detect":  # NaN / inf arrive as null (strict JSON); detect has no loss
+        info.append("loss nan")
+    lam = _num(e.get("lambda"))
+    if lam is not None:
+        info.append(f"λ {lam:.3f}")
+    sps = _num(e.get("samples_per_s"))
+    if sps is not None:
+        info.append(f"{sps:.0f}/s" if short else f"{sps:.0f} samples/s")
+    return info
+
+
+class StageBars:
+    """The terminal's picture: a rich progress bar per stage (stage, bar, steps done/total, the
+    step's info, elapsed, ETA). ``disable``: nothing is drawn (quiet, or not a terminal)."""
+
+    def __init__(self, console: Console, disable: bool) -> None:
         # under ~100 columns (an 80-column terminal) a shorter bar and "120/s": the full row (~92
         # columns with λ) made rich squeeze its columns into "603/…" and "0:02:…"
         self.narrow = console.width < 100
@@ -221,15 +245,140 @@ class HeadlessSink:
             TextColumn("eta"),
             TimeRemainingColumn(compact=True),
             console=console,
-            disable=quiet or self.plain,
+            disable=disable,
         )
         self.tasks: dict[str, TaskID] = {}
+
+    def task(self, stage: str, total: Any = None) -> TaskID:
+        """The stage's bar, added (with ``total`` steps, if a positive number) when it has none."""
+        if stage not in self.tasks:
+            t = _num(total)
+            self.tasks[stage] = self.progress.add_task(
+                stage, total=(t if t and t > 0 else None), stage=stage, info=""
+            )
+        return self.tasks[stage]
+
+    def start(self, stage: str, total: Any) -> None:
+        """``stage_started``: the stage's bar, of ``total`` steps (a bar it had already is reset
+        to that total)."""
+        if stage in self.tasks:
+            t = _num(total)
+            self.progress.update(self.tasks[stage], total=(t if t and t > 0 else None))
+        else:
+            self.task(stage, total)
+
+    def update(self, task: TaskID, step: float | None, info: str) -> None:
+        """A step: the bar's info text and, when the event has one, its step count."""
+        kwargs: dict[str, Any] = {"info": info}
+        if step is not None:
+            kwargs["completed"] = step
+        self.progress.update(task, **kwargs)
+
+    def finish(self, stage: str, complete: bool) -> None:
+        """``stage_finished``: the bar stops; ``complete`` (not cancelled, not failed) fills it
+        first (a bar without a total gets its step count, at least 1, as one)."""
+        task = self.task(stage)
+        t = next((t for t in self.progress.tasks if t.id == task), None)
+        if t is not None and complete:
+            done = max(t.completed, 1)
+            self.progress.update(task, total=t.total if t.total is not None else done,
+                                 completed=t.total if t.total is not None else done)
+        self.progress.stop_task(task)
+
+    def stop(self, stage: str) -> None:
+        """A failed stage: its bar, if it has one, stops where it is."""
+        if stage in self.tasks:
+            self.progress.stop_task(self.tasks[stage])
+
+
+class PlainProgress:
+    """Progress as lines, for output that is not a terminal: a line when a stage starts, then one
+    at most every ``log_every`` seconds of ``clock`` (step/total, %, the step's info, elapsed,
+    ETA from the mean time per step so far)."""
+
+    def __init__(self, log_every: float, clock: Callable[[], float]) -> None:
+        self.log_every = max(0.0, float(log_every))
+        self.clock = clock
+        self._stage_clock: dict[str, tuple[float, float]] = {}  # stage -> (started, last line)
+        self._totals: dict[str, float | None] = {}
+
+    def started(self, stage: str, total_steps: Any) -> str:
+        """``▶ stage started (N steps)`` (markup); the stage's clock starts now."""
+        now = self.clock()
+        self._stage_clock[stage] = (now, now)
+        total = _num(total_steps)
+        self._totals[stage] = total if total and total > 0 else None
+        steps = f" ({int(total)} steps)" if self._totals[stage] else ""
+        return f"▶ {escape(stage)} started{steps}"
+
+    def line(self, stage: str, step: float | None, info: list[str]) -> str | None:
+        """The stage's progress line (markup) at ``step``, or None when its last one is under
+        ``log_every`` seconds old."""
+        now = self.clock()
+        started, last = self._stage_clock.setdefault(stage, (now, now))
+        if now - last < self.log_every:
+            return None
+        self._stage_clock[stage] = (started, now)
+        total = self._totals.get(stage)
+        elapsed = now - started
+        where = "?"
+        eta = None
+        if step is not None:
+            where = f"{int(step)}/{int(total)} ({100 * step / total:.0f} %)" if total else f"step {int(step)}"
+            if total and step > 0:
+                eta = elapsed / step * max(total - step, 0)
+        bits = [where] + [i for i in info if i] + [f"elapsed {_clock_text(elapsed)}", f"eta {_clock_text(eta)}"]
+        return f"  {escape(stage)}  " + escape(" · ".join(bits))
+
+
+class EvalBatch:
+    """The engine evaluates three splits at a time (one ``eval`` event each): their metrics,
+    merged while the events are of one (stage, step), make one printed line."""
+
+    def __init__(self) -> None:
+        self._pending: tuple[tuple[Any, Any], dict] | None = None
+
+    def ends_batch(self, e: dict) -> bool:
+        """``e`` is of another (stage, step) than the batch held (which is then complete)."""
+        return self._pending is not None and self._pending[0] != (e.get("stage"), e.get("step"))
+
+    def add(self, e: dict) -> None:
+        if self._pending is None:
+            self._pending = ((e.get("stage"), e.get("step")), {})
+        metrics = e.get("metrics")
+        if isinstance(metrics, dict):
+            self._pending[1].update(metrics)
+
+    def take(self) -> tuple[tuple[Any, Any], dict] | None:
+        """The batch held, ``((stage, step), metrics)``, now no longer held; None if none."""
+        batch, self._pending = self._pending, None
+        return batch
+
+
+class HeadlessSink:
+    """Engine events -> rich progress bars and printed lines.
+
+    On a terminal: a live progress bar per stage (:class:`StageBars`).  When the output is not a
+    terminal (``> log.txt``, nohup, CI, a batch job) -- ``plain``, detected from the console
+    unless given -- nothing is redrawn: a line when a stage starts and when it ends, and a
+    progress line at most every ``log_every`` seconds of a stage (stage, step/total, %, loss, λ,
+    samples/s, elapsed, ETA; :class:`PlainProgress`), the way training libraries log to files.
+    An evaluation's splits are printed as one line (:class:`EvalBatch`)."""
+
+    def __init__(self, console: Console, quiet: bool = False, *, plain: bool | None = None,
+                 log_every: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.console = console
+        self.quiet = quiet
+        self.plain = (not console.is_terminal) if plain is None else plain
+        self.plain_progress = PlainProgress(log_every, clock)
+        self.bars = StageBars(console, disable=quiet or self.plain)
+        self.progress = self.bars.progress
+        self.evals = EvalBatch()
         self.errors: dict[str, str] = {}
         self.summary: dict | None = None
         self.label_names: list[str] | None = None
         self.run_dir: str | None = None
         self.staged = False  # a stage has started (a failure after that keeps the run folder)
-        self._pending_eval: tuple[tuple[Any, Any], dict] | None = None
 
     # rich's Progress is a context manager; so is the sink
     def __enter__(self) -> "HeadlessSink":
@@ -278,99 +427,42 @@ class HeadlessSink:
     # ----------------------------------------------------------------------------- events
     def _on_run_started(self, e: dict) -> None:
         self.run_dir = e.get("run_dir") or self.run_dir
-        cfg = e.get("config") if isinstance(e.get("config"), dict) else {}
-        data = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
-        names = data.get("label_names") or list(dict.fromkeys((data.get("label_map") or {}).values()))
+        names = config_label_names(e.get("config"))
         if names:
-            self.label_names = list(names)
-        bits = [f"device {e['device']}"] if e.get("device") else []
-        if bits and e.get("precision") not in (None, "fp32"):  # fp32 goes without saying
-            bits[0] += f" ({e['precision']} autocast)"
-        if self.run_dir:
-            bits.append(f"run folder {self.run_dir}")
-        if bits:
-            self.print("[dim]" + escape(" · ".join(str(b) for b in bits)) + "[/]")
-
-    def _task(self, stage: str, total: Any = None) -> TaskID:
-        if stage not in self.tasks:
-            t = _num(total)
-            self.tasks[stage] = self.progress.add_task(
-                stage, total=(t if t and t > 0 else None), stage=stage, info=""
-            )
-        return self.tasks[stage]
+            self.label_names = names
+        line = run_started_line(e, self.run_dir)
+        if line:
+            self.print(line)
 
     def _on_stage_started(self, e: dict) -> None:
         self.staged = True
         stage = str(e.get("stage"))
         if self.plain:
-            now = self.clock()
-            self._stage_clock[stage] = (now, now)
-            total = _num(e.get("total_steps"))
-            self._totals[stage] = total if total and total > 0 else None
-            steps = f" ({int(total)} steps)" if self._totals[stage] else ""
-            self.print(f"▶ {escape(stage)} started{steps}", soft_wrap=True)
-        if stage in self.tasks:
-            t = _num(e.get("total_steps"))
-            self.progress.update(self.tasks[stage], total=(t if t and t > 0 else None))
-        else:
-            self._task(stage, e.get("total_steps"))
+            self.print(self.plain_progress.started(stage, e.get("total_steps")), soft_wrap=True)
+        self.bars.start(stage, e.get("total_steps"))
 
     def _on_step(self, e: dict) -> None:
         stage = str(e.get("stage"))
-        task = self._task(stage)
-        info = []
-        loss = _num(e.get("loss"))
-        if loss is not None:
-            info.append(f"loss {_short(loss)}")
-        elif "loss" in e and stage != "detect":  # NaN / inf arrive as null (strict JSON); detect has no loss
-            info.append("loss nan")
-        lam = _num(e.get("lambda"))
-        if lam is not None:
-            info.append(f"λ {lam:.3f}")
-        sps = _num(e.get("samples_per_s"))
-        if sps is not None:
-            info.append(f"{sps:.0f}/s" if self.narrow and not self.plain else f"{sps:.0f} samples/s")
+        task = self.bars.task(stage)
+        info = step_info(e, stage, short=self.bars.narrow and not self.plain)
         step = _num(e.get("step"))
         if self.plain:
-            self._plain_progress(stage, step, info)
-        kwargs: dict[str, Any] = {"info": "  ".join(i for i in info if i)}
-        if step is not None:
-            kwargs["completed"] = step
-        self.progress.update(task, **kwargs)
-
-    def _plain_progress(self, stage: str, step: float | None, info: list[str]) -> None:
-        now = self.clock()
-        started, last = self._stage_clock.setdefault(stage, (now, now))
-        if now - last < self.log_every:
-            return
-        self._stage_clock[stage] = (started, now)
-        total = self._totals.get(stage)
-        elapsed = now - started
-        where = "?"
-        eta = None
-        if step is not None:
-            where = f"{int(step)}/{int(total)} ({100 * step / total:.0f} %)" if total else f"step {int(step)}"
-            if total and step > 0:
-                eta = elapsed / step * max(total - step, 0)
-        bits = [where] + [i for i in info if i] + [f"elapsed {_clock_text(elapsed)}", f"eta {_clock_text(eta)}"]
-        self.print(f"  {escape(stage)}  " + escape(" · ".join(bits)), soft_wrap=True)
+            line = self.plain_progress.line(stage, step, info)
+            if line is not None:
+                self.print(line, soft_wrap=True)
+        self.bars.update(task, step, "  ".join(i for i in info if i))
 
     # the engine evaluates three splits at a time (one eval event each): print them as one line
     def _on_eval(self, e: dict) -> None:
-        key = (e.get("stage"), e.get("step"))
-        if self._pending_eval is not None and self._pending_eval[0] != key:
+        if self.evals.ends_batch(e):
             self._flush_eval()
-        if self._pending_eval is None:
-            self._pending_eval = (key, {})
-        metrics = e.get("metrics")
-        if isinstance(metrics, dict):
-            self._pending_eval[1].update(metrics)
+        self.evals.add(e)
 
     def _flush_eval(self) -> None:
-        if self._pending_eval is None:
+        batch = self.evals.take()
+        if batch is None:
             return
-        (stage, step), metrics = self._pending_eval
-        self._pending_eval = None
+        (stage, step), metrics = batch
         if isinstance(step, int) and step < 0:
             return  # the final evaluation: stage_finished prints it
         at = f" step {step}" if step is not None else ""
@@ -378,14 +470,8 @@ class HeadlessSink:
 
     def _on_stage_finished(self, e: dict) -> None:
         stage = str(e.get("stage"))
-        task = self._task(stage)
-        t = next((t for t in self.progress.tasks if t.id == task), None)
         metrics = e.get("metrics") if isinstance(e.get("metrics"), dict) else {}
-        if t is not None and not metrics.get("cancelled") and not metrics.get("error"):
-            done = max(t.completed, 1)
-            self.progress.update(task, total=t.total if t.total is not None else done,
-                                 completed=t.total if t.total is not None else done)
-        self.progress.stop_task(task)
+        self.bars.finish(stage, complete=not metrics.get("cancelled") and not metrics.get("error"))
         secs = _num(e.get("seconds"))
         took = f" ({secs:.1f} s)" if secs is not None else ""
         if metrics.get("cancelled"):
@@ -405,8 +491,7 @@ class HeadlessSink:
         if stage == "run":  # the engine raises it next: the command line says it, once
             return
         self.errors[stage] = msg
-        if stage in self.tasks:
-            self.progress.stop_task(self.tasks[stage])
+        self.bars.stop(stage)
         self.print(f"[red]✗ {escape(stage)}: {escape(msg)}[/]", always=True, highlight=False)
 
     def _on_log(self, e: dict) -> None:

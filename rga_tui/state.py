@@ -106,6 +106,15 @@ def _names(v: Any) -> list[str]:
     return [printable(x) for x in v]
 
 
+def config_value(config: dict[str, Any], section: str, key: str, default: Any = None) -> Any:
+    """``config[section][key]``; ``default`` when the section or the key is missing (or the
+    section is not a table)."""
+    sec = config.get(section)
+    if isinstance(sec, dict):
+        return sec.get(key, default)
+    return default
+
+
 def _matrix(v: Any) -> list[list[int]] | None:
     if not isinstance(v, list) or not v or not all(isinstance(r, list) for r in v):
         return None
@@ -377,7 +386,8 @@ class ResultRow:
 class RunView:
     """What the run screen reads: the run's fields and the queries widgets ask of them.
 
-    Read-only by convention: :class:`RunState` (below) is the one that changes them, from events.
+    Read-only by convention: :class:`RunState` (below, with its base :class:`StageEvents`) is the
+    one that changes them, from events.
     """
 
     def __init__(self) -> None:
@@ -411,10 +421,7 @@ class RunView:
 
     # ------------------------------------------------------------------ derived config values
     def _cfg(self, section: str, key: str, default: Any = None) -> Any:
-        sec = self.config.get(section)
-        if isinstance(sec, dict):
-            return sec.get(key, default)
-        return default
+        return config_value(self.config, section, key, default)
 
     @property
     def dataset(self) -> str:
@@ -562,22 +569,148 @@ class RunView:
         return sum(s.progress for s in self.stages.values()) / len(self.stages)
 
 
-class RunState(RunView):
-    """Everything the run screen shows, built from events by :meth:`apply` (the queries are
-    :class:`RunView`'s)."""
+# --------------------------------------------------------------------------- one event, one stage
+# What an event does to one stage (and what run-level events say by themselves), as functions
+# of the event and the StageState alone; the handlers of StageEvents and RunState (below) find
+# the stage, add what needs the whole run (a trigger shift computed here, the detection scores,
+# log lines) and count the change.
 
-    # ------------------------------------------------------------------ stages
-    def _plan(self) -> None:
-        """Pending stages from the config: poison, retrain (when enabled), one per method."""
-        planned = ["poison"]
-        if self._cfg("unlearn", "forget_set") == "cube":
-            planned.append(DETECT)
-        if self._cfg("train", "retrain", True) is not False:
-            planned.append("retrain")
-        methods = self._cfg("unlearn", "methods") or []
-        planned += [f"unlearn:{m}" for m in methods if isinstance(m, str)]
-        for s in planned:
-            self._stage(s)
+# stage_finished metrics keys that carry a final confusion matrix, by split
+_FINAL_MATRICES = (("test_clean", "confusion_clean"), ("test_poisoned_all", "confusion_poisoned_all"),
+                   ("test_poisoned_part", "confusion_poisoned_part"))
+
+
+def planned_stages(config: dict[str, Any]) -> list[str]:
+    """The stages a run of ``config`` has, pending until they start: poison, detect (a CUBE
+    forget set), retrain (when enabled), one per method."""
+    planned = ["poison"]
+    if config_value(config, "unlearn", "forget_set") == "cube":
+        planned.append(DETECT)
+    if config_value(config, "train", "retrain", True) is not False:
+        planned.append("retrain")
+    methods = config_value(config, "unlearn", "methods") or []
+    planned += [f"unlearn:{m}" for m in methods if isinstance(m, str)]
+    return planned
+
+
+def device_text(e: dict[str, Any]) -> str | None:
+    """``run_started``'s device, with its precision unless fp32 (``cpu bf16``); None if unsaid."""
+    device = e.get("device") if isinstance(e.get("device"), str) else None
+    if device and e.get("precision") in ("bf16", "fp16"):  # fp32 goes without saying
+        device += f" {e['precision']}"
+    return device
+
+
+def pretrain_phase(e: dict[str, Any]) -> str | None:
+    """What a pre-training log event (``phase = "pretrain"``) says the run is doing before its
+    first stage; None once cached weights were loaded instead."""
+    epoch, epochs = int(e.get("epoch") or 0), int(e.get("epochs") or 0)
+    if e.get("cached"):
+        return None
+    if epochs and epoch >= epochs:
+        return "pre-trained the encoder"
+    return "pre-training the encoder" + (f" {epoch}/{epochs}" if epoch else "")
+
+
+def start_stage(st: StageState, total_steps: Any, t: float | None) -> None:
+    """``stage_started``: running from step 0 of ``total_steps``, started at ``t``."""
+    st.status = "running"
+    st.total_steps = int(total_steps or 0)
+    st.step = 0
+    st.started = t
+    st.last_step_time = t
+    st.finished = None
+
+
+def record_step(st: StageState, e: dict[str, Any], t: float | None) -> None:
+    """``step``: the step (a stage never started is running from now), epoch and series points."""
+    if st.status == "pending":
+        st.status = "running"
+        st.started = st.started if st.started is not None else t
+    step = _num(e.get("step"))
+    if step is not None:
+        st.step = int(step)
+        if st.total_steps and st.step > st.total_steps:
+            st.total_steps = st.step
+    st.epoch = _num(e.get("epoch"))
+    st.last_step_time = t if t is not None else st.last_step_time
+    x = step if step is not None else len(st.series["loss"])
+    for k in SERIES_KEYS:
+        if k in e:
+            st.series[k].add(x, e.get(k))
+
+
+def record_eval(st: StageState, e: dict[str, Any]) -> tuple[str, list[list[int]] | None, dict[str, Any]]:
+    """``eval``: the split's latest matrix (when the event has a valid one), metrics and step;
+    returns the split, the event's matrix and its metrics (the trigger shift is the caller's)."""
+    split = str(e["split"])
+    cm = _matrix(e.get("confusion"))
+    if cm is not None:
+        st.matrices[split] = cm
+    metrics = e.get("metrics") if isinstance(e.get("metrics"), dict) else {}
+    st.eval_metrics[split] = metrics
+    step = _num(e.get("step"))
+    st.eval_step[split] = int(step) if step is not None else st.step
+    return split, cm, metrics
+
+
+def finish_stage(st: StageState, metrics: dict[str, Any], seconds: Any, t: float | None) -> None:
+    """``stage_finished``: final metrics, time, done or cancelled (a failed stage stays failed),
+    the final matrices and the metrics' trigger shift (one to compute is the caller's)."""
+    st.metrics = metrics
+    st.seconds = _num(seconds)
+    st.finished = t
+    if st.status != "failed":
+        st.status = "cancelled" if metrics.get("cancelled") else "done"
+    if st.total_steps and st.status == "done":
+        st.step = max(st.step, st.total_steps)
+    for split, key in _FINAL_MATRICES:
+        cm = _matrix(metrics.get(key))
+        if cm is not None:
+            st.matrices[split] = cm
+    if isinstance(metrics.get("trigger_shift"), dict):
+        st.shift = metrics["trigger_shift"]
+
+
+def merge_model_entry(st: StageState, entry: dict[str, Any]) -> None:
+    """A ``run_finished`` summary's model entry into its stage: the entry's metrics (the stage's
+    own fill the gaps), its clean and triggered matrices where the stage has none, its trigger
+    shift as the final word (Poisoned's is re-graded after Retrain); a pending or running stage is done."""
+    merged = dict(entry)
+    merged.update({k: v for k, v in st.metrics.items() if k not in merged})
+    st.metrics = merged
+    for split, key in (("test_clean", "confusion_clean"), ("test_poisoned_all", "confusion_poisoned_all")):
+        cm = _matrix(entry.get(key))
+        if cm is not None and split not in st.matrices:
+            st.matrices[split] = cm
+    if isinstance(entry.get("trigger_shift"), dict):
+        st.shift = entry["trigger_shift"]
+    if st.status in ("pending", "running"):
+        st.status = "done"
+
+
+def fail_stage(st: StageState, message: str, t: float | None) -> None:
+    """``error`` naming a stage: failed at ``t``, with the message."""
+    st.status = "failed"
+    st.error = message
+    st.finished = t
+
+
+class StageEvents(RunView):
+    """The stage events' handlers (``stage_started``, ``step``, ``eval``, ``stage_finished``) and
+    what every handler shares: finding or adding a stage, a log line, counting a change.  What an
+    event does to the stage itself is in the functions above; these add what needs the whole run
+    (a trigger shift computed here, CUBE's detection scores, the current stage, the log)."""
+
+    def _log(self, t: float | None, level: str, message: str, stage: str | None = None) -> None:
+        # messages quote presets and data files: their control characters are shown, not obeyed
+        self.logs.append(LogLine(t, printable(level), printable(message, keep="\n"), stage))
+        self.rev["logs"] += 1
+
+    def _bump(self, *keys: str) -> None:
+        """Count a change of each of ``keys`` in :attr:`rev` (what the widgets redraw)."""
+        for key in keys:
+            self.rev[key] += 1
 
     def _stage(self, name: str) -> StageState:
         st = self.stages.get(name)
@@ -586,7 +719,54 @@ class RunState(RunView):
             self.rev["stages"] += 1
         return st
 
-    # ------------------------------------------------------------------ events
+    def _shift_of(self, st: StageState, cm_pa: list[list[int]]) -> dict | None:
+        """The trigger shift of ``st``'s triggered matrix, for events that carry none."""
+        return _compute_shift(cm_pa, st.matrices.get("test_clean"), self.target, self.threshold,
+                              **self._shift_args(st))
+
+    def _on_stage_started(self, e: dict, t: float | None) -> None:
+        self.started = True
+        self.phase = None
+        st = self._stage(str(e["stage"]))
+        start_stage(st, e.get("total_steps"), t)
+        self.current_stage = st.name
+        self._bump("stages")
+        self._log(t, "info", f"{st.label}: started ({st.total_steps} steps)", st.name)
+
+    def _on_step(self, e: dict, t: float | None) -> None:
+        record_step(self._stage(str(e["stage"])), e, t)
+        self._bump("stages", "series")
+
+    def _on_eval(self, e: dict, t: float | None) -> None:
+        st = self._stage(str(e["stage"]))
+        split, cm, metrics = record_eval(st, e)
+        if split == "test_poisoned_all":
+            shift = metrics.get("trigger_shift")
+            if not isinstance(shift, dict) and cm is not None:
+                shift = self._shift_of(st, cm)
+            st.shift = shift if isinstance(shift, dict) else None
+        self._bump("matrices")
+
+    def _on_stage_finished(self, e: dict, t: float | None) -> None:
+        st = self._stage(str(e["stage"]))
+        metrics = e.get("metrics") if isinstance(e.get("metrics"), dict) else {}
+        finish_stage(st, metrics, e.get("seconds"), t)
+        if st.shift is None and "test_poisoned_all" in st.matrices:
+            st.shift = self._shift_of(st, st.matrices["test_poisoned_all"])
+        if st.name == DETECT and _num(metrics.get("f1")) is not None:
+            self.detection = {k: metrics.get(k) for k in ("precision", "recall", "f1", "flagged", "poisoned")}
+            self._bump("detection")
+        if self.current_stage == st.name:
+            self.current_stage = None
+        self._bump("stages", "matrices", "results")
+        self._log(t, "info", f"{st.label}: {st.status} in {fmt_duration(self.stage_seconds(st))}", st.name)
+
+
+class RunState(StageEvents):
+    """Everything the run screen shows, built from events by :meth:`apply`, which hands each event
+    to its ``_on_<type>`` handler: the run-level ones are here, the stage events' are
+    :class:`StageEvents`'s; the queries are :class:`RunView`'s."""
+
     def apply_many(self, events: Iterable[dict[str, Any]]) -> int:
         n = 0
         for e in events:
@@ -615,155 +795,51 @@ class RunState(RunView):
             except Exception as exc:  # a malformed event never breaks the screen
                 self._log(t, "warning", f"ignored a malformed {etype} event: {exc!r}")
 
-    def _log(self, t: float | None, level: str, message: str, stage: str | None = None) -> None:
-        # messages quote presets and data files: their control characters are shown, not obeyed
-        self.logs.append(LogLine(t, printable(level), printable(message, keep="\n"), stage))
-        self.rev["logs"] += 1
-
+    # ------------------------------------------------------------------ run events
     def _on_run_started(self, e: dict, t: float | None) -> None:
         cfg = e.get("config")
         self.config = cfg if isinstance(cfg, dict) else {}
-        self.device = e.get("device") if isinstance(e.get("device"), str) else None
-        if self.device and e.get("precision") in ("bf16", "fp16"):  # fp32 goes without saying
-            self.device += f" {e['precision']}"
+        self.device = device_text(e)
         self.versions = e.get("versions") if isinstance(e.get("versions"), dict) else {}
         self.run_dir = e.get("run_dir") if isinstance(e.get("run_dir"), str) else self.run_dir
         self.writer = e.get("process") if isinstance(e.get("process"), dict) else None
         self.started = True
-        self._plan()
-        self.rev["results"] += 1
+        for name in planned_stages(self.config):
+            self._stage(name)
+        self._bump("results")
         where = f" on {self.device}" if self.device else ""
         self._log(t, "info", f"run started: {self.name or 'preset'}{where}")
-
-    def _on_stage_started(self, e: dict, t: float | None) -> None:
-        self.started = True
-        self.phase = None
-        st = self._stage(str(e["stage"]))
-        st.status = "running"
-        st.total_steps = int(e.get("total_steps") or 0)
-        st.step = 0
-        st.started = t
-        st.last_step_time = t
-        st.finished = None
-        self.current_stage = st.name
-        self.rev["stages"] += 1
-        self._log(t, "info", f"{st.label}: started ({st.total_steps} steps)", st.name)
-
-    def _on_step(self, e: dict, t: float | None) -> None:
-        st = self._stage(str(e["stage"]))
-        if st.status == "pending":
-            st.status = "running"
-            st.started = st.started if st.started is not None else t
-        step = _num(e.get("step"))
-        if step is not None:
-            st.step = int(step)
-            if st.total_steps and st.step > st.total_steps:
-                st.total_steps = st.step
-        st.epoch = _num(e.get("epoch"))
-        st.last_step_time = t if t is not None else st.last_step_time
-        x = step if step is not None else len(st.series["loss"])
-        for k in SERIES_KEYS:
-            if k in e:
-                st.series[k].add(x, e.get(k))
-        self.rev["stages"] += 1
-        self.rev["series"] += 1
-
-    def _on_eval(self, e: dict, t: float | None) -> None:
-        st = self._stage(str(e["stage"]))
-        split = str(e["split"])
-        cm = _matrix(e.get("confusion"))
-        if cm is not None:
-            st.matrices[split] = cm
-        metrics = e.get("metrics") if isinstance(e.get("metrics"), dict) else {}
-        st.eval_metrics[split] = metrics
-        step = _num(e.get("step"))
-        st.eval_step[split] = int(step) if step is not None else st.step
-        if split == "test_poisoned_all":
-            shift = metrics.get("trigger_shift")
-            if not isinstance(shift, dict) and cm is not None:
-                shift = _compute_shift(cm, st.matrices.get("test_clean"), self.target, self.threshold,
-                                       **self._shift_args(st))
-            st.shift = shift if isinstance(shift, dict) else None
-        self.rev["matrices"] += 1
-
-    def _on_stage_finished(self, e: dict, t: float | None) -> None:
-        st = self._stage(str(e["stage"]))
-        metrics = e.get("metrics") if isinstance(e.get("metrics"), dict) else {}
-        st.metrics = metrics
-        if st.name == DETECT and _num(metrics.get("f1")) is not None:
-            self.detection = {k: metrics.get(k) for k in ("precision", "recall", "f1", "flagged", "poisoned")}
-            self.rev["detection"] += 1
-        st.seconds = _num(e.get("seconds"))
-        st.finished = t
-        if st.status != "failed":
-            st.status = "cancelled" if metrics.get("cancelled") else "done"
-        if st.total_steps and st.status == "done":
-            st.step = max(st.step, st.total_steps)
-        for split, key in (("test_clean", "confusion_clean"), ("test_poisoned_all", "confusion_poisoned_all"),
-                           ("test_poisoned_part", "confusion_poisoned_part")):
-            cm = _matrix(metrics.get(key))
-            if cm is not None:
-                st.matrices[split] = cm
-        if isinstance(metrics.get("trigger_shift"), dict):
-            st.shift = metrics["trigger_shift"]
-        elif "test_poisoned_all" in st.matrices and st.shift is None:
-            st.shift = _compute_shift(st.matrices["test_poisoned_all"], st.matrices.get("test_clean"),
-                                      self.target, self.threshold, **self._shift_args(st))
-        if self.current_stage == st.name:
-            self.current_stage = None
-        self.rev["stages"] += 1
-        self.rev["matrices"] += 1
-        self.rev["results"] += 1
-        self._log(t, "info", f"{st.label}: {st.status} in {fmt_duration(self.stage_seconds(st))}", st.name)
 
     def _on_run_finished(self, e: dict, t: float | None) -> None:
         summary = e.get("summary")
         self.summary = summary if isinstance(summary, dict) else {}
         if isinstance(self.summary.get("detection"), dict):
             self.detection = self.summary["detection"]
-            self.rev["detection"] += 1
+            self._bump("detection")
         self.finished = True
         cancelled = (bool(self.summary.get("cancelled")) or self.summary.get("status") == "cancelled"
                      or self.cancel_requested)
         models = self.summary.get("models") if isinstance(self.summary.get("models"), dict) else {}
         for key, entry in models.items():
-            if not isinstance(entry, dict):
-                continue
-            st = self.stages.get(stage_of_model(key))
-            if st is None:
-                continue
-            merged = dict(entry)
-            merged.update({k: v for k, v in st.metrics.items() if k not in merged})
-            st.metrics = merged
-            for split, k in (("test_clean", "confusion_clean"), ("test_poisoned_all", "confusion_poisoned_all")):
-                cm = _matrix(entry.get(k))
-                if cm is not None and split not in st.matrices:
-                    st.matrices[split] = cm
-            if isinstance(entry.get("trigger_shift"), dict):  # the final word (Poisoned's is re-graded after Retrain)
-                st.shift = entry["trigger_shift"]
-            if st.status in ("pending", "running"):
-                st.status = "done"
-        for st in self.stages.values():
+            st = self.stages.get(stage_of_model(key)) if isinstance(entry, dict) else None
+            if st is not None:
+                merge_model_entry(st, entry)
+        for st in self.stages.values():  # what is still open ends with the run
             if st.status == "running":
                 st.status = "cancelled" if cancelled or not self.errors else "failed"
                 st.finished = t
             elif st.status == "pending" and (cancelled or self.errors):
                 st.status = "cancelled"
         self.current_stage = None
-        self.rev["stages"] += 1
-        self.rev["matrices"] += 1
-        self.rev["results"] += 1
+        self._bump("stages", "matrices", "results")
         self._log(t, "info", "run cancelled" if cancelled else "run finished")
 
     def _on_error(self, e: dict, t: float | None) -> None:
         stage = e.get("stage")
         msg = printable(e.get("message") or "unknown error", keep="\n")
         if is_stage_name(stage):
-            st = self._stage(stage)
-            st.status = "failed"
-            st.error = msg
-            st.finished = t
-            self.rev["stages"] += 1
+            fail_stage(self._stage(stage), msg, t)
+            self._bump("stages")
         line = LogLine(t, "error", msg, stage if isinstance(stage, str) else None)
         if any(x.message == msg for x in self.errors):
             return  # the same failure reported twice (engine event + worker exception)
@@ -779,17 +855,11 @@ class RunState(RunView):
         if isinstance(e.get("label_names"), list):
             self.said["label_names"] = e["label_names"]
             self.said["target"] = e.get("target") if isinstance(e.get("target"), int) else None
-            self.rev["matrices"] += 1  # class names on the matrices and in the verdicts
-            self.rev["results"] += 1
+            self._bump("matrices", "results")  # class names on the matrices and in the verdicts
         if e.get("phase") == "pretrain" and self.current_stage is None:
-            epoch, epochs = int(e.get("epoch") or 0), int(e.get("epochs") or 0)
-            if e.get("cached"):
-                self.phase = None
-            elif epochs and epoch >= epochs:
-                self.phase = "pre-trained the encoder"
-            else:
-                self.phase = "pre-training the encoder" + (f" {epoch}/{epochs}" if epoch else "")
+            self.phase = pretrain_phase(e)
 
+    # ------------------------------------------------------------------ runs that end without run_finished
     def mark_aborted(self, message: str | None = None, *, cancelled: bool = False) -> None:
         """The run ended without ``run_finished`` (the worker raised or was stopped)."""
         if message:
@@ -801,8 +871,7 @@ class RunState(RunView):
                 st.status = "cancelled"
         self.finished = True
         self.current_stage = None
-        self.rev["stages"] += 1
-        self.rev["results"] += 1
+        self._bump("stages", "results")
 
     def mark_stopped(self, message: str) -> None:
         """The process writing the run is gone without a ``run_finished`` (killed, power loss):
