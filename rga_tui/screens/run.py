@@ -9,6 +9,10 @@ Layout: a grid when the terminal is at least ``WIDE`` columns, tabs (Matrices / 
 Log, and Detection for a run with ``unlearn.forget_set = "cube"``) below that; crossing the
 threshold recomposes the screen from the same state. The detection panel is hidden (grid) or its
 tab is (tabs) until the run turns out to have a detect stage.
+
+The pieces: the two layouts in :mod:`rga_tui.screens.run_layout`, the redraw of only what changed in
+:class:`~rga_tui.screens.run_redraw.RunRedraw`, and c / q / escape (cancel, quit, back) in
+:class:`~rga_tui.screens.run_controls.RunControls`.
 """
 
 from __future__ import annotations
@@ -20,24 +24,23 @@ from pathlib import Path
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import Footer, TabbedContent
 
-from rga_tui.screens.modals import ConfirmScreen, HelpScreen
+from rga_tui.screens.modals import HelpScreen
+from rga_tui.screens.run_controls import RunControls
+from rga_tui.screens.run_layout import TABS, grid_layout, tab_layout
+from rga_tui.screens.run_redraw import RunRedraw
 from rga_tui.screens.sources import FileSource, PipelineSource
 from rga_tui.state import RunState
-from rga_tui.widgets import (DetectionPanel, ErrorPanel, EventLog, LambdaChart, LossChart, MatrixBoard, ResultsTable,
-                             StageStrip, StatusLine)
+from rga_tui.widgets import ErrorPanel, MatrixBoard, StageStrip, StatusLine
 
 WIDE = 140
 TICK = 0.5
-STRIP_INTERVAL = 1.0  # elapsed / ETA tick once a second while live
-TABS = ("tab-matrices", "tab-curves", "tab-table", "tab-log", "tab-detection")
 
 
-class RunScreen(Screen):
+class RunScreen(RunControls, RunRedraw, Screen):
     BINDINGS = [
         Binding("m", "toggle_matrices", "Clean/triggered"),
         Binding("c", "cancel_run", "Cancel"),
@@ -81,32 +84,7 @@ class RunScreen(Screen):
         yield StatusLine(st, self.source, id="status")
         yield StageStrip(st, self.now, id="stages")
         yield ErrorPanel(st, id="error-panel")
-        if self.wide:
-            with Vertical(id="wide"):
-                with VerticalScroll(id="matrix-box"):
-                    yield MatrixBoard(st, id="matrices")
-                with Horizontal(id="charts"):
-                    yield LossChart(st, id="loss-chart")
-                    yield LambdaChart(st, id="lambda-chart")
-                    yield DetectionPanel(st, self.source.run_dir, id="detection")
-                with Horizontal(id="bottom"):
-                    yield ResultsTable(st, id="results")
-                    yield EventLog(st, id="log")
-        else:
-            with TabbedContent(id="tabs", initial="tab-matrices"):
-                with TabPane("Matrices", id="tab-matrices"):
-                    with VerticalScroll(id="matrix-box"):
-                        yield MatrixBoard(st, id="matrices")
-                with TabPane("Curves", id="tab-curves"):
-                    with Vertical(id="charts"):
-                        yield LossChart(st, id="loss-chart")
-                        yield LambdaChart(st, id="lambda-chart")
-                with TabPane("Table", id="tab-table"):
-                    yield ResultsTable(st, id="results")
-                with TabPane("Log", id="tab-log"):
-                    yield EventLog(st, id="log")
-                with TabPane("Detection", id="tab-detection"):
-                    yield DetectionPanel(st, self.source.run_dir, id="detection")
+        yield from (grid_layout if self.wide else tab_layout)(st, self.source.run_dir)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -162,81 +140,11 @@ class RunScreen(Screen):
             self.refresh_bindings()
         self.refresh_widgets()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """c (Cancel) only while this app's own run goes on: not on a finished run, nor on a run
-        folder being watched (its process is not this app's to stop)."""
-        return self.run_going if action == "cancel_run" else True
-
-    def refresh_widgets(self, force: bool = False) -> None:
-        self._update_status()
-        # Steps arrive many times a second; only what they change is redrawn.  A layout pass
-        # (the matrix board's height) happens only when a matrix or a stage's status changes.
-        board = (self.state.rev["matrices"], self.state.status_signature())
-        board_changed = force or board != self._board_drawn
-        live = isinstance(self.source, PipelineSource) and not self.state.finished
-        now = time.monotonic()
-        if live:  # the strip's elapsed / ETA tick once a second
-            strip_due = now - self._strip_at >= STRIP_INTERVAL
-        else:  # watching a run folder: redraw it when a step or a stage arrived
-            strip_due = self.state.rev["stages"] != self._strip_rev
-        if board_changed or strip_due:
-            self._strip_at, self._strip_rev = now, self.state.rev["stages"]
-            for strip in self.query(StageStrip):
-                strip.refresh()
-        if board_changed:
-            self._board_drawn = board
-            for b in self.query(MatrixBoard):
-                b.refresh(layout=True)
-        for chart in self.query(LossChart):
-            chart.redraw(force)
-        for chart in self.query(LambdaChart):
-            chart.redraw(force)
-        for t in self.query(ResultsTable):
-            t.sync(force)
-        for log in self.query(EventLog):
-            log.sync()
-        for panel in self.query(ErrorPanel):
-            panel.sync(force)
-        self._sync_detection(force)
-
-    def _sync_detection(self, force: bool) -> None:
-        """CUBE's panel (grid) or tab (tabs): shown once the run has a detect stage, then kept fresh."""
-        shown = self.state.uses_detection
-        if shown != self._detection_shown:
-            self._detection_shown = shown
-            try:
-                tabs = self.query_one("#tabs", TabbedContent)
-            except NoMatches:
-                for panel in self.query(DetectionPanel):
-                    panel.display = shown
-            else:
-                (tabs.show_tab if shown else tabs.hide_tab)("tab-detection")
-        if shown:
-            for panel in self.query(DetectionPanel):
-                panel.sync(force)
-
-    def _update_status(self) -> None:
-        for line in self.query(StatusLine):
-            line.sync(self.split)
-
     # ------------------------------------------------------------------ actions
     def action_toggle_matrices(self) -> None:
         self.split = "test_clean" if self.split == "test_poisoned_all" else "test_poisoned_all"
         for board in self.query(MatrixBoard):
             board.set_split(self.split)
-        self._update_status()
-
-    def action_cancel_run(self) -> None:
-        src = self.source
-        if not isinstance(src, PipelineSource):
-            self.notify("Watching a run folder: there is no run here to cancel.", severity="warning")
-            return
-        if self.state.finished or src.done:
-            self.notify("The run has already ended.")
-            return
-        src.cancel()
-        self.state.cancel_requested = True
-        self.notify("Cancelling… (the current step finishes first)", severity="warning")
         self._update_status()
 
     def action_screenshot(self) -> None:
@@ -262,35 +170,6 @@ class RunScreen(Screen):
         if TABS[index] == "tab-detection" and not self._detection_shown:
             return
         tabs.active = TABS[index]
-
-    @property
-    def run_going(self) -> bool:
-        # run_finished read: a child process may still be exiting, but nothing is left to lose
-        return isinstance(self.source, PipelineSource) and not self.source.done and not self.state.finished
-
-    def action_quit_app(self) -> None:
-        if not self.run_going:
-            self.app.exit()
-            return
-
-        def answer(yes: bool | None) -> None:
-            if yes:
-                if isinstance(self.source, PipelineSource):
-                    self.source.cancel()
-                self.app.exit()
-
-        self.app.push_screen(ConfirmScreen("A run is going. Cancel it and quit?"), answer)
-
-    def action_back(self) -> None:
-        if self.run_going:
-            self.notify("A run is going: c cancels it, q quits.", severity="warning")
-            return
-        self.stop_timer()
-        go_home = getattr(self.app, "go_home", None)
-        if go_home is not None:
-            go_home()
-        elif len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
 
     def stop_timer(self) -> None:
         if self._timer is not None:

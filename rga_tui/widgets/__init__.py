@@ -1,4 +1,6 @@
-"""Widgets of the run screen; each renders from a :class:`rga_tui.state.RunState`."""
+"""Widgets of the run screen; each renders from a :class:`rga_tui.state.RunState`.
+
+The home screen's two panes are in :mod:`rga_tui.widgets.presets` (not re-exported here)."""
 
 from rga_tui.widgets.charts import LambdaChart, LossChart
 from rga_tui.widgets.detection import DetectionPanel
