@@ -188,6 +188,9 @@ class StratifiedBatches(torch.utils.data.Sampler):
                     rows.sort(key=lambda i: self.lengths[i])
                 for k in range(n):
                     parts[k] += rows[round(k * len(rows) / n) : round((k + 1) * len(rows) / n)]
+            for part in parts:  # batches smaller than the classes (batch_size 1): no batch left empty
+                if not part:
+                    part.append(max(parts, key=len).pop())
             batches += [[b[j] for j in torch.randperm(len(b), generator=self.g).tolist()] for b in parts]
         for b in torch.randperm(len(batches), generator=self.g).tolist():
             yield batches[b]

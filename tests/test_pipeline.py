@@ -398,3 +398,8 @@ def test_stratified_batches_keep_the_class_mix_every_row_once_and_the_length_gro
     assert batches == again and all(abs(Counter(labels[i] for i in b)[0] - 0.44 * len(b)) <= 1.5 for b in batches)
     plain = [b["index"].tolist() for b in loader(enc, 32, 0, shuffle=True, seed=4, group_by_length=True)]
     assert plain == [b for b in LengthGroupedBatches(lengths, 32, torch.Generator().manual_seed(4))]
+    # batches smaller than the number of classes: every batch still holds a row, as len() says
+    for bs in (1, 2, 3):
+        tiny = StratifiedBatches([3, 5, 4, 6, 2, 7, 1], [0, 1, 2, 0, 1, 2, 0], bs, torch.Generator().manual_seed(bs))
+        got = list(tiny)
+        assert len(got) == len(tiny) and all(got) and sorted(i for b in got for i in b) == list(range(7))
