@@ -235,15 +235,32 @@ def test_reset_optimizer_every_epoch_drops_adamw_moments():
     assert len(opt.optimizer.state) == 0
 
 
+# the poisoning stage's cache key of a tiny SST-2 run from before train.lr_schedule,
+# train.batch_sampling and model.freeze_layers existed: their defaults must keep it
+KEY_BEFORE_SETTINGS = "e1bd2cdb7e04b1b0e90f"
+
+
+def _poison_key(train: dict | None = None, model: dict | None = None) -> str:
+    """``Run.cache_key`` of the poisoning stage for a tiny SST-2 config with ``train`` / ``model``
+    settings changed, on a stand-in run (no data loaded, one process, fp32)."""
+    import types
+
+    from rga_engine.config import from_dict
+    from rga_engine.pipeline import Run
+
+    cfg = from_dict({"model": {"name": "tiny", **(model or {})}, "data": {"dataset": "sst2"}, "train": train or {}})
+    run = types.SimpleNamespace(cfg=cfg, split_texts={"train_poisoned": (["a b", "c"], [0, 1])}, tok_fingerprint="tok",
+                                world=1, accelerator=types.SimpleNamespace(mixed_precision="no"))
+    return Run.cache_key(run, "poison", "train_poisoned")
+
+
 def test_train_lr_schedule_falls_to_zero_and_keeps_the_constant_cache_key():
     """train.lr_schedule = "linear": poisoning / Retrain steps' lr falls from train.lr toward 0;
     "constant" (the default) keeps train.lr and the cache key a run had before the setting existed
     (cached poisoned and Retrain models stay valid); another schedule is another key; a bad name is
     one line naming the key and the allowed values."""
-    import types
 
     from rga_engine.config import ConfigError, from_dict
-    from rga_engine.pipeline import Run
 
     with pytest.raises(ConfigError, match="train.lr_schedule = 'step': allowed values are constant, linear, cosine"):
         from_dict({"train": {"lr_schedule": "step"}})
@@ -262,27 +279,19 @@ def test_train_lr_schedule_falls_to_zero_and_keeps_the_constant_cache_key():
     assert lrs("linear") == pytest.approx([1e-3 * (1 - s / n) for s in range(n)])
     assert lrs("constant") == pytest.approx([1e-3] * n)
 
-    cfg = from_dict({"model": {"name": "tiny"}, "data": {"dataset": "sst2"}})
-    run = types.SimpleNamespace(cfg=cfg, split_texts={"train_poisoned": (["a b", "c"], [0, 1])}, tok_fingerprint="tok",
-                                world=1, accelerator=types.SimpleNamespace(mixed_precision="no"))
-    assert Run.cache_key(run, "poison", "train_poisoned") == "e1bd2cdb7e04b1b0e90f"  # as before the setting
-    cfg.train.lr_schedule = "linear"
-    assert Run.cache_key(run, "poison", "train_poisoned") != "e1bd2cdb7e04b1b0e90f"
-    cfg.train.lr_schedule = "constant"
-    cfg.model.freeze_layers = 1  # model.freeze_layers: 0 keeps the key too, anything else is another
-    assert Run.cache_key(run, "poison", "train_poisoned") != "e1bd2cdb7e04b1b0e90f"
+    assert _poison_key() == KEY_BEFORE_SETTINGS  # "constant": as before the setting
+    assert _poison_key(train={"lr_schedule": "linear"}) != KEY_BEFORE_SETTINGS
+    # model.freeze_layers: 0 keeps the key too, anything else is another
+    assert _poison_key(model={"freeze_layers": 1}) != KEY_BEFORE_SETTINGS
 
 
 def test_train_batch_sampling_stratified_reaches_fine_tuning_and_keeps_the_default_cache_key(monkeypatch):
     """train.batch_sampling = "stratified": the fine-tuning loop's batches are StratifiedBatches
     (each with the split's class mix); "random" (the default) keeps the cache key of runs from
     before the setting existed; "stratified" is another key."""
-    import types
     from collections import Counter
 
     import rga_engine.train as train_mod
-    from rga_engine.config import from_dict
-    from rga_engine.pipeline import Run
 
     texts = [t + " word" * (i % 7) for i, t in enumerate(TEXTS * 3)]
     labels = [1] * 72 + [0] * 48  # 0.6 / 0.4, in blocks
@@ -302,12 +311,8 @@ def test_train_batch_sampling_stratified_reaches_fine_tuning_and_keeps_the_defau
         else:
             assert any(c != Counter({1: 6, 0: 4}) for c in seen)
 
-    cfg = from_dict({"model": {"name": "tiny"}, "data": {"dataset": "sst2"}})
-    run = types.SimpleNamespace(cfg=cfg, split_texts={"train_poisoned": (["a b", "c"], [0, 1])}, tok_fingerprint="tok",
-                                world=1, accelerator=types.SimpleNamespace(mixed_precision="no"))
-    assert Run.cache_key(run, "poison", "train_poisoned") == "e1bd2cdb7e04b1b0e90f"  # as before the setting
-    cfg.train.batch_sampling = "stratified"
-    assert Run.cache_key(run, "poison", "train_poisoned") != "e1bd2cdb7e04b1b0e90f"
+    assert _poison_key(train={"batch_sampling": "random"}) == KEY_BEFORE_SETTINGS  # as before the setting
+    assert _poison_key(train={"batch_sampling": "stratified"}) != KEY_BEFORE_SETTINGS
 
 
 # --------------------------------------------------------------------------- model.pooling

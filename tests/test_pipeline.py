@@ -358,8 +358,9 @@ def test_the_data_line_names_the_classes_and_the_target():
 def test_stratified_batches_keep_the_class_mix_every_row_once_and_the_length_grouping():
     """train.batch_sampling = "stratified": every fine-tuning batch has the split's class mix
     (within one row of each class's share), every row once per epoch, a new draw each epoch, the
-    padding of length-grouped batches; the loader and fine-tuning loop use it; the default keeps
-    the cache key it had before the setting existed; a bad value is one line naming the key."""
+    padding of length-grouped batches; the loader gives them only when asked, seeded; no batch is
+    empty when batches are smaller than the classes; a bad value is one line naming the key (the
+    fine-tuning loop and the cache key: tests/test_models.py)."""
     from collections import Counter
 
     from rga_engine.config import ConfigError, from_dict

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Device-side wrapper for benchmarks/gpu_check.sh (session 2026-12-04): installs the two things the
+# Device-side wrapper for benchmarks/gpu_check.sh (run on 2026-12-04 at 393029d): installs the two things the
 # image lacks (tomli_w; all-MiniLM-L6-v2, carried as fp16 for the 64 MiB transfer limit and cast back
 # to fp32 here), runs the prepared check, and packs what it wrote into $OUT.
 set -o pipefail
