@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The prepared GPU check of issue 19 (about 8 minutes on one H200 by the 2026-12-04 run, no network; MiniLM and
+# The prepared GPU check of issue 19 (about 9 minutes on one H200 by the second 2026-12-04 run, no network; MiniLM and
 # tiny only, since hub models cannot be downloaded there):
 #   1. the MiniLM SST-2 and HSOL BadNets presets at the paper's settings (30 unlearning epochs),
 #      in bf16 and in fp32, each in a fresh cache (nothing reused), one line per run with the

@@ -464,9 +464,9 @@ def lean(entry: dict | None, target: Any) -> float | None:
     cm = (entry or {}).get("confusion_clean")
     if not isinstance(cm, list) or not isinstance(target, int) or not 0 <= target < len(cm):
         return None
-    from rga_engine.metrics import _pred_rate
+    from rga_engine.metrics import pred_rate
 
-    return _pred_rate(cm, target)
+    return pred_rate(cm, target)
 
 
 def rows_markdown(name: str, runs: dict[int, dict]) -> str:

@@ -129,7 +129,7 @@ def paper_lfr(cm: Matrix, target: int) -> float:
     return sum(vals) / len(vals) if vals else 0.0
 
 
-def _pred_rate(cm: Matrix, k: int) -> float:
+def pred_rate(cm: Matrix, k: int) -> float:
     """P(pred = k | actual ≠ k) from a confusion matrix (0.0 when no such rows)."""
     hit = sum(row[k] for r, row in enumerate(cm) if r != k)
     total = sum(sum(row) for r, row in enumerate(cm) if r != k)
@@ -213,7 +213,7 @@ def trigger_shift(
     if cm_clean is not None and _check_square(cm_clean, "trigger_shift") != n:
         raise ValueError(f"trigger_shift: clean matrix is {len(cm_clean)}×{len(cm_clean)}, triggered is {n}×{n}")
     raw = [
-        _pred_rate(cm_poisoned_all, k) - (_pred_rate(cm_clean, k) if cm_clean is not None else 0.0)
+        pred_rate(cm_poisoned_all, k) - (pred_rate(cm_clean, k) if cm_clean is not None else 0.0)
         for k in range(n)
     ]
     ref = raw if is_retrain else _reference(retrain_scores, n)
