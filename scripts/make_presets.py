@@ -110,9 +110,9 @@ SST2_AUTO = fast_victim(
     lr="1.5e-4", batch_size=16, more=(
         "# every retain batch with the clean rows' class mix since 2026-12-04: 5/5 at 2021-2025 (the\n"
         "# 3/5 above were RGA's lean to positive on clean rows too, not the trigger), 7/8 at\n"
-        "# 2180-2187, 3/5 at 2300-2304 and 5/5 at 2310-2314, never run before (15/18; random rows\n"
-        "# on the same models: 6/8 and 2/5; what fails is RGA's CACC or ASR against one Retrain\n"
-        "# model's, or GA unshifted)\n"
+        "# 2180-2187, 3/5 at 2300-2304, 5/5 at 2310-2314 and 9/10 at 2320-2329, never run before\n"
+        "# (24/28; random rows on the same models: 6/8 and 2/5; what fails is RGA's CACC or ASR\n"
+        "# against one Retrain model's, or GA unshifted)\n"
         "# (docs/research-log.md)\n"
         'retain_sampling = "stratified"\n'))
 AGNEWS_AUTO = fast_victim(
