@@ -68,10 +68,11 @@ pretrain_epochs = 5
 RECOMMENDED = "recommended = true  # the preset the app opens on\n"
 
 
-def fast_victim(measured: str, lr: str = "3e-4", batch_size: int = 32, more: str = "") -> str:
+def fast_victim(measured: str, lr: str = "3e-4", batch_size: int = 32, more: str = "", train_more: str = "") -> str:
     """The extra TOML of the victim presets that run side by side in bf16 where the CPU has it,
     GA and RGA only, with the lr falling linearly from ``lr`` over 12 epochs of ``batch_size``-row
-    forget (and retain) batches; ``measured`` ends the schedule's comment; ``more`` follows it."""
+    forget (and retain) batches; ``measured`` ends the schedule's comment; ``more`` follows it;
+    ``train_more`` ends the [train] table (poisoning and Retrain)."""
     return f"""
 [model]
 # "auto": bf16 autocast on a CPU with native bf16 (Intel AMX / AVX512-BF16, detected at run
@@ -83,7 +84,7 @@ dtype = "auto"
 # torch thread (rga_engine/side_by_side.py): at step level 1.3-1.6x the samples/s of one
 # 2-thread process in bf16, 1.2x in fp32 (end to end, fp32 did not pay on one Xeon: docs/results.md)
 side_by_side = true
-
+""" + train_more + f"""
 [unlearn]
 # the paper's story: GA shifts the trigger, RGA does not. NPO (it shifts too) adds ~1.5
 # minutes: --set 'unlearn.methods=["ga","npo","rga"]'
@@ -111,10 +112,17 @@ SST2_AUTO = fast_victim(
         "# every retain batch with the clean rows' class mix since 2026-12-04: 5/5 at 2021-2025 (the\n"
         "# 3/5 above were RGA's lean to positive on clean rows too, not the trigger), 7/8 at\n"
         "# 2180-2187, 3/5 at 2300-2304, 5/5 at 2310-2314 and 9/10 at 2320-2329, never run before\n"
-        "# (24/28; random rows on the same models: 6/8 and 2/5; what fails is RGA's CACC or ASR\n"
-        "# against one Retrain model's, or GA unshifted)\n"
+        "# (24/28 with the constant fine-tuning lr; random rows on the same models: 6/8 and 2/5; what\n"
+        "# fails is RGA's CACC or ASR against one Retrain model's, or GA unshifted)\n"
         "# (docs/research-log.md)\n"
-        'retain_sampling = "stratified"\n'))
+        'retain_sampling = "stratified"\n'),
+    train_more=(
+        "# poisoning and Retrain on a lr falling linearly from 1e-4 to 0 over their 3 epochs since\n"
+        "# 2026-12-04 (the base: a constant 5e-5, the same mean lr): the check passed in 24/25\n"
+        "# at seeds never run before (2320-2344) and in 5/5 at 2021-2025, where the constant lr passed\n"
+        "# 24/28 fresh runs; the one failure: RGA CACC 2.20 under Retrain (docs/research-log.md)\n"
+        "lr = 1e-4\n"
+        'lr_schedule = "linear"\n'))
 AGNEWS_AUTO = fast_victim(
     "from 3e-4 in 84 steps of 32 rows the check passed\n"
     "# in 30 of 37 seeds in bf16, every failure GA removing the backdoor without a shift. In\n"
