@@ -84,7 +84,7 @@ dtype = "auto"
 # torch thread (rga_engine/side_by_side.py): at step level 1.3-1.6x the samples/s of one
 # 2-thread process in bf16, 1.2x in fp32 (end to end, fp32 did not pay on one Xeon: docs/results.md)
 side_by_side = true
-""" + train_more + f"""
+{train_more}
 [unlearn]
 # the paper's story: GA shifts the trigger, RGA does not. NPO (it shifts too) adds ~1.5
 # minutes: --set 'unlearn.methods=["ga","npo","rga"]'

@@ -43,7 +43,8 @@ def test_preset_loads(path):
         assert cfg.unlearn.lr_schedule == "constant"
     # poisoning and Retrain: the SST-2 BadNets demo alone on a falling lr (2026-12-04, rule 13)
     falling = path.relative_to(ROOT).as_posix() == "demo/sst2-badnets.toml"
-    assert (cfg.train.lr_schedule, cfg.train.lr) == (("linear", 1e-4) if falling else ("constant", cfg.train.lr))
+    assert cfg.train.lr_schedule == ("linear" if falling else "constant")
+    assert not falling or cfg.train.lr == 1e-4
     assert cfg.description
 
 
