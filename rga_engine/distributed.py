@@ -23,8 +23,8 @@ import math
 import os
 from typing import Any, Callable, Sequence
 
-__all__ = ["SharedStop", "all_ranks", "any_rank", "eval_part", "from_main", "launch_rank", "lone_cpu_launch",
-           "mean_over_ranks", "rank_slice", "sum_over_ranks"]
+__all__ = ["SharedStop", "all_ranks", "any_rank", "close", "eval_part", "from_main", "launch_rank",
+           "lone_cpu_launch", "mean_over_ranks", "rank_slice", "sum_over_ranks"]
 
 # the global rank as the launchers set it (torchrun / accelerate launch: RANK; mpirun: the others),
 # the same variables accelerate reads
@@ -39,6 +39,24 @@ def launch_rank() -> int:
         if value.strip().lstrip("-").isdigit():
             return int(value)
     return 0
+
+
+def close(wait: bool = True) -> None:
+    """Leave the process group at the end of a launch (nothing without one): ``wait`` -- after a run
+    that ended well on every rank -- meets the other ranks first, then destroys the group. A rank
+    that left both to the interpreter's teardown sometimes died there with SIGABRT ("terminate
+    called without an active exception", gloo on CPU, 2 processes: about 1 launch in 4 on 2 cores,
+    always the rank that finished first), after its run had finished, and the launcher reported
+    the whole launch as failed. The process that launched owns the group, so the command line calls
+    this once, after its last run (``rga-tui run --seeds`` makes several in one group); a script
+    that calls ``pipeline.run`` under ``torchrun`` should do the same."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if wait:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def lone_cpu_launch() -> bool:

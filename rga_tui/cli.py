@@ -241,7 +241,17 @@ def run(
                             trust_remote_code=trust_remote_code, resume=resume, yes=yes)
 
     code = _guard(go)
+    _leave_process_group(code)
     raise typer.Exit(code)
+
+
+def _leave_process_group(code: int) -> None:
+    """Under ``accelerate launch`` / ``torchrun``: leave the process group before exiting (after a
+    good run every rank meets the others first; ``rga_engine.distributed.close``)."""
+    if "torch.distributed" in sys.modules:  # no run started one otherwise: nothing to import
+        from rga_engine.distributed import close
+
+        close(wait=code == 0)
 
 
 def _parse_seeds(text: str) -> list[int]:
