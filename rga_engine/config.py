@@ -164,6 +164,11 @@ class UnlearnConfig:
     lr: float = 2e-5
     batch_size: int = 32
     eval_every: int = 10  # epochs
+    # the evaluations every eval_every epochs on a fixed sample of this many clean test rows (each
+    # class its share, evenly spaced in the file's order) and the same sample of the triggered
+    # rows; 0 = the whole test set. The final evaluation is always on the whole test set, and no
+    # evaluation changes the training (the final numbers are the same with or without them)
+    eval_rows: int = 0
     # "oracle": the rows the attack poisoned; "cube": the rows CUBE flags (rga_engine/cube.py):
     # the poisoned model's last-layer [CLS] (decoders: last non-pad token) vectors on
     # train_poisoned -> UMAP -> HDBSCAN; the num_labels largest clusters are clean, the rest
@@ -716,6 +721,7 @@ def _validate_unlearn(u: UnlearnConfig, methods: dict[str, dict[str, Any]]) -> N
     _range("unlearn.lr", u.lr, 0.0, 1.0, "in [0, 1]")
     _range("unlearn.batch_size", u.batch_size, 1, None, ">= 1")
     _range("unlearn.eval_every", u.eval_every, 0, None, ">= 0 (0 = only at the end)")
+    _range("unlearn.eval_rows", u.eval_rows, 0, None, ">= 0 (0 = the whole test set)")
     _choice("unlearn.forget_set", u.forget_set, FORGET_SETS)
     _range("unlearn.cube_components", u.cube_components, 0, None, ">= 0 (0 = no UMAP)")
     if u.cube_components == 1:

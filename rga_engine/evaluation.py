@@ -39,6 +39,50 @@ def unique_rows(encs: list[Encoded], names: tuple[str, ...]) -> tuple[Encoded, d
     return union, where
 
 
+def spaced_sample(labels: torch.Tensor, rows: int) -> list[int]:
+    """About ``rows`` row indices, each class its share (``rows × n_c / n``, at least 1), evenly
+    spaced among that class's rows in their order, sorted; every row when ``rows >= n``. Fixed by
+    the split alone (no seed): every run's mid-run evaluations see the same rows."""
+    n = len(labels)
+    if rows <= 0 or rows >= n:
+        return list(range(n))
+    out: list[int] = []
+    for c in labels.unique(sorted=True).tolist():
+        idx = torch.nonzero(labels == c).flatten()
+        k = max(1, round(rows * len(idx) / n))
+        out += idx[torch.linspace(0, len(idx) - 1, k).round().long().unique()].tolist()
+    return sorted(out)
+
+
+class EvalSet:
+    """What one evaluation forwards: the distinct token sequences of the three splits (``union``),
+    where each split's rows sit in it and their labels. :meth:`whole` is the test set;
+    :meth:`sample` the mid-run sample of ``unlearn.eval_rows`` (:func:`spaced_sample` of the clean
+    and of the triggered rows; the triggered non-target rows are those of the triggered sample)."""
+
+    def __init__(self, encs: dict[str, Encoded]):
+        self.union, self.where = unique_rows([encs[s] for s in EVAL_SPLITS], EVAL_SPLITS)
+        self.labels = {s: encs[s].labels for s in EVAL_SPLITS}
+        self.rows = {s: len(encs[s]) for s in EVAL_SPLITS}
+
+    @classmethod
+    def whole(cls, enc: dict[str, Encoded]) -> "EvalSet":
+        return cls(enc)
+
+    @classmethod
+    def sample(cls, enc: dict[str, Encoded], whole: "EvalSet", rows: int) -> "EvalSet | None":
+        """The sample, or None when it would be the whole test set or leave a split empty."""
+        clean, triggered = (spaced_sample(enc[s].labels, rows) for s in ("test_clean", "test_poisoned_all"))
+        if len(clean) == len(enc["test_clean"]) and len(triggered) == len(enc["test_poisoned_all"]):
+            return None
+        kept = set(whole.where["test_poisoned_all"][triggered].tolist())
+        part = [i for i, u in enumerate(whole.where["test_poisoned_part"].tolist()) if u in kept]
+        if not (clean and triggered and part):
+            return None
+        return cls({"test_clean": enc["test_clean"].subset(clean), "test_poisoned_all": enc["test_poisoned_all"].subset(triggered),
+                    "test_poisoned_part": enc["test_poisoned_part"].subset(part)})
+
+
 def logits(run: Run, model, enc: Encoded) -> torch.Tensor:
     """Every model's logits -- fresh from training or loaded from the cache -- under the one
     autocast of the precision policy (``mixed_precision``): the models that leave the training
@@ -52,14 +96,16 @@ def logits(run: Run, model, enc: Encoded) -> torch.Tensor:
     return sum_over_ranks(out, acc.device) if part[1] > 1 else out
 
 
-def evaluate(run: Run, model, stage: str, step: int, retrain_pacc: float | None) -> dict[str, Any]:
-    """The model's metrics on the three test splits (one ``eval`` event per split)."""
+def evaluate(run: Run, model, stage: str, step: int, retrain_pacc: float | None, sample: bool = False) -> dict[str, Any]:
+    """The model's metrics on the three test splits (one ``eval`` event per split, with the rows
+    it counted); ``sample``: on the mid-run sample of ``unlearn.eval_rows`` when there is one
+    (the events then say ``"sample": true``)."""
     # One forward pass over the distinct token sequences of the three splits (the triggered
     # non-target rows of test_poisoned_part are rows of test_poisoned_all: ~20 % fewer).
-    union, where = run.eval_union
-    out = logits(run, model, union)
+    es = run.eval_sample if sample and run.eval_sample is not None else run.eval_set
+    out = logits(run, model, es.union)
     data = run.data
-    cms = {split: confusion(out[where[split]], run.enc[split].labels, data.num_labels) for split in EVAL_SPLITS}
+    cms = {split: confusion(out[es.where[split]], es.labels[split], data.num_labels) for split in EVAL_SPLITS}
     m = metrics.model_metrics(cms["test_clean"], cms["test_poisoned_all"], cms["test_poisoned_part"], data.target,
                               retrain_pacc=retrain_pacc, threshold=run.cfg.unlearn.shift_threshold,
                               label_names=data.label_names, retrain_asr=run.retrain_asr,
@@ -70,8 +116,10 @@ def evaluate(run: Run, model, stage: str, step: int, retrain_pacc: float | None)
                               "trigger_shift": m["trigger_shift"], "delta_pacc": m["delta_pacc"]},
         "test_poisoned_part": {"asr": m["asr"]},
     }
+    sampled = es is not run.eval_set
     for split in EVAL_SPLITS:
-        run.emit("eval", stage=stage, step=step, split=split, confusion=cms[split], metrics=per_split[split])
+        run.emit("eval", stage=stage, step=step, split=split, confusion=cms[split], metrics=per_split[split],
+                 rows=es.rows[split], **({"sample": True} if sampled else {}))
     return m
 
 

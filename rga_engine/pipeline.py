@@ -27,7 +27,6 @@ from accelerate.utils import set_seed
 
 from rga_engine import (cache, detect_stage, evaluation, finetune_stage, precision, pretrain_stage, report, side_by_side,
                         unlearn_stage)
-from rga_engine.evaluation import EVAL_SPLITS
 from rga_engine.precision import mixed_precision
 from rga_engine.distributed import SharedStop, all_ranks, launch_rank, lone_cpu_launch
 from rga_engine.runinfo import process_tag
@@ -270,7 +269,8 @@ class Run:
         for name, split in data.splits.items():
             self.enc[name] = encode(tok, split.texts, split.labels, split.poisoned, cfg.model.max_length)
             self.split_texts[name] = (split.texts, split.labels)
-        self.eval_union = evaluation.unique_rows([self.enc[s] for s in EVAL_SPLITS], EVAL_SPLITS)
+        self.eval_set = evaluation.EvalSet.whole(self.enc)
+        self.eval_sample = evaluation.EvalSet.sample(self.enc, self.eval_set, cfg.unlearn.eval_rows)
         self.count_cut_triggers()
 
     def count_cut_triggers(self) -> None:

@@ -39,7 +39,7 @@ def run_method(run: Run, name: str, poisoned_state: dict[str, torch.Tensor], ref
     base = run.bundle.base_state if method.needs_base else None
 
     def on_eval(m, epoch: int, step: int) -> None:
-        evaluation.evaluate(run, m, stage, step, retrain_pacc)
+        evaluation.evaluate(run, m, stage, step, retrain_pacc, sample=True)
 
     run.reseed()
     try:

@@ -345,6 +345,8 @@ class EvalBatch:
     def add(self, e: dict) -> None:
         if self._pending is None:
             self._pending = ((e.get("stage"), e.get("step")), {})
+        if e.get("sample") is True and e.get("split") == "test_clean" and isinstance(e.get("rows"), int):
+            self._pending[1]["_sample_rows"] = e["rows"]
         metrics = e.get("metrics")
         if isinstance(metrics, dict):
             self._pending[1].update(metrics)
@@ -466,7 +468,9 @@ class HeadlessSink:
         if isinstance(step, int) and step < 0:
             return  # the final evaluation: stage_finished prints it
         at = f" step {step}" if step is not None else ""
-        self.print_metrics(f"  [cyan]eval[/] {escape(str(stage))}{at}", format_metrics(metrics, self.label_names))
+        rows = metrics.pop("_sample_rows", None)
+        on = f" [dim](sample: {rows} clean rows)[/]" if rows is not None else ""
+        self.print_metrics(f"  [cyan]eval[/] {escape(str(stage))}{at}{on}", format_metrics(metrics, self.label_names))
 
     def _on_stage_finished(self, e: dict) -> None:
         stage = str(e.get("stage"))

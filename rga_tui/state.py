@@ -322,6 +322,7 @@ class StageState:
     matrices: dict[str, list[list[int]]] = field(default_factory=dict)  # split -> latest matrix
     eval_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # split -> latest metrics
     eval_step: dict[str, int] = field(default_factory=dict)
+    eval_sample: dict[str, bool] = field(default_factory=dict)  # split -> its latest evaluation was a sample
     shift: dict[str, Any] | None = None  # latest trigger_shift on test_poisoned_all
     series: dict[str, Series] = field(default_factory=lambda: {k: Series() for k in SERIES_KEYS})
     error: str | None = None
@@ -651,6 +652,7 @@ def record_eval(st: StageState, e: dict[str, Any]) -> tuple[str, list[list[int]]
     st.eval_metrics[split] = metrics
     step = _num(e.get("step"))
     st.eval_step[split] = int(step) if step is not None else st.step
+    st.eval_sample[split] = e.get("sample") is True
     return split, cm, metrics
 
 

@@ -98,6 +98,24 @@ def test_live_lines_name_the_classes_the_run_says():
     assert "trigger shifted → hate/offensive" in out, out
 
 
+def test_a_sampled_mid_run_evaluation_says_so_on_its_line():
+    """A mid-run evaluation on ``unlearn.eval_rows``' sample prints how many clean rows it
+    counted; one on the whole test set prints no such note."""
+    buf = io.StringIO()
+    with HeadlessSink(Console(file=buf, width=200, highlight=False), log_every=30) as sink:
+        for split, rows in (("test_clean", 600), ("test_poisoned_all", 600), ("test_poisoned_part", 300)):
+            sink.emit({"type": "eval", "stage": "unlearn:ga", "step": 78, "split": split, "rows": rows, "sample": True,
+                       "metrics": {"cacc": 0.8} if split == "test_clean" else {}})
+        for split in ("test_clean", "test_poisoned_all"):
+            sink.emit({"type": "eval", "stage": "unlearn:rga", "step": 78, "split": split, "rows": 1821,
+                       "metrics": {"cacc": 0.85} if split == "test_clean" else {}})
+        sink.emit({"type": "log", "level": "info", "message": "done"})
+    lines = [ln for ln in buf.getvalue().splitlines() if ln.startswith("  eval")]
+    assert len(lines) == 2, lines
+    assert "unlearn:ga step 78 (sample: 600 clean rows)" in lines[0] and "CACC 80.00" in lines[0], lines
+    assert "sample" not in lines[1] and "CACC 85.00" in lines[1], lines
+
+
 def test_on_a_narrow_terminal_stage_lines_wrap_between_words():
     """On an 80-column terminal a stage's result line is wrapped by rich between words ("backdoor
     rem|ains" was the terminal's own wrap of one long line); in a log file it stays one line."""

@@ -179,6 +179,46 @@ def test_eval_union_dedupes_rows_and_maps_back():
     assert [union.ids[i] for i in where["b"].tolist()] == b.ids
 
 
+def test_spaced_sample_keeps_each_class_share_evenly_spaced():
+    labels = torch.tensor([0] * 60 + [1] * 30 + [2] * 10)
+    idx = evaluation.spaced_sample(labels, 20)
+    assert idx == sorted(set(idx))
+    picked = labels[idx].tolist()
+    assert [picked.count(c) for c in (0, 1, 2)] == [12, 6, 2]
+    assert idx[:2] == [0, 5] and 59 in idx and 89 in idx and 99 in idx  # from each class's first row to its last
+    assert evaluation.spaced_sample(labels, 20) == idx  # no seed: the same rows every time
+    assert evaluation.spaced_sample(labels, 0) == evaluation.spaced_sample(labels, 500) == list(range(100))
+    assert evaluation.spaced_sample(torch.tensor([0] * 99 + [1]), 10).count(99) == 1  # a rare class keeps a row
+
+
+def test_mid_run_evaluations_on_a_sample_leave_the_final_numbers_alone(tmp_path):
+    """``unlearn.eval_rows``: the evaluations every ``eval_every`` epochs count a fixed sample
+    (``"sample": true``, fewer rows, the triggered non-target rows a part of the triggered
+    sample); the final evaluation counts the whole test set, and every final number is that of
+    a run evaluating mid-run on the whole test set."""
+    whole = ListSink()
+    a = pipeline.run(small_cfg("unlearn.methods=['ga','rga']"), whole, run_dir=tmp_path / "whole")
+    sampled = ListSink()
+    b = pipeline.run(small_cfg("unlearn.methods=['ga','rga']", "unlearn.eval_rows=40"), sampled,
+                     run_dir=tmp_path / "sample")
+    for name in ("poisoned", "retrain", "ga", "rga"):
+        for key in evaluation.ENTRY_KEYS:
+            assert a["models"][name][key] == b["models"][name][key], (name, key)
+    full = {e["split"]: e["rows"] for e in whole.of_type("eval") if e["stage"] == "unlearn:ga" and e["step"] == -1}
+    assert full["test_clean"] == 120 and full["test_poisoned_all"] == 120 and 0 < full["test_poisoned_part"] < 120
+    assert not any(e.get("sample") for e in whole.of_type("eval"))
+    mid = [e for e in sampled.of_type("eval") if e["step"] >= 0]
+    assert mid and all(e["sample"] is True for e in mid)
+    assert {e["stage"] for e in mid} == {"unlearn:ga", "unlearn:rga"}
+    rows = {e["split"]: e["rows"] for e in mid}
+    assert 38 <= rows["test_clean"] <= 42 and 38 <= rows["test_poisoned_all"] <= 42
+    assert 0 < rows["test_poisoned_part"] < rows["test_poisoned_all"]
+    for e in mid:
+        assert sum(map(sum, e["confusion"])) == rows[e["split"]]
+    final = [e for e in sampled.of_type("eval") if e["step"] < 0]
+    assert not any(e.get("sample") for e in final) and {e["rows"] for e in final if e["split"] == "test_clean"} == {120}
+
+
 def test_tiny_pretraining_is_the_rga_anchor_and_is_cached(tmp_path, monkeypatch):
     """model.pretrain_epochs: the tiny encoder is masked-LM pre-trained on the clean training
     texts before poisoning; RGA's θ_base is that encoder (not the random init); a second run

@@ -142,6 +142,30 @@ def test_verdict_follows_evals_during_ga(events):
     assert len(seen) >= 3 and seen[0] != "shifted" and seen[-1] == "shifted"
 
 
+def test_a_sampled_mid_run_evaluation_says_so_on_its_matrix(events):
+    """A mid-run evaluation on ``unlearn.eval_rows``' sample (``"sample": true``) is marked on its
+    matrix's title while the stage runs; the final evaluation (the whole test set) is not."""
+    from rga_tui.widgets.matrix import MatrixLayout, matrix_lines
+
+    s = RunState()
+    for e in events:
+        if e["type"] == "eval" and e["stage"] == "unlearn:ga" and e["step"] >= 0:
+            e = {**e, "sample": True, "rows": 40}
+        s.apply(e)
+        if e["type"] == "eval" and e["stage"] == "unlearn:ga" and e["split"] == "test_poisoned_all":
+            st = s.stages["unlearn:ga"]
+            title = matrix_lines(st, s, "test_poisoned_all", MatrixLayout(s.label_names, 999, 1, 60))[0].plain
+            assert st.status == "running" and e["step"] >= 0
+            assert f"step {e['step']}/" in title and "· sample" in title, title
+            break
+    else:
+        raise AssertionError("no mid-run evaluation of GA in the fixture")
+    final = RunState()
+    final.apply_many(events)
+    st = final.stages["unlearn:ga"]
+    assert "sample" not in matrix_lines(st, final, "test_poisoned_all", MatrixLayout(final.label_names, 999, 1, 60))[0].plain
+
+
 def test_lambda_series_decays_from_one(final):
     lam = final.series("unlearn:rga", "lambda")
     assert len(lam) > 50

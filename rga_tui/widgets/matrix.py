@@ -118,6 +118,8 @@ def matrix_lines(st: StageState, state: RunState, split: str, lay: MatrixLayout)
                 "cancelled": "cancelled"}.get(st.status, "")
     elif st.status == "running" and step is not None and step >= 0:
         hint = f"step {step}/{st.total_steps}" if st.total_steps else f"step {step}"
+        if st.eval_sample.get(split):
+            hint += " · sample"
     else:
         hint = "" if st.status == "done" else st.status
     if split == "test_clean":
