@@ -165,7 +165,7 @@ class UnlearnConfig:
     batch_size: int = 32
     eval_every: int = 10  # epochs
     # the evaluations every eval_every epochs on a fixed sample of this many clean test rows (each
-    # class its share, evenly spaced in the file's order) and the same sample of the triggered
+    # class its share, drawn with a fixed seed, not the run's) and the same sample of the triggered
     # rows; 0 = the whole test set. The final evaluation is always on the whole test set, and no
     # evaluation changes the training (the final numbers are the same with or without them)
     eval_rows: int = 0

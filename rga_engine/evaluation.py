@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from rga_engine import metrics
+from rga_engine.data.loaders import stratified_pick
 from rga_engine.distributed import eval_part, sum_over_ranks
 from rga_engine.train import Encoded, confusion, predict_logits
 
@@ -39,26 +40,21 @@ def unique_rows(encs: list[Encoded], names: tuple[str, ...]) -> tuple[Encoded, d
     return union, where
 
 
-def spaced_sample(labels: torch.Tensor, rows: int) -> list[int]:
-    """About ``rows`` row indices, each class its share (``rows × n_c / n``, at least 1), evenly
-    spaced among that class's rows in their order, sorted; every row when ``rows >= n``. Fixed by
-    the split alone (no seed): every run's mid-run evaluations see the same rows."""
-    n = len(labels)
-    if rows <= 0 or rows >= n:
-        return list(range(n))
-    out: list[int] = []
-    for c in labels.unique(sorted=True).tolist():
-        idx = torch.nonzero(labels == c).flatten()
-        k = max(1, round(rows * len(idx) / n))
-        out += idx[torch.linspace(0, len(idx) - 1, k).round().long().unique()].tolist()
-    return sorted(out)
+def sample_rows(labels: torch.Tensor, rows: int) -> list[int]:
+    """The mid-run sample of a split: ``rows`` row indices, each class its share
+    (:func:`rga_engine.data.loaders.stratified_pick`, as ``data.train_limit`` samples), chosen by a
+    fixed seed, not the run's: every run's mid-run evaluations count the same rows. Every row when
+    ``rows`` is 0 or at least the split's size."""
+    if rows <= 0 or rows >= len(labels):
+        return list(range(len(labels)))
+    return stratified_pick(labels.tolist(), rows, seed=0)
 
 
 class EvalSet:
     """What one evaluation forwards: the distinct token sequences of the three splits (``union``),
-    where each split's rows sit in it and their labels. :meth:`whole` is the test set;
-    :meth:`sample` the mid-run sample of ``unlearn.eval_rows`` (:func:`spaced_sample` of the clean
-    and of the triggered rows; the triggered non-target rows are those of the triggered sample)."""
+    where each split's rows sit in it and their labels: the whole test set, or (:meth:`sample`) the
+    mid-run sample of ``unlearn.eval_rows`` (:func:`sample_rows` of the clean and of the triggered
+    rows; the triggered non-target rows are those of the triggered sample)."""
 
     def __init__(self, encs: dict[str, Encoded]):
         self.union, self.where = unique_rows([encs[s] for s in EVAL_SPLITS], EVAL_SPLITS)
@@ -66,13 +62,9 @@ class EvalSet:
         self.rows = {s: len(encs[s]) for s in EVAL_SPLITS}
 
     @classmethod
-    def whole(cls, enc: dict[str, Encoded]) -> "EvalSet":
-        return cls(enc)
-
-    @classmethod
     def sample(cls, enc: dict[str, Encoded], whole: "EvalSet", rows: int) -> "EvalSet | None":
         """The sample, or None when it would be the whole test set or leave a split empty."""
-        clean, triggered = (spaced_sample(enc[s].labels, rows) for s in ("test_clean", "test_poisoned_all"))
+        clean, triggered = (sample_rows(enc[s].labels, rows) for s in ("test_clean", "test_poisoned_all"))
         if len(clean) == len(enc["test_clean"]) and len(triggered) == len(enc["test_poisoned_all"]):
             return None
         kept = set(whole.where["test_poisoned_all"][triggered].tolist())

@@ -269,7 +269,7 @@ class Run:
         for name, split in data.splits.items():
             self.enc[name] = encode(tok, split.texts, split.labels, split.poisoned, cfg.model.max_length)
             self.split_texts[name] = (split.texts, split.labels)
-        self.eval_set = evaluation.EvalSet.whole(self.enc)
+        self.eval_set = evaluation.EvalSet(self.enc)
         self.eval_sample = evaluation.EvalSet.sample(self.enc, self.eval_set, cfg.unlearn.eval_rows)
         self.count_cut_triggers()
 

@@ -248,7 +248,7 @@ def run(
 def _leave_process_group(code: int) -> None:
     """Under ``accelerate launch`` / ``torchrun``: leave the process group before exiting (after a
     good run every rank meets the others first; ``rga_engine.distributed.close``)."""
-    if "torch.distributed" in sys.modules:  # no run started one otherwise: nothing to import
+    if "torch.distributed" in sys.modules:  # not imported: the run failed before torch, no group to leave
         from rga_engine.distributed import close
 
         close(wait=code == 0)

@@ -337,6 +337,7 @@ class EvalBatch:
 
     def __init__(self) -> None:
         self._pending: tuple[tuple[Any, Any], dict] | None = None
+        self.sample_rows: int | None = None  # the clean rows a sampled mid-run evaluation counted
 
     def ends_batch(self, e: dict) -> bool:
         """``e`` is of another (stage, step) than the batch held (which is then complete)."""
@@ -344,9 +345,9 @@ class EvalBatch:
 
     def add(self, e: dict) -> None:
         if self._pending is None:
-            self._pending = ((e.get("stage"), e.get("step")), {})
+            self._pending, self.sample_rows = ((e.get("stage"), e.get("step")), {}), None
         if e.get("sample") is True and e.get("split") == "test_clean" and isinstance(e.get("rows"), int):
-            self._pending[1]["_sample_rows"] = e["rows"]
+            self.sample_rows = e["rows"]
         metrics = e.get("metrics")
         if isinstance(metrics, dict):
             self._pending[1].update(metrics)
@@ -468,7 +469,7 @@ class HeadlessSink:
         if isinstance(step, int) and step < 0:
             return  # the final evaluation: stage_finished prints it
         at = f" step {step}" if step is not None else ""
-        rows = metrics.pop("_sample_rows", None)
+        rows = self.evals.sample_rows
         on = f" [dim](sample: {rows} clean rows)[/]" if rows is not None else ""
         self.print_metrics(f"  [cyan]eval[/] {escape(str(stage))}{at}{on}", format_metrics(metrics, self.label_names))
 

@@ -179,16 +179,19 @@ def test_eval_union_dedupes_rows_and_maps_back():
     assert [union.ids[i] for i in where["b"].tolist()] == b.ids
 
 
-def test_spaced_sample_keeps_each_class_share_evenly_spaced():
+def test_mid_run_sample_keeps_each_class_share():
+    from rga_engine.data.loaders import stratified_pick
+
     labels = torch.tensor([0] * 60 + [1] * 30 + [2] * 10)
-    idx = evaluation.spaced_sample(labels, 20)
+    idx = evaluation.sample_rows(labels, 20)
     assert idx == sorted(set(idx))
     picked = labels[idx].tolist()
     assert [picked.count(c) for c in (0, 1, 2)] == [12, 6, 2]
-    assert idx[:2] == [0, 5] and 59 in idx and 89 in idx and 99 in idx  # from each class's first row to its last
-    assert evaluation.spaced_sample(labels, 20) == idx  # no seed: the same rows every time
-    assert evaluation.spaced_sample(labels, 0) == evaluation.spaced_sample(labels, 500) == list(range(100))
-    assert evaluation.spaced_sample(torch.tensor([0] * 99 + [1]), 10).count(99) == 1  # a rare class keeps a row
+    # the data package's stratified pick (data.train_limit's), at a fixed seed, not the run's
+    assert idx == stratified_pick(labels.tolist(), 20, seed=0)
+    assert evaluation.sample_rows(labels, 20) == idx  # the same rows every time
+    assert evaluation.sample_rows(labels, 0) == evaluation.sample_rows(labels, 500) == list(range(100))
+    assert 99 in evaluation.sample_rows(torch.tensor([0] * 99 + [1]), 10)  # a rare class keeps a row
 
 
 def test_mid_run_evaluations_on_a_sample_leave_the_final_numbers_alone(tmp_path):

@@ -133,7 +133,9 @@ def _allocate(total: int, sizes: dict[int, int]) -> dict[int, int]:
     return got
 
 
-def _stratified_pick(labels: Sequence[int], n: int, seed: int) -> list[int]:
+def stratified_pick(labels: Sequence[int], n: int, seed: int) -> list[int]:
+    """``n`` row indices, each class its share (largest remainder, every class at least one row
+    when ``n`` allows), chosen by ``seed`` within each class, in their original order."""
     by_class: dict[int, list[int]] = defaultdict(list)
     for i, lab in enumerate(labels):
         by_class[lab].append(i)
@@ -155,7 +157,7 @@ def subsample(examples: list[Example], n: int, seed: int) -> list[Example]:
     """
     if n <= 0 or n >= len(examples):
         return list(examples)
-    return [examples[i] for i in _stratified_pick([e.label for e in examples], n, seed)]
+    return [examples[i] for i in stratified_pick([e.label for e in examples], n, seed)]
 
 
 def split_made(examples: list[Example], test_size: float = 0.2, seed: int = 0,
@@ -170,7 +172,7 @@ def split_made(examples: list[Example], test_size: float = 0.2, seed: int = 0,
     if len(keys) < 2:
         raise DataError(f"data.path: {where} needs at least 2 different texts to split into train and test")
     n_test = min(len(keys) - 1, max(1, round(test_size * len(keys))))
-    picked = _stratified_pick([examples[groups[k][0]].label for k in keys], n_test, seed)
+    picked = stratified_pick([examples[groups[k][0]].label for k in keys], n_test, seed)
     in_test = {i for g in picked for i in groups[keys[g]]}
     train = [e for i, e in enumerate(examples) if i not in in_test]
     test = [e for i, e in enumerate(examples) if i in in_test]
