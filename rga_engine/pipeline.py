@@ -25,8 +25,8 @@ from typing import Any, Callable
 import torch
 from accelerate.utils import set_seed
 
-from rga_engine import (cache, detect_stage, evaluation, finetune_stage, precision, pretrain_stage, report, side_by_side,
-                        unlearn_stage)
+from rga_engine import (cache, detect_stage, evaluation, finetune_stage, host_memory, precision, pretrain_stage, report,
+                        side_by_side, unlearn_stage)
 from rga_engine.precision import mixed_precision
 from rga_engine.distributed import SharedStop, all_ranks, launch_rank, lone_cpu_launch
 from rga_engine.runinfo import process_tag
@@ -241,6 +241,8 @@ class Run:
                      "(--mpirun_hostfile); use torchrun --nproc_per_node N -m rga_tui run ... "
                      "(or accelerate launch --multi_gpu --num_processes N) instead", "warning")
         self.log(precision.describe(cfg.model.dtype, self.accelerator.mixed_precision, self.accelerator.device.type))
+        if self.accelerator.device.type == "cpu":
+            self.log(host_memory.describe())
         self.data = data = self.prepare_data()
         self.summary = {
             "preset": cfg.name, "dataset": data.dataset, "attack": data.attack, "model": cfg.model.name,

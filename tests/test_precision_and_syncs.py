@@ -86,6 +86,8 @@ def test_auto_on_a_native_bf16_cpu_trains_under_autocast_and_keeps_its_own_cache
     assert s1["precision"] == "bf16" and seen and all(r["autocast"] == (True, torch.bfloat16) for r in seen)
     logs = [json.loads(line) for line in (tmp_path / "bf16" / "events.jsonl").read_text().splitlines()]
     assert any(e["type"] == "log" and e["message"] == "precision: bf16 autocast on CPU (RGA_TUI_CPU_BF16=1)" for e in logs)
+    # and where PyTorch's large tensors sit (huge pages or not, and why: rga_engine/host_memory.py)
+    assert any(e["type"] == "log" and e["message"].startswith("host memory: ") for e in logs)
     started = next(e for e in logs if e["type"] == "run_started")
     assert started["device"] == "cpu" and started["precision"] == "bf16"
     # the front ends say it next to the device (fp32, the common case, goes without saying)
