@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
@@ -23,10 +23,13 @@ if TYPE_CHECKING:
     from rga_engine.pipeline import Run
 
 
-def fit_stage(run: Run, name: str, stage: str, split: str) -> tuple[Any, dict[str, Any] | None, str]:
+def fit_stage(run: Run, name: str, stage: str, split: str,
+              trained: Callable[[Any], None] | None = None) -> tuple[Any, dict[str, Any] | None, str]:
     """Fine-tune one stage (poison / Retrain) and record it, in one process or a side-by-side
     worker alike: ``(model, summary entry, "finished" | "cached")``, or ``(None, None,
-    "error" | "cancelled")`` with the error (a NaN loss) or the cancel already reported."""
+    "error" | "cancelled")`` with the error (a NaN loss) or the cancel already reported.
+    ``trained(model)``: called with the trained (or cached) model before its evaluation (a
+    side-by-side worker hands the poisoned weights on there, so unlearning can start meanwhile)."""
     t0 = time.perf_counter()
     try:
         model, st = fit(run, stage, split)
@@ -36,6 +39,8 @@ def fit_stage(run: Run, name: str, stage: str, split: str) -> tuple[Any, dict[st
     if st == "cancelled":
         run.emit("stage_finished", stage=stage, metrics={"cancelled": True}, seconds=round(time.perf_counter() - t0, 2))
         return None, None, "cancelled"
+    if trained is not None:
+        trained(model)
     return model, evaluation.finish_stage(run, name, stage, model, t0, None, cached=st == "cached"), st
 
 

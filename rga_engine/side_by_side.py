@@ -8,7 +8,13 @@ from the poisoned weights. So each group runs side by side on worker processes
 (``python -m rga_engine.side_by_side``, as many as the larger group has stages, at most one per
 core), each with its share of the cores as torch threads:
 
-    parent: data, model, (tiny: pre-training) ── poison ‖ retrain ── (CUBE) ── ga ‖ npo ‖ rga
+    parent: data, model, (tiny: pre-training) ── poison ‖ retrain ── (CUBE) ── rga ‖ npo ‖ ga
+
+The methods do not wait for the poisoned model's evaluation: its worker hands the weights on
+before evaluating them ("saved"), and once Retrain is over too (its numbers grade every verdict)
+the free worker takes the first method, the heaviest (RGA), while the other still evaluates; on
+the SST-2 demo that worker would otherwise wait ~8 s. (With CUBE the methods wait for both
+stages: the detection runs in the parent with every core.)
 
 A worker builds the run's state once, the way the parent did (``Run.setup``: the same data,
 model and seed), while the parent goes on; then it takes stages one after another (the second
@@ -40,7 +46,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
@@ -158,7 +164,7 @@ def child_main(folder: str) -> None:
             result = {"status": "error", "crash": problem}
         else:
             try:
-                result = _fit(run, job, root) if job.kind == "fit" else _unlearn(run, job, root)
+                result = _fit(run, job, root, out) if job.kind == "fit" else _unlearn(run, job, root)
             except BaseException as e:  # noqa: BLE001 -- reported to the parent as this stage's failure
                 result = {"status": "error", "crash": f"{type(e).__name__}: {e}"}
         _send(out, "result", {"stage": job.stage, **result})
@@ -178,16 +184,18 @@ def _load(root: Path, name: str, model: torch.nn.Module) -> None:
         raise RuntimeError(f"side_by_side: the {name} weights did not come through ({problem or 'missing'})")
 
 
-def _fit(run: "Run", job: Job, root: Path) -> dict[str, Any]:
+def _fit(run: "Run", job: Job, root: Path, out) -> dict[str, Any]:
     from rga_engine import finetune_stage
 
-    model, entry, st = finetune_stage.fit_stage(run, job.name, job.stage, job.split)
+    def hand_on(model) -> None:  # the weights go out before their evaluation: unlearning may start
+        _save(root, job.name, model)
+        _send(out, "saved", {"stage": job.stage})
+
+    model, entry, st = finetune_stage.fit_stage(run, job.name, job.stage, job.split, hand_on if job.save else None)
     if st == "error":
         return {"status": "error", "error": run.summary["errors"][job.stage]}
     if st == "cancelled":
         return {"status": "cancelled"}
-    if job.save:
-        _save(root, job.name, model.to("cpu"))
     return {"status": "finished", "entry": entry}
 
 
@@ -254,15 +262,23 @@ class Workers:
         for w in range(self.n):
             self._tell(w, {"stop": True})
 
-    def run_jobs(self, jobs: list[Job]) -> dict[str, dict[str, Any]]:
+    def run_jobs(self, jobs: list[Job], then: Callable[[set[str], dict], list[Job]] | None = None) -> dict[str, dict[str, Any]]:
         """Run ``jobs`` on the workers, as many at once as there are workers; forward their
-        events; return each stage's result. A worker that ends fails the stage it had."""
+        events; return each stage's result. A worker that ends fails the stage it had.
+        ``then(saved, results)``, after every result and every "saved" message (a stage's weights
+        handed on before its evaluation; ``saved``: those stages): the jobs it returns join the
+        queue and start as workers come free (their results are returned too)."""
         run = self.run
-        at_once = min(len(jobs), self.n)
-        run.log(f"side by side: {' ‖ '.join(j.stage for j in jobs)}, {at_once} processes × {self.threads} torch "
-                f"thread{'s' if self.threads > 1 else ''}")
-        todo, results = list(jobs), {}
+        self._say(jobs)
+        jobs, todo, results, saved = list(jobs), list(jobs), {}, set()
         busy: dict[int, tuple[Job, float]] = {}
+
+        def more() -> None:
+            new = then(saved, results) if then is not None else []
+            if new:
+                self._say(new)
+                jobs.extend(new)
+                todo.extend(new)
 
         def hand_out() -> None:
             if self.stopping:  # a stopped run starts nothing more (as one process would not)
@@ -295,6 +311,10 @@ class Workers:
             if kind == "event":
                 if run.is_main:
                     run.sink.emit(payload)
+            elif kind == "saved":
+                saved.add(payload["stage"])
+                more()
+                hand_out()
             elif kind == "result":
                 job, t0 = busy.pop(w)
                 if payload.get("crash"):
@@ -302,14 +322,21 @@ class Workers:
                     run.fail_stage(job.stage, msg, t0)
                     payload["error"] = msg
                 results[job.stage] = payload
+                more()
                 hand_out()
             elif kind == "eof":
                 self.gone.add(w)
                 if w in busy:
                     job, t0 = busy.pop(w)
                     fail(job, t0, f"{job.stage}: its process ended without a result (exit code {self.procs[w].wait()})")
+                    more()
                 hand_out()
         return results
+
+    def _say(self, jobs: list[Job]) -> None:
+        at_once = min(len(jobs), self.n)
+        self.run.log(f"side by side: {' ‖ '.join(j.stage for j in jobs)}, {at_once} process{'es' if at_once > 1 else ''} × {self.threads} torch "
+                     f"thread{'s' if self.threads > 1 else ''}")
 
     def close(self, clean: bool) -> None:
         """End the workers: EOF on their stdin; after an exception, a stop request first."""
@@ -359,57 +386,104 @@ def _record(run: "Run", jobs: list[Job], res: dict[str, dict[str, Any]]) -> dict
     return res
 
 
-def _stages(run: "Run", workers: Workers, folder: Path) -> str:
-    from safetensors.torch import save_file
+def _fit_recorded(run: "Run", fit_jobs: list[Job], res: dict[str, dict[str, Any]]) -> float | None:
+    """Record poison's and Retrain's results (saved); Retrain, when it finished, becomes the
+    reference that grades every later verdict, the poisoned model's too. Returns Retrain's PACC
+    (None without it). Called again, it changes nothing."""
+    _record(run, fit_jobs, res)
+    r = res.get("retrain")
+    if r is None or r["status"] != "finished":
+        return None
+    retrain_pacc = evaluation.take_retrain(run, r["entry"])
+    if res.get("poison", {}).get("status") == "finished":
+        evaluation.grade_poisoned(run, retrain_pacc)
+    return retrain_pacc
 
+
+def _stages(run: "Run", workers: Workers, folder: Path) -> str:
     cfg = run.cfg
     # 1 ‖ 2. poison ‖ Retrain
-    jobs = [Job("fit", "poison", "poisoned", "train_poisoned", save=True)]
+    fit_jobs = [Job("fit", "poison", "poisoned", "train_poisoned", save=True)]
     if cfg.train.retrain:
-        jobs.append(Job("fit", "retrain", "retrain", "train_clean"))
-    res = _record(run, jobs, workers.run_jobs(jobs))
-    statuses = {r["status"] for r in res.values()}
+        fit_jobs.append(Job("fit", "retrain", "retrain", "train_clean"))
+    started: list[list[Job]] = []  # the unlearning jobs, once made
+
+    def then(saved: set[str], res: dict[str, dict[str, Any]]) -> list[Job]:
+        # 3 starts early: the methods need the poisoned weights (handed on before their evaluation)
+        # and Retrain's reference, not the poisoned model's numbers, so the worker that finished
+        # Retrain takes the first method while the other still evaluates the poisoned model.
+        # CUBE detects in the parent, with every core, once both stages are over.
+        if all(j.stage in res for j in fit_jobs):
+            _fit_recorded(run, fit_jobs, res)  # in summary.json as soon as both are over
+            if res["poison"]["status"] != "finished" and started and not workers.stopping:
+                workers.stop()  # no poisoned model: the methods started from its weights stop
+        if started or workers.stopping or cfg.unlearn.forget_set == "cube" or "poison" not in saved:
+            return []
+        if any(j.stage not in res for j in fit_jobs[1:]):
+            return []
+        retrain = res.get("retrain")
+        retrain_pacc = evaluation.take_retrain(run, retrain["entry"]) if retrain and retrain["status"] == "finished" else None
+        started.append(_unlearn_jobs(run, folder, None, retrain_pacc))
+        return started[0]
+
+    res = workers.run_jobs(fit_jobs, then)
+    retrain_pacc = _fit_recorded(run, fit_jobs, res)
+    statuses = {res[j.stage]["status"] for j in fit_jobs}
     if "cancelled" in statuses:
         return "cancelled"
     if res["poison"]["status"] != "finished":
         return "error"
-    retrain_pacc = None
-    if "retrain" in res and res["retrain"]["status"] == "finished":
-        retrain_pacc = evaluation.take_retrain(run, res["retrain"]["entry"])
-        evaluation.grade_poisoned(run, retrain_pacc)
-    elif cfg.train.retrain:
-        run.save_summary()
-
-    poisoned = copy.deepcopy(run.bundle.model)
-    _load(folder, "poisoned", poisoned)
-    poisoned.to(run.accelerator.device)
-
-    # CUBE (in the parent, with every core)
-    flagged = None
-    if cfg.unlearn.forget_set == "cube":
-        flagged, st = detect_stage.detect(run, poisoned)
-        if st != "finished":
-            return st
-
-    # 3. the unlearning methods side by side
-    forget_idx, retain_idx = run.forget_rows(flagged)
-    if not forget_idx:
-        run.log("the forget set is empty (attack 'none'?): unlearning skipped", "warning")
+    if started:
+        jobs = started[0]
+    else:  # CUBE (in the parent, with every core), then the methods
+        poisoned = _poisoned(run, folder)
+        flagged = None
+        if cfg.unlearn.forget_set == "cube":
+            flagged, st = detect_stage.detect(run, poisoned)
+            if st != "finished":
+                return st
+        jobs = _unlearn_jobs(run, folder, flagged, retrain_pacc, poisoned)
+        res = workers.run_jobs(jobs) if jobs else {}
+    if not jobs:
         return "finished"
-    from rga_engine.methods import REGISTRY as METHODS
-
-    if any(METHODS[m].needs_reference for m in cfg.unlearn.methods):
-        tp = run.enc["train_poisoned"]
-        ref = evaluation.logits(run, poisoned, tp.subset(forget_idx))
-        save_file({"logits": ref.contiguous()}, str(folder / "ref_logits.safetensors"))
-    del poisoned
-    jobs = [Job("unlearn", f"unlearn:{m}", m, forget=forget_idx, retain=retain_idx, retrain_pacc=retrain_pacc,
-                retrain_asr=run.retrain_asr, retrain_scores=run.retrain_scores) for m in cfg.unlearn.methods]
-    res = _record(run, jobs, workers.run_jobs(jobs))
+    methods = list(cfg.unlearn.methods)
+    res = _record(run, sorted(jobs, key=lambda j: methods.index(j.name)), res)
     statuses = [res[j.stage]["status"] for j in jobs]
     if "cancelled" in statuses:
         return "cancelled"
     return "finished" if all(s == "finished" for s in statuses) else "partial"
+
+
+def _poisoned(run: "Run", folder: Path) -> torch.nn.Module:
+    poisoned = copy.deepcopy(run.bundle.model)
+    _load(folder, "poisoned", poisoned)
+    return poisoned.to(run.accelerator.device)
+
+
+def _unlearn_jobs(run: "Run", folder: Path, flagged, retrain_pacc: float | None,
+                  poisoned: torch.nn.Module | None = None) -> list[Job]:
+    """The methods' jobs (the heaviest first: RGA, which needs the poisoned model's logits and
+    the pre-trained weights, then the methods that need the logits, then the rest; the summary
+    keeps the preset's order), with the poisoned model's logits on the forget rows written for
+    the methods that need them; [] with a warning when the forget set is empty."""
+    from safetensors.torch import save_file
+
+    from rga_engine.methods import REGISTRY as METHODS
+
+    forget_idx, retain_idx = run.forget_rows(flagged)
+    if not forget_idx:
+        run.log("the forget set is empty (attack 'none'?): unlearning skipped", "warning")
+        return []
+    methods = run.cfg.unlearn.methods
+    if any(METHODS[m].needs_reference for m in methods):
+        poisoned = poisoned if poisoned is not None else _poisoned(run, folder)
+        tp = run.enc["train_poisoned"]
+        ref = evaluation.logits(run, poisoned, tp.subset(forget_idx))
+        save_file({"logits": ref.contiguous()}, str(folder / "ref_logits.safetensors"))
+    del poisoned
+    order = sorted(methods, key=lambda m: (not METHODS[m].needs_base, not METHODS[m].needs_reference))
+    return [Job("unlearn", f"unlearn:{m}", m, forget=forget_idx, retain=retain_idx, retrain_pacc=retrain_pacc,
+                retrain_asr=run.retrain_asr, retrain_scores=run.retrain_scores) for m in order]
 
 
 if __name__ == "__main__":

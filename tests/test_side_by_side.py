@@ -40,7 +40,8 @@ def test_side_by_side_gives_the_numbers_of_a_one_thread_run_and_every_event(monk
     ev = sink.events
     logs = [e["message"] for e in ev if e["type"] == "log"]
     assert any(m.startswith("side by side: poison ‖ retrain, 2 processes × 1 torch thread") for m in logs)
-    assert any(m.startswith("side by side: unlearn:ga ‖ unlearn:npo ‖ unlearn:rga, 2 processes × 1 torch thread") for m in logs)
+    # handed out heaviest first (RGA: the poisoned logits and the L2 anchor), recorded in the preset's order
+    assert any(m.startswith("side by side: unlearn:rga ‖ unlearn:npo ‖ unlearn:ga, 2 processes × 1 torch thread") for m in logs)
     for stage in ("poison", "retrain", "unlearn:ga", "unlearn:npo", "unlearn:rga"):
         kinds = [e["type"] for e in ev if e.get("stage") == stage]
         assert kinds[0] == "stage_started" and kinds[-1] == "stage_finished" and "step" in kinds, stage
@@ -133,3 +134,29 @@ def test_a_stopped_run_starts_no_further_stage_on_a_free_worker(tmp_path):
     assert not [e for e in sink.events if e.get("stage") == "retrain"]
     finished = [e for e in sink.events if e["type"] == "stage_finished" and e["stage"] == "poison"]
     assert finished and finished[0]["metrics"] == {"cancelled": True}
+
+
+@needs_two_cores
+def test_the_poisoned_weights_go_out_before_their_evaluation_and_later_jobs_join(tmp_path):
+    """The poison worker hands its weights on ("saved") before it evaluates them, so the methods
+    can start on the free worker meanwhile; the jobs ``then`` returns run and report too."""
+    sink = ListSink()
+    run = pipeline.Run(config.load(TINY, SMALL + ["train.side_by_side=true"]), sink, None, None)
+    run.setup()
+    workers = side_by_side.Workers(run, 2, tmp_path)
+    calls = []
+
+    def then(saved, res):
+        calls.append((set(saved), set(res)))
+        return [side_by_side.Job("fit", "retrain", "retrain", "train_clean")] if len(calls) == 1 else []
+
+    try:
+        res = workers.run_jobs([side_by_side.Job("fit", "poison", "poisoned", "train_poisoned", save=True)], then)
+    finally:
+        workers.close(clean=True)
+    assert calls[0] == ({"poison"}, set())  # the weights were there before poison's result (its evaluation)
+    assert any(p.name.startswith("poisoned") for p in tmp_path.rglob("*.safetensors"))
+    assert res["poison"]["status"] == "finished" and res["retrain"]["status"] == "finished"
+    assert calls[-1][1] == {"poison", "retrain"}
+    logs = [e["message"] for e in sink.events if e["type"] == "log"]
+    assert any(m.startswith("side by side: retrain, 1 process × ") for m in logs)
