@@ -9,12 +9,13 @@ million minor page faults and ~40 s of system time per run. PyTorch's own switch
 tensor of 2 MiB or more (``madvise``): 7 times fewer faults, 8 % off the demo's wall time (266 ->
 245 s, the same numbers digit for digit; ``docs/research-log.md``, 2026-12-05, rule 21).
 
-PyTorch reads the switch once, at its first CPU allocation, so :func:`request_huge_pages` sets it
-in the environment when ``rga_engine`` is imported (``rga_engine/__init__.py``), before any
-tensor exists; the worker processes of ``side_by_side.py`` inherit it. A process that made a
-tensor before importing ``rga_engine`` keeps PyTorch's default; :func:`huge_pages_active` measures
-which (page faults of a fresh tensor) and the run's log says it. Nothing is changed where the
-user set ``THP_MEM_ALLOC_ENABLE`` (either way) or ``RGA_TUI_HUGE_PAGES=0``. Memory is placed
+PyTorch reads the switch (documented in its CPU performance-tuning tutorial) once, at its first
+CPU allocation, so :func:`request_huge_pages` sets it in the environment when ``rga_engine`` is
+imported (``rga_engine/__init__.py``), before any tensor exists; the worker processes of
+``side_by_side.py`` inherit it. A process that made a tensor before importing ``rga_engine`` keeps
+PyTorch's default; :func:`huge_pages_active` measures which (page faults of a fresh tensor) and
+the run's log says it. Nothing is changed where the user set ``THP_MEM_ALLOC_ENABLE`` (either
+way) or ``RGA_TUI_HUGE_PAGES=0``. Memory is placed
 differently, no arithmetic changes: a run's numbers are the same either way.
 """
 
