@@ -120,7 +120,7 @@ SST2_AUTO = fast_victim(
         "# poisoning and Retrain on a lr falling linearly from 1e-4 to 0 over their 3 epochs since\n"
         "# 2026-12-04 (the base: a constant 5e-5, the same mean lr): the check passed in 24/25\n"
         "# at seeds never run before (2320-2344) and in 5/5 at 2021-2025, then 7/11 at 2345-2355,\n"
-        "# 15/15 at 2356-2370 and 12/12 at 2371-2382: 58/63 fresh (the constant lr: 24/28); what\n"
+        "# 15/15 at 2356-2370, 12/12 at 2371-2382 and 5/5 at 2383-2387: 63/68 fresh (the constant lr: 24/28); what\n"
         "# fails is mostly RGA's CACC over 2 under Retrain's (docs/research-log.md)\n"
         "lr = 1e-4\n"
         'lr_schedule = "linear"\n'))
