@@ -262,7 +262,8 @@ class Workers:
         for w in range(self.n):
             self._tell(w, {"stop": True})
 
-    def run_jobs(self, jobs: list[Job], then: Callable[[set[str], dict], list[Job]] | None = None) -> dict[str, dict[str, Any]]:
+    def run_jobs(self, jobs: list[Job],
+                 then: Callable[[set[str], dict], list[Job]] | None = None) -> dict[str, dict[str, Any]]:
         """Run ``jobs`` on the workers, as many at once as there are workers; forward their
         events; return each stage's result. A worker that ends fails the stage it had.
         ``then(saved, results)``, after every result and every "saved" message (a stage's weights
@@ -335,8 +336,8 @@ class Workers:
 
     def _say(self, jobs: list[Job]) -> None:
         at_once = min(len(jobs), self.n)
-        self.run.log(f"side by side: {' ‖ '.join(j.stage for j in jobs)}, {at_once} process{'es' if at_once > 1 else ''} × {self.threads} torch "
-                     f"thread{'s' if self.threads > 1 else ''}")
+        self.run.log(f"side by side: {' ‖ '.join(j.stage for j in jobs)}, {at_once} process{'es' if at_once > 1 else ''} "
+                     f"× {self.threads} torch thread{'s' if self.threads > 1 else ''}")
 
     def close(self, clean: bool) -> None:
         """End the workers: EOF on their stdin; after an exception, a stop request first."""
@@ -391,13 +392,17 @@ def _fit_recorded(run: "Run", fit_jobs: list[Job], res: dict[str, dict[str, Any]
     reference that grades every later verdict, the poisoned model's too. Returns Retrain's PACC
     (None without it). Called again, it changes nothing."""
     _record(run, fit_jobs, res)
-    r = res.get("retrain")
-    if r is None or r["status"] != "finished":
-        return None
-    retrain_pacc = evaluation.take_retrain(run, r["entry"])
-    if res.get("poison", {}).get("status") == "finished":
+    retrain_pacc = _reference(run, res)
+    if retrain_pacc is not None and res.get("poison", {}).get("status") == "finished":
         evaluation.grade_poisoned(run, retrain_pacc)
     return retrain_pacc
+
+
+def _reference(run: "Run", res: dict[str, dict[str, Any]]) -> float | None:
+    """Retrain's PACC once its stage has finished (``evaluation.take_retrain``: its numbers grade
+    every later verdict), else None."""
+    r = res.get("retrain")
+    return evaluation.take_retrain(run, r["entry"]) if r is not None and r["status"] == "finished" else None
 
 
 def _stages(run: "Run", workers: Workers, folder: Path) -> str:
@@ -421,9 +426,7 @@ def _stages(run: "Run", workers: Workers, folder: Path) -> str:
             return []
         if any(j.stage not in res for j in fit_jobs[1:]):
             return []
-        retrain = res.get("retrain")
-        retrain_pacc = evaluation.take_retrain(run, retrain["entry"]) if retrain and retrain["status"] == "finished" else None
-        started.append(_unlearn_jobs(run, folder, None, retrain_pacc))
+        started.append(_unlearn_jobs(run, folder, None, _reference(run, res)))
         return started[0]
 
     res = workers.run_jobs(fit_jobs, then)
