@@ -74,8 +74,8 @@ def describe() -> str:
         why = f"turned off ({OPT_OUT}=0 or {TORCH_SWITCH}=0)"
     elif platform.system() != "Linux":
         why = "not Linux"
-    elif kernel_mode() in (None, "never"):
-        why = f"the kernel's transparent huge pages: {kernel_mode() or 'not found'}"
+    elif mode in (None, "never"):
+        why = f"the kernel's transparent huge pages: {mode or 'not found'}"
     else:
         why = "PyTorch allocated before rga_engine was imported"
     return f"host memory: PyTorch's default allocation ({why}); huge pages took 8 % off the SST-2 demo on a Zen 4"

@@ -412,25 +412,27 @@ def _stages(run: "Run", workers: Workers, folder: Path) -> str:
     if cfg.train.retrain:
         fit_jobs.append(Job("fit", "retrain", "retrain", "train_clean"))
     started: list[list[Job]] = []  # the unlearning jobs, once made
+    recorded: dict[str, float | None] = {}  # Retrain's PACC once both results are recorded
 
     def then(saved: set[str], res: dict[str, dict[str, Any]]) -> list[Job]:
         # 3 starts early: the methods need the poisoned weights (handed on before their evaluation)
         # and Retrain's reference, not the poisoned model's numbers, so the worker that finished
         # Retrain takes the first method while the other still evaluates the poisoned model.
         # CUBE detects in the parent, with every core, once both stages are over.
-        if all(j.stage in res for j in fit_jobs):
-            _fit_recorded(run, fit_jobs, res)  # in summary.json as soon as both are over
+        if not recorded and all(j.stage in res for j in fit_jobs):
+            recorded["pacc"] = _fit_recorded(run, fit_jobs, res)  # in summary.json as soon as both are over
             if res["poison"]["status"] != "finished" and started and not workers.stopping:
                 workers.stop()  # no poisoned model: the methods started from its weights stop
         if started or workers.stopping or cfg.unlearn.forget_set == "cube" or "poison" not in saved:
             return []
-        if any(j.stage not in res for j in fit_jobs[1:]):
-            return []
+        if any(j.stage not in res for j in fit_jobs[1:]) or res.get("poison", {}).get("status", "finished") != "finished":
+            return []  # Retrain not over yet, or poison's evaluation failed after its weights went out
         started.append(_unlearn_jobs(run, folder, None, _reference(run, res)))
         return started[0]
 
     res = workers.run_jobs(fit_jobs, then)
-    retrain_pacc = _fit_recorded(run, fit_jobs, res)
+    # (recorded by then() unless a stage failed for want of a worker, which calls nothing)
+    retrain_pacc = recorded["pacc"] if recorded else _fit_recorded(run, fit_jobs, res)
     statuses = {res[j.stage]["status"] for j in fit_jobs}
     if "cancelled" in statuses:
         return "cancelled"

@@ -6,10 +6,17 @@ import json
 import numpy as np
 import pytest
 
-from rga_engine import config, cube, pipeline
+from rga_engine import config, cube, pipeline, side_by_side
 from rga_engine.events import ListSink
 
 TINY = "tests/fixtures/presets/tiny-sst2-badnets.toml"
+# a whole tiny run with the real detection (UMAP included), small enough for the suite
+CUBE_RUN = [
+    'unlearn.forget_set="cube"', "data.train_limit=600", "data.test_limit=200", "train.epochs=1",
+    "unlearn.epochs=1", "output.cache=false", "model.max_length=32", "model.hidden_size=32",
+    "model.intermediate_size=64", "model.vocab_size=1000", "model.num_layers=1", "unlearn.cube_n_neighbors=15",
+    "unlearn.cube_min_cluster_size=30", "unlearn.cube_min_samples=10",
+]
 
 
 @pytest.mark.parametrize("key, value, words", [
@@ -75,13 +82,7 @@ def test_cube_run_end_to_end(tmp_path):
     """One tiny run with ``--set unlearn.forget_set="cube"`` (UMAP included): a detect stage,
     ``detection`` in summary.json, the line in results.md, GA on the detected forget set."""
     pytest.importorskip("umap")
-    cfg = config.load(TINY, [
-        'unlearn.forget_set="cube"', "data.train_limit=600", "data.test_limit=200", "train.epochs=1",
-        'unlearn.methods=["ga"]', "unlearn.epochs=1", "output.cache=false", "train.retrain=false",
-        "model.max_length=32", "model.hidden_size=32", "model.intermediate_size=64", "model.vocab_size=1000",
-        "model.num_layers=1", "unlearn.cube_n_neighbors=15", "unlearn.cube_min_cluster_size=30",
-        "unlearn.cube_min_samples=10",
-    ])
+    cfg = config.load(TINY, CUBE_RUN + ['unlearn.methods=["ga"]', "train.retrain=false"])
     sink = ListSink()
     run_dir = tmp_path / "run"
     s = pipeline.run(cfg, sink, run_dir=run_dir)
@@ -223,6 +224,23 @@ def test_guard_names_the_cube_keys(flag_all, words):
     mask[0] = not flag_all
     assert cube.guard(mask, 2, params, d) is None
 
+
+
+@pytest.mark.skipif(side_by_side.cpu_cores() < 2, reason="side by side needs two cores")
+def test_side_by_side_with_cube_the_methods_wait_for_both_stages_and_the_detection(tmp_path):
+    """CUBE detects in the parent with every core, so side by side the methods start only after
+    poison and Retrain are over and the detection has run (no early start, rga_engine/side_by_side.py)."""
+    pytest.importorskip("umap")
+    cfg = config.load(TINY, CUBE_RUN + ['unlearn.methods=["ga","rga"]', "train.side_by_side=true"])
+    sink = ListSink()
+    s = pipeline.run(cfg, sink, run_dir=tmp_path / "run")
+    assert s["status"] == "finished", s["errors"]
+    assert list(s["models"]) == ["poisoned", "retrain", "ga", "rga"] and "detection" in s
+    order = [(e["type"], e["stage"]) for e in sink.events if e["type"] in ("stage_started", "stage_finished")]
+    detect = order.index(("stage_started", "detect"))
+    assert ("stage_finished", "poison") in order[:detect] and ("stage_finished", "retrain") in order[:detect]
+    assert all(order.index(("stage_started", m)) > order.index(("stage_finished", "detect"))
+               for m in ("unlearn:ga", "unlearn:rga"))
 
 @pytest.mark.parametrize("flag_all", [True, False])
 def test_detection_with_an_empty_side_stops_the_run_before_unlearning(tmp_path, monkeypatch, flag_all):

@@ -161,25 +161,3 @@ def test_the_poisoned_weights_go_out_before_their_evaluation_and_later_jobs_join
     logs = [e["message"] for e in sink.events if e["type"] == "log"]
     assert any(m.startswith("side by side: retrain, 1 process × ") for m in logs)
 
-
-@needs_two_cores
-def test_with_cube_the_methods_wait_for_both_stages_and_the_detection(tmp_path):
-    """CUBE detects in the parent with every core, so side by side the methods start only after
-    poison and Retrain are over and the detection has run (no early start)."""
-    pytest.importorskip("umap")
-    cfg = config.load(TINY, [
-        'unlearn.forget_set="cube"', "data.train_limit=600", "data.test_limit=200", "train.epochs=1",
-        'unlearn.methods=["ga","rga"]', "unlearn.epochs=1", "output.cache=false", "train.side_by_side=true",
-        "model.max_length=32", "model.hidden_size=32", "model.intermediate_size=64", "model.vocab_size=1000",
-        "model.num_layers=1", "unlearn.cube_n_neighbors=15", "unlearn.cube_min_cluster_size=30",
-        "unlearn.cube_min_samples=10",
-    ])
-    sink = ListSink()
-    s = pipeline.run(cfg, sink, run_dir=tmp_path / "run")
-    assert s["status"] == "finished", s["errors"]
-    assert list(s["models"]) == ["poisoned", "retrain", "ga", "rga"] and "detection" in s
-    order = [(e["type"], e["stage"]) for e in sink.events if e["type"] in ("stage_started", "stage_finished")]
-    detect = order.index(("stage_started", "detect"))
-    assert ("stage_finished", "poison") in order[:detect] and ("stage_finished", "retrain") in order[:detect]
-    assert all(order.index(("stage_started", m)) > order.index(("stage_finished", "detect"))
-               for m in ("unlearn:ga", "unlearn:rga"))
