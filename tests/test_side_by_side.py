@@ -161,3 +161,55 @@ def test_the_poisoned_weights_go_out_before_their_evaluation_and_later_jobs_join
     logs = [e["message"] for e in sink.events if e["type"] == "log"]
     assert any(m.startswith("side by side: retrain, 1 process × ") for m in logs)
 
+
+
+class _ScriptedWorkers:
+    """Stands in for :class:`side_by_side.Workers` in ``_stages``: plays the messages of a run
+    whose poison worker hands its weights on, Retrain finishes, then the poisoned model's
+    evaluation ends with ``poison_status``; records the jobs ``then`` starts and any stop."""
+
+    def __init__(self, poison_status):
+        self.poison_status, self.stopping, self.stops, self.started = poison_status, False, 0, []
+
+    def stop(self):
+        self.stopping, self.stops = True, self.stops + 1
+
+    def run_jobs(self, jobs, then=None):
+        retrain = {"status": "finished", "entry": {"cacc": 0.9, "pacc": 0.9, "asr": 0.05,
+                                                   "trigger_shift": {"scores": [0.0, 0.0]}}}
+        poison = ({"status": "error", "error": "poison: evaluation failed"} if self.poison_status == "error" else
+                  {"status": "finished", "entry": None})
+        res, saved = {}, set()
+        if then is None:  # the methods' own run_jobs (none expected here)
+            return {j.stage: {"status": "finished"} for j in jobs}
+        saved.add("poison")
+        assert then(saved, res) == []  # weights out, Retrain not over: nothing starts yet
+        res["retrain"] = retrain
+        self.started = then(saved, res)  # Retrain over: the methods start on the free worker
+        res["poison"] = poison
+        assert then(saved, res) == []  # started once, never twice
+        for j in self.started:  # a stopped worker reports its method cancelled, as a real one does
+            res[j.stage] = {"status": "cancelled" if self.stopping else "finished", "entry": None}
+        return res
+
+
+def test_the_methods_start_once_and_stop_when_the_poisoned_models_evaluation_fails(tmp_path):
+    """The early start's bookkeeping (``side_by_side._stages``): the methods start after the
+    poisoned weights are out and Retrain is over, before the poisoned model's result; if that
+    evaluation then fails, the methods already running are stopped and the run ends "error"
+    with poison's error in the summary (a run must not report methods unlearned from a model
+    whose stage failed)."""
+    cfg = config.load(TINY, SMALL + ["train.side_by_side=true", 'unlearn.methods=["ga"]'])
+    for status, want, stops in (("error", "error", 1), ("finished", "finished", 0)):
+        run = pipeline.Run(cfg, ListSink(), None, None)
+        run.setup()
+        workers = _ScriptedWorkers(status)
+        if status == "finished":  # a finished poison stage has its entry, graded after Retrain
+            run.summary["models"]["poisoned"] = {"pacc": 0.3, "asr": 0.95, "confusion_poisoned_all": [[0, 0], [10, 90]],
+                                                 "confusion_clean": [[50, 0], [0, 50]]}
+        got = side_by_side._stages(run, workers, tmp_path)
+        assert [j.stage for j in workers.started] == ["unlearn:ga"]
+        assert (got, workers.stops) == (want, stops), status
+        if status == "error":
+            assert run.summary["errors"]["poison"] == "poison: evaluation failed"
+            assert "ga" not in run.summary["models"]
