@@ -26,11 +26,11 @@ MODELS = {"bert": "BERT-base", "distilbert": "DistilBERT", "llama2": "Llama-2-7B
 ROOT = Path(__file__).resolve().parent.parent / "presets"
 
 
-def body(dataset: str, attack: str, base: str, desc: str, extra: str = "", top: str = "") -> str:
+def body(dataset: str, attack: str, base: str, desc: str, extra: str = "", top: str = "", data: str = "") -> str:
     return (
         f'description = "{desc}"\n' + top +
         f'extends = "{base}"\n\n'
-        f"[data]\ndataset = \"{dataset}\"\n\n"
+        f"[data]\ndataset = \"{dataset}\"\n" + data + "\n"
         f"[attack]\nname = \"{attack}\"\n" + extra
     )
 
@@ -66,6 +66,16 @@ HSOL_ADDSENT_PRETRAIN = """
 pretrain_epochs = 5
 """
 RECOMMENDED = "recommended = true  # the preset the app opens on\n"
+# lines a demo preset adds to its [data] table
+DEMO_DATA = {
+    ("agnews", "badnets"): (
+        "# a 1,600-row sample (the others: 2,000; the same 10 % poisoned) since 2026-12-05: 165 poisoning\n"
+        "# steps instead of 207 and 120 unlearning steps instead of 156 (the 160-row forget set), so the\n"
+        "# demo fits in 6 minutes on 2 cores (~320 s against ~400); the check passed in 8/10 at\n"
+        "# 2021-2025 and 2310-2314 (GA unshifted at 2021 and 2310; RGA 10/10), 319.5 s on average\n"
+        "# (docs/research-log.md, rule 28)\n"
+        "train_limit = 1600\n"),
+}
 
 
 def fast_victim(measured: str, lr: str = "3e-4", batch_size: int = 32, more: str = "", train_more: str = "") -> str:
@@ -132,7 +142,8 @@ AGNEWS_AUTO = fast_victim(
     "# models (84 steps: 7/10), RGA passes its part in 10/10; at 2021-2025 5/5 (84 steps: 5/5);\n"
     "# unlearning 1.13x the time of 84 steps. Never run before: 4/5 at 2160-2164, 8/10 at\n"
     "# 2165-2174, 5/5 at 2300-2304 (17/20, every failure GA unshifted: GA's rate as with\n"
-    "# 84 steps, 25/32), 3/4 at 2305-2308 (RGA's CACC 2.80 under Retrain's at 2307): 20/24",
+    "# 84 steps, 25/32), 3/4 at 2305-2308 (RGA's CACC 2.80 under Retrain's at 2307): 20/24,\n"
+    "# all on the 2,000-row sample (156 steps); on the 1,600 rows of [data] 120 steps",
     lr="1.5e-4", batch_size=16)
 AGNEWS_ADDSENT_AUTO = fast_victim("with this schedule the check passes in 8/8 seeds in bf16\n"
                                   "# (2021-2028), GA shifting in 8/8; on the tiny BERT from scratch RGA shifted the\n"
@@ -146,7 +157,7 @@ DEMO_SPECIAL = {
                           SST2_AUTO, RECOMMENDED),
     ("sst2", "addsent"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~9 minutes", "", ""),
     ("sst2", "hiddenkiller"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~8 minutes", "", ""),
-    ("agnews", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, 4-9 minutes with native bf16 (fp32: ~9 with the earlier 84 steps)",
+    ("agnews", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, 5-6 minutes with native bf16 (fp32: ~9 with the earlier settings)",
                             AGNEWS_AUTO, ""),
     ("agnews", "addsent"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, ~4 minutes with native bf16",
                             AGNEWS_ADDSENT_AUTO, ""),
@@ -165,7 +176,8 @@ def grid() -> dict[str, str]:
             aname = aname.format(sentence=SENTENCES[ds])
             base, tail, extra, top = DEMO_SPECIAL.get(
                 (ds, at), ("_base.toml", "tiny BERT from scratch: CPU, minutes", "", ""))
-            out[f"demo/{ds}-{at}.toml"] = body(ds, at, base, f"{dname}, {aname}, {tail}", extra, top)
+            data = DEMO_DATA.get((ds, at), "")
+            out[f"demo/{ds}-{at}.toml"] = body(ds, at, base, f"{dname}, {aname}, {tail}", extra, top, data)
             out[f"minilm/{ds}-{at}.toml"] = body(
                 ds, at, "_base.toml", f"{dname}, {aname}, pretrained all-MiniLM-L6-v2, 6 layers: CPU, 30-75 minutes")
             for m, mname in MODELS.items():

@@ -45,6 +45,9 @@ def test_preset_loads(path):
     falling = path.relative_to(ROOT).as_posix() == "demo/sst2-badnets.toml"
     assert cfg.train.lr_schedule == ("linear" if falling else "constant")
     assert not falling or cfg.train.lr == 1e-4
+    # the AG News BadNets demo on a 1,600-row sample (2026-12-05, rule 28), the other victims' on 2,000
+    if path.relative_to(ROOT).as_posix() == "demo/agnews-badnets.toml":
+        assert cfg.data.train_limit == 1600
     assert cfg.description
 
 
