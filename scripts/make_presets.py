@@ -72,8 +72,8 @@ DEMO_DATA = {
         "# a 1,600-row sample (the others: 2,000; the same 10 % poisoned) since 2026-12-05: 165 poisoning\n"
         "# steps instead of 207 and 120 unlearning steps instead of 156 (the 160-row forget set), so the\n"
         "# demo fits in 6 minutes on 2 cores (~320 s against ~400); the check passed in 8/10 at\n"
-        "# 2021-2025 and 2310-2314 (GA unshifted at 2021 and 2310; RGA 10/10), 319.5 s on average\n"
-        "# (docs/research-log.md, rule 28)\n"
+        "# 2021-2025 and 2310-2314 (GA unshifted at 2021 and 2310; RGA 10/10), 319.5 s on average,\n"
+        "# then 4/4 at 2315-2318, never run before, 303-317 s (docs/research-log.md, rules 28, 29)\n"
         "train_limit = 1600\n"),
 }
 
