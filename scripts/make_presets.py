@@ -68,6 +68,13 @@ pretrain_epochs = 5
 RECOMMENDED = "recommended = true  # the preset the app opens on\n"
 # lines a demo preset adds to its [data] table
 DEMO_DATA = {
+    ("sst2", "badnets"): (
+        "# a 1,600-row sample (the same 10 % poisoned) since 2026-12-05: 165 poisoning steps instead of\n"
+        "# 207 and 120 unlearning steps instead of 156 (the 160-row forget set), so the demo takes\n"
+        "# ~200 s on 2 cores with native bf16 (2,000 rows: 232-245 s). The check passed in 13/15 at\n"
+        "# 2021-2025 and 2388-2397 (GA unshifted at 2023, RGA's CACC 2.09 under Retrain's at 2389),\n"
+        "# 191-213 s (docs/research-log.md, rule 30); the tallies in [train] and [unlearn] were on 2,000 rows\n"
+        "train_limit = 1600\n"),
     ("agnews", "badnets"): (
         "# a 1,600-row sample (the others: 2,000; the same 10 % poisoned) since 2026-12-05: 165 poisoning\n"
         "# steps instead of 207 and 120 unlearning steps instead of 156 (the 160-row forget set), so the\n"
@@ -153,7 +160,7 @@ AGNEWS_HIDDENKILLER_AUTO = fast_victim("with this schedule the check passes in 6
                                        "# GA shifting in 8/8, the paraphrase trigger at ASR >= 95 (on SST-2 it stays\n"
                                        "# under 90 in most seeds)")
 DEMO_SPECIAL = {
-    ("sst2", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, 3-6 minutes with native bf16, 6.5-8.5 in fp32",
+    ("sst2", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, ~3.5 minutes with native bf16 (fp32: 6.5-8.5 on the earlier 2,000 rows)",
                           SST2_AUTO, RECOMMENDED),
     ("sst2", "addsent"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~9 minutes", "", ""),
     ("sst2", "hiddenkiller"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~8 minutes", "", ""),

@@ -45,9 +45,10 @@ def test_preset_loads(path):
     falling = path.relative_to(ROOT).as_posix() == "demo/sst2-badnets.toml"
     assert cfg.train.lr_schedule == ("linear" if falling else "constant")
     assert not falling or cfg.train.lr == 1e-4
-    # the AG News BadNets demo on a 1,600-row sample (2026-12-05, rule 28), the other MiniLM demos on 2,000
+    # the AG News and SST-2 BadNets demos on a 1,600-row sample (2026-12-05, rules 28 and 30), the
+    # other MiniLM demos on 2,000
     name = path.relative_to(ROOT).as_posix()
-    if name == "demo/agnews-badnets.toml":
+    if name in ("demo/agnews-badnets.toml", "demo/sst2-badnets.toml"):
         assert cfg.data.train_limit == 1600
     elif name.startswith("demo/") and cfg.model.name == "minilm":
         assert cfg.data.train_limit == 2000
