@@ -73,14 +73,17 @@ DEMO_DATA = {
         "# 207 and 120 unlearning steps instead of 156 (the 160-row forget set), so the demo takes\n"
         "# ~200 s on 2 cores with native bf16 (2,000 rows: 232-245 s). The check passed in 13/15 at\n"
         "# 2021-2025 and 2388-2397 (GA unshifted at 2023, RGA's CACC 2.09 under Retrain's at 2389),\n"
-        "# 191-213 s (docs/research-log.md, rule 30); the tallies in [train] and [unlearn] were on 2,000 rows\n"
+        "# 191-213 s; then 15/17 at 2398-2414, never run before (15/17 fresh; RGA's CACC 2.14 and 2.09\n"
+        "# under Retrain's at 2400 and 2414), 193-207 s (docs/research-log.md, rules 30, 31). The\n"
+        "# tallies in [train] and [unlearn] were on 2,000 rows\n"
         "train_limit = 1600\n"),
     ("agnews", "badnets"): (
-        "# a 1,600-row sample (the others: 2,000; the same 10 % poisoned) since 2026-12-05: 165 poisoning\n"
-        "# steps instead of 207 and 120 unlearning steps instead of 156 (the 160-row forget set), so the\n"
-        "# demo fits in 6 minutes on 2 cores (~320 s against ~400); the check passed in 8/10 at\n"
-        "# 2021-2025 and 2310-2314 (GA unshifted at 2021 and 2310; RGA 10/10), 319.5 s on average,\n"
-        "# then 4/4 at 2315-2318, never run before, 303-317 s (docs/research-log.md, rules 28, 29)\n"
+        "# a 1,600-row sample (AddSent and HiddenKiller: 2,000; the same 10 % poisoned) since\n"
+        "# 2026-12-05: 165 poisoning steps instead of 207 and 120 unlearning steps instead of 156 (the\n"
+        "# 160-row forget set), so the demo fits in 6 minutes on 2 cores (~320 s against ~400); the\n"
+        "# check passed in 8/10 at 2021-2025 and 2310-2314 (GA unshifted at 2021 and 2310; RGA 10/10),\n"
+        "# 319.5 s on average, then 4/4 at 2315-2318, never run before (4/4 fresh), 303-317 s\n"
+        "# (docs/research-log.md, rules 28, 29)\n"
         "train_limit = 1600\n"),
 }
 
