@@ -160,7 +160,8 @@ def test_inspect_json_sst2_badnets():
     plain = invoke("inspect", FULL)
     assert plain.exit_code == 0 and "train_poisoned" in plain.stdout and "7612" in plain.stdout
     demo = json.loads(invoke("inspect", DEMO, "--json").stdout)["splits"]  # a stratified training sample, the whole test set
-    assert demo["train_clean"]["rows"] == 2000 and demo["test_clean"]["rows"] == 1821
+    assert demo["train_clean"]["rows"] == 1600 and demo["test_clean"]["rows"] == 1821  # 1,600 rows since 2026-12-05
+    assert demo["train_poisoned"]["rows"] == 1760 and demo["train_poisoned"]["poisoned"] == 160
 
 
 @pytest.mark.skipif(not _HAVE_DATA, reason="rga_engine/data/embedded not written yet")
