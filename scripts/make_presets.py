@@ -73,8 +73,8 @@ DEMO_DATA = {
         "# 207 and 120 unlearning steps instead of 156 (the 160-row forget set), so the demo takes\n"
         "# ~200 s on 2 cores with native bf16 (2,000 rows: 232-245 s). The check passed in 13/15 at\n"
         "# 2021-2025 and 2388-2397 (GA unshifted at 2023, RGA's CACC 2.09 under Retrain's at 2389),\n"
-        "# 191-213 s; then 15/17 at 2398-2414, never run before (15/17 fresh; RGA's CACC 2.14 and 2.09\n"
-        "# under Retrain's at 2400 and 2414), 193-207 s (docs/research-log.md, rules 30, 31). The\n"
+        "# 191-213 s; then 20/24 at 2398-2421, never run before (20/24 fresh; each failure RGA's CACC\n"
+        "# 2.09-2.86 under Retrain's), 193-215 s (docs/research-log.md, rules 30-32). The\n"
         "# tallies in [train] and [unlearn] were on 2,000 rows\n"
         "train_limit = 1600\n"),
     ("agnews", "badnets"): (
