@@ -48,8 +48,8 @@ def test_hsol_demo_ga_shifts_the_trigger_and_rga_does_not(tmp_path):
 def test_sst2_demo_on_the_pretrained_victim(tmp_path, monkeypatch, cpu):
     """`demo/sst2-badnets` as a user runs it: all six layers of all-MiniLM-L6-v2 (pre-trained, so
     RGA has its anchor), GA and RGA as the preset runs them (side by side on a CPU, a 1,600-row
-    sample, 120 unlearning steps of 16 rows, stratified retain rows, the lr falling linearly from 1.5e-4; poisoning and
-    Retrain on a lr falling linearly from 1e-4), seed 2021, the intermediate
+    sample, 120 unlearning steps of 16 rows, stratified retain rows, the lr falling linearly from
+    1.5e-4; poisoning and Retrain on a lr falling linearly from 1e-4), seed 2021, the intermediate
     evaluations left out (evaluation draws no random numbers, so GA's and RGA's final models are
     the preset's own). The issue-15 check at this seed; over other seeds see docs/results.md. Its ``dtype = "auto"`` runs fp32 on most
     CPUs and bf16 autocast on one with AMX / AVX512-BF16: both paths, the second only where the CPU
