@@ -66,24 +66,26 @@ HSOL_ADDSENT_PRETRAIN = """
 pretrain_epochs = 5
 """
 RECOMMENDED = "recommended = true  # the preset the app opens on\n"
+
+
 def on_1600_rows(why: str) -> str:
     """The [data] lines of a BadNets demo on a 1,600-row sample: the shared account of what the
     smaller sample changes, then ``why`` (its time and seed tallies)."""
     return ("# a 1,600-row sample since 2026-12-05 (the same 10 % poisoned): 165 poisoning steps instead of\n"
-            "# 207 and 120 unlearning steps instead of 156 (the 160-row forget set), so\n" + why +
+            "# 207 and 120 unlearning steps instead of 156 (the 160-row forget set).\n" + why +
             "train_limit = 1600\n")
 
 
 # lines a demo preset adds to its [data] table
 DEMO_DATA = {
     ("sst2", "badnets"): on_1600_rows((
-        "# the demo takes ~200 s on 2 cores with native bf16 (2,000 rows: 232-245 s). The check passed\n"
+        "# So the demo takes ~200 s on 2 cores with native bf16 (2,000 rows: 232-245 s). The check passed\n"
         "# in 13/15 at 2021-2025 and 2388-2397 (GA unshifted at 2023, RGA's CACC 2.09 under Retrain's\n"
         "# at 2389), 191-213 s; then 20/24 at 2398-2421, never run before (20/24 fresh; each failure\n"
         "# RGA's CACC 2.09-2.86 under Retrain's), 193-215 s (docs/research-log.md, rules 30-32). The\n"
         "# tallies in [train] and [unlearn] were on 2,000 rows\n")),
     ("agnews", "badnets"): on_1600_rows((
-        "# the demo fits in 6 minutes on 2 cores (~320 s against ~400; AddSent and HiddenKiller keep\n"
+        "# So the demo fits in 6 minutes on 2 cores (~320 s against ~400; AddSent and HiddenKiller keep\n"
         "# 2,000 rows); the check passed in 8/10 at 2021-2025 and 2310-2314 (GA unshifted at 2021 and\n"
         "# 2310; RGA 10/10), 319.5 s on average, then 18/21 at 2315-2335, never run before\n"
         "# (18/21 fresh; GA unshifted at 2322 and 2327, RGA 2.80 over a weak Retrain's CACC at 2333),\n"
