@@ -83,8 +83,8 @@ DEMO_DATA = {
         "# in 13/15 at 2021-2025 and 2388-2397 (GA unshifted at 2023, RGA's CACC 2.09 under Retrain's\n"
         "# at 2389), 191-213 s; then 40/48 at 2398-2445, never run before (40/48 fresh; RGA's CACC\n"
         "# 2.09-3.62 under Retrain's at five, its ΔPACC 3.51 at one, GA unshifted at two), 186-215 s\n"
-        "# (docs/research-log.md, rules 30-32, 35). The tallies in [train] and [unlearn] were on 2,000\n"
-        "# rows\n")),
+        "# (docs/research-log.md, rules 30-32, 35). The tallies in [train] and [unlearn] were on\n"
+        "# 2,000 rows\n")),
     ("agnews", "badnets"): on_1600_rows((
         "# So the demo fits in 6 minutes on 2 cores (~320 s against ~400; AddSent and HiddenKiller keep\n"
         "# 2,000 rows); the check passed in 8/10 at 2021-2025 and 2310-2314 (GA unshifted at 2021 and\n"
