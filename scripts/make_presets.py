@@ -81,7 +81,7 @@ DEMO_DATA = {
     ("sst2", "badnets"): on_1600_rows((
         "# So the demo takes ~200 s on 2 cores with native bf16 (2,000 rows: 232-245 s). The check passed\n"
         "# in 13/15 at 2021-2025 and 2388-2397 (GA unshifted at 2023, RGA's CACC 2.09 under Retrain's\n"
-        "# at 2389), 191-213 s; then 40/48 at 2398-2445, never run before (40/48 fresh; RGA's CACC\n"
+        "# at 2389), 191-213 s; then 41/49 at 2398-2446, never run before (41/49 fresh; RGA's CACC\n"
         "# 2.09-3.62 under Retrain's at five, its ΔPACC 3.51 at one, GA unshifted at two), 186-215 s\n"
         "# (docs/research-log.md, rules 30-32, 35). The tallies in [train] and [unlearn] were on\n"
         "# 2,000 rows\n")),
