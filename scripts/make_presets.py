@@ -45,7 +45,9 @@ HSOL_PRETRAIN = """
 # (ΔPACC 27.3 / 42.7 / 5.7 over seeds 2021-2023); pre-trained it does not (docs/results.md).
 # 10 epochs since 2026-12-04 (MLM loss 5.3; 5 epochs: 5.8): over seeds 2047-2056 and 2190-2199
 # the check passed in 18/20 (GA shifting in 18/20, RGA passing its part in 20/20) against 13/20
-# with 5 epochs at the same seeds (GA 15/20, RGA 18/20); 2 epochs shifted less (docs/research-log.md)
+# with 5 epochs at the same seeds (GA 15/20, RGA 18/20); 2 epochs shifted less (docs/research-log.md).
+# Since then, at seeds never run before (2200-2207, 2300-2329): 30/38 fresh (GA unshifted at 7;
+# RGA shifted the trigger once, at 2320; rules 36 and 37)
 pretrain_epochs = 10
 
 [unlearn]
