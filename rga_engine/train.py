@@ -53,8 +53,9 @@ def nonfinite_message(c, stage: str, e: Exception) -> str:
         from rga_engine.methods import method_params
 
         name = stage.split(":", 1)[1]
-        keys = [f"unlearn.lr = {c.unlearn.lr!r}"]
         params, defaults = method_params(name, c.methods.get(name, {})), method_params(name, {})
+        own_lr = params.pop("lr", None)  # the method's own lr, in place of unlearn.lr
+        keys = [f"methods.{name}.lr = {own_lr!r}" if own_lr is not None else f"unlearn.lr = {c.unlearn.lr!r}"]
         keys += [f"methods.{name}.{k} = {v!r}" for k, v in params.items() if v != defaults.get(k)]
     elif stage == "pretrain":
         keys = [f"model.pretrain_lr = {c.model.pretrain_lr!r}"]
@@ -603,8 +604,9 @@ def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.T
     random retain batch from the clean rows; ``method`` turns their logits into the loss.
     Several processes: each rank takes its slice of both global batches (:func:`loader`).
 
-    ``uc`` (the unlearn section) sets the steps, lr and batch size; ``tc`` (the train section) the
-    optimizer's weight decay, the clipping norm and the batch order, as for fine-tuning.
+    ``uc`` (the unlearn section) sets the steps, lr (``method.lr`` where the method has its own) and
+    batch size; ``tc`` (the train section) the optimizer's weight decay, the clipping norm and the
+    batch order, as for fine-tuning.
     ``ref_logits``: the poisoned model's logits on the forget rows (methods that need them);
     ``base_state``: the pre-trained weights θ_base (RGA's anchor).
     ``on_eval(model, epoch, step)`` is called every ``uc.eval_every`` epochs and at the end.
@@ -613,7 +615,8 @@ def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.T
 
     accelerator, pad_id, emit, should_stop, seed = loop.accelerator, loop.pad_id, loop.emit, loop.should_stop, loop.seed
     weight_decay, max_grad_norm = tc.weight_decay, tc.max_grad_norm
-    optimizer = adamw(model.parameters(), uc.lr, weight_decay)
+    # the method's own lr ([methods.<name>] lr) or unlearn.lr: the peak that the schedule scales
+    optimizer = adamw(model.parameters(), uc.lr if method.lr is None else method.lr, weight_decay)
     rank, world = accelerator.process_index, accelerator.num_processes
     data = loader(forget, uc.batch_size, pad_id, shuffle=tc.shuffle, seed=seed, group_by_length=tc.group_by_length,
                   rank=rank, world=world)

@@ -603,3 +603,16 @@ def test_output_to_a_terminal_gone_before_the_hangup_handler_runs(tmp_path):
     proc.stdin.close()
     assert proc.wait(timeout=60) == 0
     assert marker.read_text() == "finished"
+
+
+def test_a_nonfinite_loss_names_the_methods_own_lr_where_it_has_one():
+    """The one-line NaN/inf error names the settings that size the step: a method's own ``lr``
+    in place of ``unlearn.lr``, with its other non-default keys."""
+    from rga_engine import config
+    from rga_engine.train import nonfinite_message
+
+    c = config.load(str(TINY), ["methods.ga.lr=0.5", "methods.ga.forget_weight=3", "unlearn.lr=1e-4"])
+    line = nonfinite_message(c, "unlearn:ga", RuntimeError("unlearn:ga: the loss became nan at step 3"))
+    assert line == "unlearn:ga: the loss became nan at step 3 (check methods.ga.lr = 0.5, methods.ga.forget_weight = 3.0)"
+    line = nonfinite_message(c, "unlearn:rga", RuntimeError("x"))
+    assert line == "x (check unlearn.lr = 0.0001)"

@@ -264,19 +264,34 @@ def test_every_method_key_is_listed_in_its_errors(name):
         ("rga", {"kl_direction": "up"}, "methods.rga.kl_direction = 'up': allowed values are"),
         ("rga", {"lambda_scope": "batches"}, "methods.rga.lambda_scope = 'batches': allowed values are batch, row"),
         ("npo", {"beta": 0}, "methods.npo.beta = 0.0: must be > 0"),
-        ("npo", {"gamma": 1}, "methods.npo.gamma: unknown key (allowed: forget_weight, retain_weight, beta)"),
+        ("npo", {"gamma": 1}, "methods.npo.gamma: unknown key (allowed: forget_weight, retain_weight, beta, lr)"),
         ("ga", {"retain_weight": "x"}, "methods.ga.retain_weight = 'x': expected float"),
         ("xx", {}, "methods.xx: unknown method"),
         ("simnpo", {"beta": 0}, "methods.simnpo.beta = 0.0: must be > 0"),
         ("simnpo", {"gamma": "a"}, "methods.simnpo.gamma = 'a': expected float"),
         ("wga", {"beta": -1}, "methods.wga.beta = -1.0: must be >= 0"),
         ("pure_ga", {"forget_weight": -1}, "methods.pure_ga.forget_weight = -1.0: must be >= 0"),
-        ("pure_ga", {"retain_weight": 1}, "methods.pure_ga.retain_weight: unknown key (allowed: forget_weight)"),
+        ("pure_ga", {"retain_weight": 1}, "methods.pure_ga.retain_weight: unknown key (allowed: forget_weight, lr)"),
         ("finetune", {"retain_weight": 0}, "methods.finetune.retain_weight = 0.0: must be > 0"),
-        ("finetune", {"forget_weight": 1}, "methods.finetune.forget_weight: unknown key (allowed: retain_weight)"),
+        ("finetune", {"forget_weight": 1}, "methods.finetune.forget_weight: unknown key (allowed: retain_weight, lr)"),
+        ("ga", {"lr": -1e-4}, "methods.ga.lr = -0.0001: must be in [0, 1] (this method's peak unlearning lr; not set: unlearn.lr)"),
+        ("rga", {"lr": 2}, "methods.rga.lr = 2.0: must be in [0, 1]"),
+        ("npo", {"lr": float("nan")}, "methods.npo.lr = nan: must be in [0, 1]"),
+        ("wga", {"lr": "1e-4"}, "methods.wga.lr = '1e-4': expected float"),
+        ("finetune", {"lr": True}, "methods.finetune.lr = True: expected float"),
     ],
 )
 def test_param_errors_are_one_line(name, raw, msg):
     with pytest.raises(ConfigError) as e:
         method_params(name, raw)
     assert msg in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_method_takes_its_own_lr_only_when_set(name):
+    """``[methods.<name>] lr``: the method's own peak unlearning lr; absent, the dict (and so the run's
+    config.toml) has no ``lr`` and the method takes ``unlearn.lr`` (``method.lr`` None)."""
+    assert "lr" not in method_params(name) and build(name).lr is None
+    assert method_params(name, {"lr": 5e-5})["lr"] == 5e-5
+    m = build(name, {"lr": 0})
+    assert m.lr == 0.0 and isinstance(m.p, REGISTRY[name].Params) and not hasattr(m.p, "lr")

@@ -447,3 +447,21 @@ def test_stratified_batches_keep_the_class_mix_every_row_once_and_the_length_gro
         tiny = StratifiedBatches([3, 5, 4, 6, 2, 7, 1], [0, 1, 2, 0, 1, 2, 0], bs, torch.Generator().manual_seed(bs))
         got = list(tiny)
         assert len(got) == len(tiny) and all(got) and sorted(i for b in got for i in b) == list(range(7))
+
+
+def test_a_method_with_its_own_lr_steps_at_it(tmp_path):
+    """``methods.ga.lr = 0``: GA steps at lr 0 (weight decay included), so its model stays the
+    poisoned one, matrix for matrix; RGA beside it steps at ``unlearn.lr``; the run folder's config
+    records the key (a run that sets nothing has none: test_methods)."""
+    cfg = small_cfg('unlearn.methods=["ga","rga"]', "methods.ga.lr=0", "unlearn.lr=5e-4",
+                    "train.retrain=false", "output.cache=false")
+    sink = ListSink()
+    s = pipeline.run(cfg, sink, run_dir=tmp_path / "run")
+    assert s["status"] == "finished"
+    lrs = {m: {e["lr"] for e in sink.of_type("step") if e["stage"] == f"unlearn:{m}"} for m in ("ga", "rga")}
+    assert lrs == {"ga": {0.0}, "rga": {5e-4}}
+    ga, poisoned = s["models"]["ga"], s["models"]["poisoned"]
+    for key in ("confusion_clean", "confusion_poisoned_all"):
+        assert ga[key] == poisoned[key], key
+    written = config.load(str(tmp_path / "run" / "config.toml"))
+    assert written.methods["ga"]["lr"] == 0.0 and "lr" not in written.methods.get("rga", {})

@@ -8,7 +8,8 @@ A method turns one unlearning step's logits into a loss::
 
 Add a method: write ``methods/<name>.py`` with a ``Params`` dataclass (subclass of
 :class:`~rga_engine.methods.base.BaseParams`) and a :class:`~rga_engine.methods.base.Method`
-subclass, then register it below.
+subclass, then register it below. Every method also takes ``lr``, its own peak unlearning lr in
+place of ``unlearn.lr`` (:data:`OWN_LR`; ``method.lr``, None when not set).
 """
 
 from __future__ import annotations
@@ -45,18 +46,33 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+# every method's own peak unlearning lr (``[methods.<name>] lr``) in place of ``unlearn.lr``; not a
+# field of any Params (its default is "unlearn.lr"), so it is in a method's dict only when set
+OWN_LR = "lr"
+
+
+def _own_lr(name: str, v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ConfigError(f"methods.{name}.{OWN_LR} = {v!r}: expected float")
+    if not math.isfinite(v) or not 0.0 <= v <= 1.0:
+        raise ConfigError(f"methods.{name}.{OWN_LR} = {float(v)!r}: must be in [0, 1] "
+                          f"(this method's peak unlearning lr; not set: unlearn.lr)")
+    return float(v)
+
+
 def method_params(name: str, raw: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Validated, complete parameter dict for a method (defaults filled in)."""
+    """Validated, complete parameter dict for a method (defaults filled in; ``lr`` only when set)."""
     if name not in REGISTRY:
         raise ConfigError(f"methods.{name}: unknown method (allowed: {', '.join(REGISTRY)})")
     cls = REGISTRY[name].Params
     merged = {**DEFAULTS.get(name, {}), **(raw or {})}
+    own_lr = _own_lr(name, merged.pop(OWN_LR)) if OWN_LR in merged else None
     allowed = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
     defaults = cls()
     for k, v in merged.items():
         if k not in allowed:
-            raise ConfigError(f"methods.{name}.{k}: unknown key (allowed: {', '.join(allowed)})")
+            raise ConfigError(f"methods.{name}.{k}: unknown key (allowed: {', '.join(allowed + [OWN_LR])})")
         d = getattr(defaults, k)
         if isinstance(d, bool):
             ok = isinstance(v, bool)
@@ -77,14 +93,19 @@ def method_params(name: str, raw: dict[str, Any] | None = None) -> dict[str, Any
     if problem:
         key, what = problem
         raise ConfigError(f"methods.{name}.{key} = {getattr(params, key)!r}: {what}")
-    return dataclasses.asdict(params)
+    out = dataclasses.asdict(params)
+    if own_lr is not None:
+        out[OWN_LR] = own_lr
+    return out
 
 
 def build(name: str, raw: dict[str, Any] | None = None) -> Method:
-    params = REGISTRY[name].Params(**method_params(name, raw))
-    m = REGISTRY[name](params)
+    params = method_params(name, raw)
+    lr = params.pop(OWN_LR, None)
+    m = REGISTRY[name](REGISTRY[name].Params(**params))
     m.name = name
+    m.lr = lr
     return m
 
 
-__all__ = ["REGISTRY", "BaseParams", "Method", "StepInputs", "build", "method_params"]
+__all__ = ["OWN_LR", "REGISTRY", "BaseParams", "Method", "StepInputs", "build", "method_params"]

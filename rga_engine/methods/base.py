@@ -54,6 +54,7 @@ class Method:
     Params: type = BaseParams  # a dataclass with check(); BaseParams or its own (pure_ga, finetune)
     needs_reference = False  # needs the poisoned model's logits on the forget set
     needs_base = False  # needs the pre-trained weights (before poisoning)
+    lr: float | None = None  # its own peak unlearning lr ([methods.<name>] lr); None: unlearn.lr
 
     def __init__(self, params: BaseParams):
         self.p = params
