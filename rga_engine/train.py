@@ -50,12 +50,12 @@ def nonfinite_message(c, stage: str, e: Exception) -> str:
     """A NaN / inf loss of ``stage``, with the settings of ``c`` (the whole config) that set the
     size of that stage's steps: the one-line error a run reports."""
     if stage.startswith("unlearn:"):
-        from rga_engine.methods import method_params
+        from rga_engine.methods import OWN_LR, method_params
 
         name = stage.split(":", 1)[1]
         params, defaults = method_params(name, c.methods.get(name, {})), method_params(name, {})
-        own_lr = params.pop("lr", None)  # the method's own lr, in place of unlearn.lr
-        keys = [f"methods.{name}.lr = {own_lr!r}" if own_lr is not None else f"unlearn.lr = {c.unlearn.lr!r}"]
+        own_lr = params.pop(OWN_LR, None)  # the method's own lr, in place of unlearn.lr
+        keys = [f"methods.{name}.{OWN_LR} = {own_lr!r}" if own_lr is not None else f"unlearn.lr = {c.unlearn.lr!r}"]
         keys += [f"methods.{name}.{k} = {v!r}" for k, v in params.items() if v != defaults.get(k)]
     elif stage == "pretrain":
         keys = [f"model.pretrain_lr = {c.model.pretrain_lr!r}"]
