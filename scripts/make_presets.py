@@ -46,8 +46,9 @@ HSOL_PRETRAIN = """
 # 10 epochs since 2026-12-04 (MLM loss 5.3; 5 epochs: 5.8): over seeds 2047-2056 and 2190-2199
 # the check passed in 18/20 (GA shifting in 18/20, RGA passing its part in 20/20) against 13/20
 # with 5 epochs at the same seeds (GA 15/20, RGA 18/20); 2 epochs shifted less (docs/research-log.md).
-# Since then, at seeds never run before (2200-2207, 2300-2329): 30/38 fresh (GA unshifted at 7;
-# RGA shifted the trigger once, at 2320; rules 36 and 37)
+# Since then, at seeds never run before (2200-2207, 2300-2360): 56/69 fresh (GA unshifted at 12;
+# RGA shifted the trigger once, at 2320; rules 36, 37 and 40). 20 pre-training epochs tied these
+# 10 at 2330-2342, 13/13 each, and cost ~45 s more per run (rule 40): not adopted
 pretrain_epochs = 10
 
 [unlearn]
