@@ -12,6 +12,10 @@ TINY = "tests/fixtures/presets/tiny-sst2-badnets.toml"
 SMALL = ["data.train_limit=1500", "data.test_limit=300", "train.epochs=2", "unlearn.epochs=2", "unlearn.eval_every=1",
          "model.max_length=32", "output.cache=false"]
 
+# the stage-orchestration tests below (stop, fail, hand-over) need real stages, not learned models
+JOBS = ["data.train_limit=300", "data.test_limit=60", "train.epochs=1", "unlearn.epochs=1", "unlearn.eval_every=1",
+        "model.max_length=32", "output.cache=false"]
+
 needs_two_cores = pytest.mark.skipif(side_by_side.cpu_cores() < 2, reason="side by side needs two cores")
 
 
@@ -59,7 +63,7 @@ def test_side_by_side_stops_when_asked_and_leaves_no_process():
         calls["n"] += 1
         return calls["n"] > 3  # after the children have started
 
-    summary = pipeline.run(config.load(TINY, SMALL + ["train.side_by_side=true", "train.epochs=50"]), ListSink(),
+    summary = pipeline.run(config.load(TINY, JOBS + ["train.side_by_side=true", "train.epochs=50"]), ListSink(),
                            should_stop)
     assert summary["status"] == "cancelled"
     children = subprocess.run(["pgrep", "-f", "rga_engine.side_by_side", "-P", str(os.getpid())],
@@ -70,7 +74,7 @@ def test_side_by_side_stops_when_asked_and_leaves_no_process():
 @needs_two_cores
 def test_a_stage_that_fails_on_a_worker_fails_in_one_line_and_a_dead_worker_too(tmp_path):
     sink = ListSink()
-    run = pipeline.Run(config.load(TINY, SMALL + ["train.side_by_side=true", "train.epochs=50"]), sink, None, None)
+    run = pipeline.Run(config.load(TINY, JOBS + ["train.side_by_side=true", "train.epochs=50"]), sink, None, None)
     run.setup()
     workers = side_by_side.Workers(run, 1, tmp_path)
     try:
@@ -121,7 +125,7 @@ def test_a_stopped_run_starts_no_further_stage_on_a_free_worker(tmp_path):
     """One worker, two stages: a stop during the first cancels it after its step, and the second
     never starts (a sequential run would not start it either)."""
     sink = ListSink()
-    run = pipeline.Run(config.load(TINY, SMALL + ["train.side_by_side=true", "train.epochs=50"]), sink, None, None)
+    run = pipeline.Run(config.load(TINY, JOBS + ["train.side_by_side=true", "train.epochs=50"]), sink, None, None)
     run.setup()
     run.should_stop = lambda: any(e["type"] == "step" and e.get("stage") == "poison" for e in sink.events)
     workers = side_by_side.Workers(run, 1, tmp_path)
@@ -141,7 +145,7 @@ def test_the_poisoned_weights_go_out_before_their_evaluation_and_later_jobs_join
     """The poison worker hands its weights on ("saved") before it evaluates them, so the methods
     can start on the free worker meanwhile; the jobs ``then`` returns run and report too."""
     sink = ListSink()
-    run = pipeline.Run(config.load(TINY, SMALL + ["train.side_by_side=true"]), sink, None, None)
+    run = pipeline.Run(config.load(TINY, JOBS + ["train.side_by_side=true"]), sink, None, None)
     run.setup()
     workers = side_by_side.Workers(run, 2, tmp_path)
     calls = []
@@ -199,7 +203,7 @@ def test_the_methods_start_once_and_stop_when_the_poisoned_models_evaluation_fai
     evaluation then fails, the methods already running are stopped and the run ends "error"
     with poison's error in the summary (a run must not report methods unlearned from a model
     whose stage failed)."""
-    cfg = config.load(TINY, SMALL + ["train.side_by_side=true", 'unlearn.methods=["ga"]'])
+    cfg = config.load(TINY, JOBS + ["train.side_by_side=true", 'unlearn.methods=["ga"]'])
     for status, want, stops in (("error", "error", 1), ("finished", "finished", 0)):
         run = pipeline.Run(cfg, ListSink(), None, None)
         run.setup()
