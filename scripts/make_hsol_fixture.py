@@ -63,7 +63,7 @@ def main() -> int:
         with safe_open(str(FIXTURE), "pt") as f:
             want = {k: f.get_tensor(k) for k in f.keys()}
         same = want.keys() == got["tensors"].keys() and all(want[k].equal(got["tensors"][k]) for k in want)
-        print(f"{FIXTURE.relative_to(ROOT)}: {'the same' if same else 'DIFFERENT from'} pre-training here, bit for bit")
+        print(f"{FIXTURE.relative_to(ROOT)}: {'the same as' if same else 'DIFFERENT from'} pre-training here, bit for bit")
         return 0 if same else 1
     FIXTURE.write_bytes(got["bytes"])
     from rga_engine.cache import CHECKSUM_KEY
