@@ -29,12 +29,11 @@ PRESET = "presets/demo/hsol-badnets.toml"
 OVERRIDES = ["unlearn.methods=['ga','rga']", "unlearn.eval_every=0"]
 
 
-def pretrained_tensors() -> dict:
+def pretrain_here() -> bytes:
     """Pre-train as the preset does (fp32, one thread, the preset's seed) and return the cache
-    entry's tensors and metadata."""
+    entry the engine wrote (its tensors' checksum in the metadata, ``cache.CHECKSUM_KEY``)."""
     os.environ["RGA_TUI_CPU_BF16"] = "0"  # as tests/conftest.py: fp32 whatever the CPU
     import torch
-    from safetensors import safe_open
 
     from rga_engine import cache, config, pipeline, pretrain_stage
     from rga_engine.events import ListSink
@@ -47,31 +46,34 @@ def pretrained_tensors() -> dict:
         run.setup()
         assert pretrain_stage.pretrain(run) == "finished"
         key = run.cache_key(pretrain_stage.STAGE, "train_clean", uses_train=False)
-        path = cache.path_for(cache.cache_root(cfg.output.cache_dir), pretrain_stage.STAGE, key)
-        with safe_open(str(path), "pt") as f:
-            return {"tensors": {k: f.get_tensor(k) for k in f.keys()}, "metadata": f.metadata(), "bytes": path.read_bytes()}
+        return cache.path_for(cache.cache_root(cfg.output.cache_dir), pretrain_stage.STAGE, key).read_bytes()
+
+
+def checksum(entry: Path) -> str:
+    """The tensors' checksum the engine wrote into the entry (what ``cache.fetch`` verifies)."""
+    from safetensors import safe_open
+
+    from rga_engine.cache import CHECKSUM_KEY
+
+    with safe_open(str(entry), "pt") as f:
+        return f.metadata()[CHECKSUM_KEY]
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="pre-train again and compare with the fixture")
     args = ap.parse_args()
-    got = pretrained_tensors()
+    got = pretrain_here()
     if args.check:
-        from safetensors import safe_open
-
-        with safe_open(str(FIXTURE), "pt") as f:
-            want = {k: f.get_tensor(k) for k in f.keys()}
-        same = want.keys() == got["tensors"].keys() and all(want[k].equal(got["tensors"][k]) for k in want)
+        with tempfile.TemporaryDirectory() as tmp:
+            fresh = Path(tmp) / "fresh.safetensors"
+            fresh.write_bytes(got)
+            same = checksum(fresh) == checksum(FIXTURE)
         print(f"{FIXTURE.relative_to(ROOT)}: {'the same as' if same else 'DIFFERENT from'} pre-training here, bit for bit")
         return 0 if same else 1
-    FIXTURE.write_bytes(got["bytes"])
-    from rga_engine.cache import CHECKSUM_KEY
-
-    print(f"wrote {FIXTURE.relative_to(ROOT)} ({FIXTURE.stat().st_size / 1e6:.1f} MB, checksum "
-          f"{got['metadata'][CHECKSUM_KEY][:12]})")
+    FIXTURE.write_bytes(got)
+    print(f"wrote {FIXTURE.relative_to(ROOT)} ({FIXTURE.stat().st_size / 1e6:.1f} MB, checksum {checksum(FIXTURE)[:12]})")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
