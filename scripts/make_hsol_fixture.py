@@ -1,52 +1,87 @@
-"""Write ``tests/fixtures/hsol-badnets-pretrained-2021.safetensors``: the masked-LM pre-trained
-tiny encoder that ``presets/demo/hsol-badnets.toml`` makes at seed 2021 (10 epochs on HSOL's clean
-training texts), in fp32 on one torch thread, as a pytest worker makes it on 2 cores.
+"""Write the HSOL demo test's two fixtures (``tests/fixtures/``), the cache entries that
+``presets/demo/hsol-badnets.toml`` makes at seed 2021 in fp32 on one torch thread, as a pytest
+worker makes them on 2 cores:
 
-``tests/test_science.py`` starts the HSOL demo from it (through the run's cache, under the key
-the run computes), so the default suite spends its ~95 s of one core on poisoning, Retrain, GA
-and RGA, not on pre-training again; the pre-training path has its own tests
-(``tests/test_pipeline.py``, ``tests/test_distributed.py``). The file is a cache entry as the
-engine writes it (safetensors, its checksum in the metadata), nothing edited. Rerun after a
-change of the pre-training's numbers (the science test then says that its encoder is no longer
-the preset's)::
+* ``hsol-badnets-pretrained-2021.safetensors``: the masked-LM pre-trained tiny encoder (10 epochs
+  on HSOL's clean training texts, ~95 s of one core);
+* ``hsol-badnets-retrain-2021.safetensors``: Retrain, that encoder fine-tuned on the clean
+  training rows (~30 s), the reference the test grades GA and RGA against.
 
-    python scripts/make_hsol_fixture.py           # ~95 s
-    python scripts/make_hsol_fixture.py --check   # pre-train again, compare (exit 1 if different)
+``tests/test_science.py`` puts both under the keys its run computes (:func:`place`), so the
+default suite spends its minutes on poisoning, GA and RGA -- what the test is about -- and not on
+training the encoder and Retrain again; those paths have their own tests
+(``tests/test_pipeline.py``, ``tests/test_distributed.py``). Every stage starts from the same
+RNG state cached or not, so the run's other numbers are those of a run that trained everything.
+Each file is a cache entry as the engine writes it (safetensors, its checksum in the metadata),
+nothing edited. Rerun after a change of the pre-training's or fine-tuning's numbers (the science
+test then says that a fixture is no longer the preset's)::
+
+    python scripts/make_hsol_fixture.py           # ~2 minutes
+    python scripts/make_hsol_fixture.py --check   # train again, compare (exit 1 if different)
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURE = ROOT / "tests" / "fixtures" / "hsol-badnets-pretrained-2021.safetensors"
+FIXTURES = ROOT / "tests" / "fixtures"
 PRESET = "presets/demo/hsol-badnets.toml"
-# the science test's settings: evaluation and the methods do not touch the pre-training
+# the science test's settings: evaluation and the methods touch neither fixture
 OVERRIDES = ["unlearn.methods=['ga','rga']", "unlearn.eval_every=0"]
+PRETRAIN, RETRAIN = "pretrain", "retrain"
+FILES = {PRETRAIN: "hsol-badnets-pretrained-2021.safetensors", RETRAIN: "hsol-badnets-retrain-2021.safetensors"}
 
 
-def pretrain_here() -> bytes:
-    """Pre-train as the preset does (fp32, one thread, the preset's seed) and return the cache
-    entry the engine wrote (its tensors' checksum in the metadata, ``cache.CHECKSUM_KEY``)."""
+def cache_paths(run) -> dict[str, Path]:
+    """Where ``run`` looks for its pre-training and its Retrain model in its cache."""
+    from rga_engine import cache, pretrain_stage
+
+    assert pretrain_stage.STAGE == PRETRAIN
+    root = cache.cache_root(run.cfg.output.cache_dir)
+    return {
+        PRETRAIN: cache.path_for(root, PRETRAIN, run.cache_key(PRETRAIN, "train_clean", uses_train=False)),
+        RETRAIN: cache.path_for(root, RETRAIN, run.cache_key(RETRAIN, "train_clean")),
+    }
+
+
+def place(cfg) -> None:
+    """Put both fixtures where a run of ``cfg`` looks for them (the keys it computes: the texts,
+    the tokenizer, the model and training settings, the seed)."""
+    from rga_engine import pipeline
+    from rga_engine.events import ListSink
+
+    run = pipeline.Run(cfg, ListSink(), None, None)
+    run.setup()
+    for stage, path in cache_paths(run).items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(FIXTURES / FILES[stage], path)
+
+
+def train_here() -> dict[str, bytes]:
+    """Pre-train and train Retrain as the preset does (fp32, one thread, the preset's seed) and
+    return the cache entries the engine wrote (each with its tensors' checksum,
+    ``cache.CHECKSUM_KEY``)."""
     os.environ["RGA_TUI_CPU_BF16"] = "0"  # as tests/conftest.py: fp32 whatever the CPU
     import torch
 
-    from rga_engine import cache, config, pipeline, pretrain_stage
+    from rga_engine import config, finetune_stage, pipeline, pretrain_stage
     from rga_engine.events import ListSink
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["RGA_TUI_CACHE"] = tmp
-        cfg = config.load(str(ROOT / PRESET), OVERRIDES)
-        run = pipeline.Run(cfg, ListSink(), None, None)
+        run = pipeline.Run(config.load(str(ROOT / PRESET), OVERRIDES), ListSink(), None, None)
         run.setup()
         assert pretrain_stage.pretrain(run) == "finished"
-        key = run.cache_key(pretrain_stage.STAGE, "train_clean", uses_train=False)
-        return cache.path_for(cache.cache_root(cfg.output.cache_dir), pretrain_stage.STAGE, key).read_bytes()
+        _, status = finetune_stage.fit(run, RETRAIN, "train_clean")
+        assert status == "finished", status
+        return {stage: path.read_bytes() for stage, path in cache_paths(run).items()}
 
 
 def checksum(entry: Path) -> str:
@@ -61,19 +96,24 @@ def checksum(entry: Path) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--check", action="store_true", help="pre-train again and compare with the fixture")
+    ap.add_argument("--check", action="store_true", help="train again and compare with the fixtures")
     args = ap.parse_args()
-    got = pretrain_here()
-    if args.check:
-        with tempfile.TemporaryDirectory() as tmp:
-            fresh = Path(tmp) / "fresh.safetensors"
-            fresh.write_bytes(got)
-            same = checksum(fresh) == checksum(FIXTURE)
-        print(f"{FIXTURE.relative_to(ROOT)}: {'the same as' if same else 'DIFFERENT from'} pre-training here, bit for bit")
-        return 0 if same else 1
-    FIXTURE.write_bytes(got)
-    print(f"wrote {FIXTURE.relative_to(ROOT)} ({FIXTURE.stat().st_size / 1e6:.1f} MB, checksum {checksum(FIXTURE)[:12]})")
-    return 0
+    got = train_here()
+    different = 0
+    for stage, data in got.items():
+        fixture = FIXTURES / FILES[stage]
+        if args.check:
+            with tempfile.TemporaryDirectory() as tmp:
+                fresh = Path(tmp) / "fresh.safetensors"
+                fresh.write_bytes(data)
+                same = checksum(fresh) == checksum(fixture)
+            different += not same
+            print(f"{fixture.relative_to(ROOT)}: {'the same as' if same else 'DIFFERENT from'} training here, bit for bit")
+        else:
+            fixture.write_bytes(data)
+            print(f"wrote {fixture.relative_to(ROOT)} ({fixture.stat().st_size / 1e6:.1f} MB, checksum {checksum(fixture)[:12]})")
+    return 1 if different else 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

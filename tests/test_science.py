@@ -2,37 +2,28 @@
 
 `demo/hsol-badnets` (tiny BERT, masked-LM pre-trained on the clean texts, seed 2021) is the issue-3
 check: the poisoned model really has the backdoor, gradient ascent really shifts the trigger to the
-other class, and RGA really does not -- it ends near the clean Retrain baseline. With the
-preset's 10 masked-LM epochs (since 2026-12-04), over seeds 2047-2056 and 2190-2199 on a Zen 5
-(docs/results.md) GA shifts in 18/20 and RGA passes its part in 20/20; at this seed GA ends at
-PACC 50.1 there, RGA at ΔPACC 1.25 with CACC 1.85 under Retrain's. The run starts from the
-preset's pre-trained encoder at this seed, shipped as a fixture (the cache entry the run itself
-would write, `scripts/make_hsol_fixture.py`): poisoning, Retrain, GA and RGA train here, about
-2.5 minutes of one worker (the pre-training, ~95 s more, has its own tests). `demo/sst2-badnets`
-on the pre-trained 6-layer MiniLM victim is the issue-15 check at one seed; about 8 minutes in
-fp32, so it runs only with ``-m e2e``.
+other class, and RGA really does not -- it ends near the clean Retrain baseline. With the preset's
+10 masked-LM epochs (since 2026-12-04), over seeds 2047-2056 and 2190-2199 on a Zen 5
+(docs/results.md) GA shifts in 18/20 and RGA passes its part in 20/20; at this seed GA ends at PACC
+50.1 there, RGA at ΔPACC 1.25 with CACC 1.85 under Retrain's. The run starts from the preset's
+pre-trained encoder and Retrain model at this seed, shipped as fixtures (the cache entries the run
+itself would write, `scripts/make_hsol_fixture.py`): poisoning, GA and RGA train here, about 2
+minutes of one worker (the pre-training and Retrain, ~2 minutes more, have their own tests).
+`demo/sst2-badnets` on the pre-trained 6-layer MiniLM victim is the issue-15 check at one seed;
+about 8 minutes in fp32, so it runs only with ``-m e2e``.
 """
 
-import shutil
+import importlib.util
 from pathlib import Path
 
 import pytest
 
-from rga_engine import cache, config, pipeline, pretrain_stage
+from rga_engine import config, pipeline
 from rga_engine.events import ListSink
 
-HSOL_PRETRAINED = Path(__file__).parent / "fixtures" / "hsol-badnets-pretrained-2021.safetensors"
-
-
-def start_from_the_pretrained_fixture(cfg) -> None:
-    """Put the shipped pre-trained encoder where this run's cache looks for its pre-training
-    (the key the run computes: the texts, the tokenizer, the model settings, the seed)."""
-    run = pipeline.Run(cfg, ListSink(), None, None)
-    run.setup()
-    key = run.cache_key(pretrain_stage.STAGE, "train_clean", uses_train=False)
-    path = cache.path_for(cache.cache_root(cfg.output.cache_dir), pretrain_stage.STAGE, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(HSOL_PRETRAINED, path)
+_spec = importlib.util.spec_from_file_location("make_hsol_fixture", Path(__file__).parents[1] / "scripts" / "make_hsol_fixture.py")
+hsol_fixtures = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(hsol_fixtures)
 
 
 @pytest.mark.slow
@@ -41,13 +32,15 @@ def test_hsol_demo_ga_shifts_the_trigger_and_rga_does_not(tmp_path):
     # evaluation draws no random numbers, so the final models are the preset's own.
     cfg = config.load("presets/demo/hsol-badnets.toml", ["unlearn.methods=['ga','rga']", "unlearn.eval_every=0"])
     assert cfg.output.cache
-    start_from_the_pretrained_fixture(cfg)
+    hsol_fixtures.place(cfg)  # the preset's pre-trained encoder and Retrain model at this seed
     s = pipeline.run(cfg, ListSink(), run_dir=tmp_path / "run")
     assert s["status"] == "finished" and s["pretrain"]["epochs"] == 10
-    # the preset's own pre-trained encoder, read from the fixture (a changed key or a damaged
-    # file would pre-train here instead: rerun scripts/make_hsol_fixture.py)
+    # both read from the fixtures (a changed key or a damaged file would train them here
+    # instead: rerun scripts/make_hsol_fixture.py)
     assert s["pretrain"]["cached"], "the pre-training fixture was not used"
     m = s["models"]
+    assert m["retrain"]["cached"], "the Retrain fixture was not used"
+    assert not m["poisoned"]["cached"]  # the backdoor is learnt here
     poisoned, retrain, ga, rga = m["poisoned"], m["retrain"], m["ga"], m["rga"]
 
     assert poisoned["asr"] >= 0.9  # the backdoor is in
