@@ -85,10 +85,10 @@ DEMO_DATA = {
     ("sst2", "badnets"): on_1600_rows((
         "# So the demo takes ~200 s on 2 cores with native bf16 (2,000 rows: 232-245 s). The check passed\n"
         "# in 13/15 at 2021-2025 and 2388-2397 (GA unshifted at 2023, RGA's CACC 2.09 under Retrain's\n"
-        "# at 2389), 191-213 s; then 41/49 at 2398-2446, 3/5 at 2447-2451 and 4/5 at 2452-2456 (on an\n"
-        "# Intel Xeon with AMX, 197-255 s), never run before (48/59 fresh; RGA's CACC 2.09-3.62 under\n"
-        "# Retrain's at six, its ΔPACC 3.51 at one, GA unshifted at four), 186-215 s on the Zen 4\n"
-        "# (docs/research-log.md, rules 30-32, 35, 41, 42). The tallies in [train] and [unlearn] were on\n"
+        "# at 2389), 191-213 s; then 41/49 at 2398-2446 and 3/5, 4/5 and 3/5 at 2447-2461 (on an\n"
+        "# Intel Xeon with AMX, 197-255 s), never run before (51/64 fresh; RGA's CACC 2.09-3.62 under\n"
+        "# Retrain's at seven, its ΔPACC 3.51 at one, GA unshifted at six), 186-215 s on the Zen 4\n"
+        "# (docs/research-log.md, rules 30-32, 35, 41-43). The tallies in [train] and [unlearn] were on\n"
         "# 2,000 rows\n")),
     ("agnews", "badnets"): on_1600_rows((
         "# So the demo fits in 6 minutes on 2 cores (~320 s against ~400; AddSent and HiddenKiller keep\n"
