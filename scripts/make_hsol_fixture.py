@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 PRESET = "presets/demo/hsol-badnets.toml"
-# the science test's settings: evaluation and the methods touch neither fixture
+# the science test's settings (it loads these two): evaluation and the methods touch neither fixture
 OVERRIDES = ["unlearn.methods=['ga','rga']", "unlearn.eval_every=0"]
 PRETRAIN, RETRAIN = "pretrain", "retrain"
 FILES = {PRETRAIN: "hsol-badnets-pretrained-2021.safetensors", RETRAIN: "hsol-badnets-retrain-2021.safetensors"}

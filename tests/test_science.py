@@ -30,7 +30,8 @@ _spec.loader.exec_module(hsol_fixtures)
 def test_hsol_demo_ga_shifts_the_trigger_and_rga_does_not(tmp_path):
     # NPO is left out (it reports whatever it does); evaluations only at the end of each stage:
     # evaluation draws no random numbers, so the final models are the preset's own.
-    cfg = config.load("presets/demo/hsol-badnets.toml", ["unlearn.methods=['ga','rga']", "unlearn.eval_every=0"])
+    # the fixtures' own preset and settings (scripts/make_hsol_fixture.py: PRESET, OVERRIDES)
+    cfg = config.load(hsol_fixtures.PRESET, hsol_fixtures.OVERRIDES)
     assert cfg.output.cache
     hsol_fixtures.place(cfg)  # the preset's pre-trained encoder and Retrain model at this seed
     s = pipeline.run(cfg, ListSink(), run_dir=tmp_path / "run")
