@@ -46,9 +46,9 @@ HSOL_PRETRAIN = """
 # 10 epochs since 2026-12-04 (MLM loss 5.3; 5 epochs: 5.8): over seeds 2047-2056 and 2190-2199
 # the check passed in 18/20 (GA shifting in 18/20, RGA passing its part in 20/20) against 13/20
 # with 5 epochs at the same seeds (GA 15/20, RGA 18/20); 2 epochs shifted less (docs/research-log.md).
-# Since then, at seeds never run before (2200-2207, 2300-2360, 2447-2456): 64/79 fresh (GA
-# unshifted at 13; RGA shifted the trigger at 2320 and missed its CACC window at 2447, on an Intel
-# Xeon with AMX; rules 36, 37, 40, 41 and 42). 20 pre-training epochs tied these
+# Since then, at seeds never run before (2200-2207, 2300-2360, 2447-2461): 68/84 fresh (GA
+# unshifted at 14; RGA shifted the trigger at 2320 and missed its CACC window at 2447, on an Intel
+# Xeon with AMX; rules 36, 37, 40-42 and 44). 20 pre-training epochs tied these
 # 10 at 2330-2342, 13/13 each, and cost ~45 s more per run (rule 40): not adopted
 pretrain_epochs = 10
 
@@ -85,19 +85,19 @@ DEMO_DATA = {
     ("sst2", "badnets"): on_1600_rows((
         "# So the demo takes ~200 s on 2 cores with native bf16 (2,000 rows: 232-245 s). The check passed\n"
         "# in 13/15 at 2021-2025 and 2388-2397 (GA unshifted at 2023, RGA's CACC 2.09 under Retrain's\n"
-        "# at 2389), 191-213 s; then 41/49 at 2398-2446 and 3/5, 4/5 and 3/5 at 2447-2461 (on an\n"
-        "# Intel Xeon with AMX, 197-255 s), never run before (51/64 fresh; RGA's CACC 2.09-3.62 under\n"
-        "# Retrain's at seven, its ΔPACC 3.51 at one, GA unshifted at six), 186-215 s on the Zen 4\n"
-        "# (docs/research-log.md, rules 30-32, 35, 41-43). The tallies in [train] and [unlearn] were on\n"
+        "# at 2389), 191-213 s; then 41/49 at 2398-2446 and 3/5, 4/5, 3/5 and 4/5 at 2447-2466 (on an\n"
+        "# Intel Xeon with AMX, 181-255 s), never run before (55/69 fresh; RGA's CACC 2.09-3.62 under\n"
+        "# Retrain's at eight, its ΔPACC 3.51 at one, GA unshifted at six), 186-215 s on the Zen 4\n"
+        "# (docs/research-log.md, rules 30-32, 35, 41-44). The tallies in [train] and [unlearn] were on\n"
         "# 2,000 rows\n")),
     ("agnews", "badnets"): on_1600_rows((
         "# So the demo fits in 6 minutes on 2 cores (~320 s against ~400; AddSent and HiddenKiller keep\n"
         "# 2,000 rows); the check passed in 8/10 at 2021-2025 and 2310-2314 (GA unshifted at 2021 and\n"
-        "# 2310; RGA 10/10), 319.5 s on average, then 29/36 at 2315-2350, 5/5 at 2447-2451 and 4/5 at\n"
-        "# 2452-2456 (on an Intel Xeon with AMX, 270-331 s and 321-407 s), never run before\n"
-        "# (38/46 fresh; GA unshifted at 2322, 2327, 2338, 2345 and 2348, RGA 2.80 and 2.10 over a weak\n"
-        "# Retrain's CACC at 2333 and 2349; its ΔPACC 3.10 at 2453), 300-327 s on the Zen 4\n"
-        "# (docs/research-log.md, rules 28, 29, 34, 38, 41, 42)\n")),
+        "# 2310; RGA 10/10), 319.5 s on average, then 29/36 at 2315-2350, 5/5, 4/5 and 1/5 at\n"
+        "# 2447-2461 (on an Intel Xeon with AMX, 270-407 s), never run before (39/51 fresh; GA\n"
+        "# unshifted at 2322, 2327, 2338, 2345, 2348, 2458 and 2460, RGA 2.80 and 2.10 over a weak\n"
+        "# Retrain's CACC at 2333 and 2349, its ΔPACC 3.10, 4.20 and 4.80 at 2453, 2459 and 2461),\n"
+        "# 300-327 s on the Zen 4 (docs/research-log.md, rules 28, 29, 34, 38, 41, 42, 44)\n")),
 }
 
 
