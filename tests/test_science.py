@@ -31,7 +31,7 @@ def test_hsol_demo_ga_shifts_the_trigger_and_rga_does_not(tmp_path):
     # NPO is left out (it reports whatever it does); evaluations only at the end of each stage:
     # evaluation draws no random numbers, so the final models are the preset's own.
     # the fixtures' own preset and settings (scripts/make_hsol_fixture.py: PRESET, OVERRIDES)
-    cfg = config.load(hsol_fixtures.PRESET, hsol_fixtures.OVERRIDES)
+    cfg = config.load(hsol_fixtures.ROOT / hsol_fixtures.PRESET, hsol_fixtures.OVERRIDES)  # from any working directory
     assert cfg.output.cache
     hsol_fixtures.place(cfg)  # the preset's pre-trained encoder and Retrain model at this seed
     s = pipeline.run(cfg, ListSink(), run_dir=tmp_path / "run")
