@@ -196,6 +196,13 @@ class UnlearnConfig:
     # each step's retain batch: "random" rows (the authors'), or "stratified": every class its
     # share of the batch, so that no step's class mix tilts the model toward one class
     retain_sampling: str = "random"
+    # AdamW's epsilon for the unlearning steps (torch's and the authors' 1e-8). Adam moves every
+    # weight whose gradient is not exactly 0 by about the lr at the first step after a reset, however
+    # small that gradient: a larger epsilon leaves weights with gradients far under it nearly still
+    adam_epsilon: float = 1e-8
+    # the word-embedding matrix stays as the poisoned model has it for every method (not RGA's
+    # anchor either); fine-tuning still trains it (model.freeze_embeddings freezes it everywhere)
+    freeze_embeddings: bool = False
 
 
 @dataclass
@@ -738,6 +745,7 @@ def _validate_unlearn(u: UnlearnConfig, methods: dict[str, dict[str, Any]]) -> N
     _range("unlearn.warmup_steps", u.warmup_steps, 0, None, ">= 0 (0 = no warm-up)")
     _range("unlearn.retain_pieces", u.retain_pieces, 1, None, ">= 1")
     _choice("unlearn.retain_sampling", u.retain_sampling, RETAIN_SAMPLINGS)
+    _range("unlearn.adam_epsilon", u.adam_epsilon, 1e-12, 1e-2, "in [1e-12, 1e-2]")
     for name, params in methods.items():
         _choice("methods", name, tuple(REGISTRY))
         method_params(name, params)  # raises ConfigError on bad keys / values
