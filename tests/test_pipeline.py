@@ -485,3 +485,46 @@ def test_a_method_ends_the_same_whatever_other_methods_run_and_in_what_order(tmp
             return [(e["step"], e["forget_loss"], e["retain_loss"]) for e in sink.of_type("step")
                     if e["stage"] == f"unlearn:{name}"]
         assert losses(sink_full) and losses(sink_full) == losses(sink_two), name  # step for step
+
+
+def test_frozen_embeddings_in_unlearning_stay_the_poisoned_models_and_leave_the_anchor(tmp_path, monkeypatch):
+    """``unlearn.freeze_embeddings``: every method ends with the poisoned model's word-embedding
+    matrix bit for bit while its other weights move, and RGA's L2 anchor counts one tensor fewer
+    (the frozen matrix is not pulled either); ``unlearn.adam_epsilon`` reaches the optimizer."""
+    from rga_engine import train, unlearn_stage
+
+    moved, eps = {}, []
+    unlearn, adamw = unlearn_stage.unlearn, train.adamw
+
+    def spy_unlearn(model, method, *a, **k):
+        emb = model.get_input_embeddings().weight.detach().clone()
+        layer = [p.detach().clone() for n, p in model.named_parameters() if "layer" in n]
+        out = unlearn(model, method, *a, **k)
+        after = [p for n, p in out["model"].named_parameters() if "layer" in n]
+        moved[method.name] = (not torch.equal(emb, out["model"].get_input_embeddings().weight),
+                              any(not torch.equal(x, y) for x, y in zip(layer, after)))
+        return out
+
+    def spy_adamw(params, lr, weight_decay, eps_=1e-8):
+        eps.append(eps_)
+        return adamw(params, lr, weight_decay, eps_)
+
+    monkeypatch.setattr(unlearn_stage, "unlearn", spy_unlearn)
+    monkeypatch.setattr(train, "adamw", spy_adamw)
+    runs = {}
+    for frozen in (False, True):
+        sink = ListSink()
+        cfg = small_cfg("unlearn.methods=['ga','rga']", f"unlearn.freeze_embeddings={str(frozen).lower()}",
+                        "unlearn.adam_epsilon=1e-6", "train.retrain=false")
+        assert pipeline.run(cfg, sink, run_dir=tmp_path / str(frozen))["status"] == "finished"
+        anchor = [e["message"] for e in sink.of_type("log") if "L2 anchor on" in e["message"]]
+        runs[frozen] = (dict(moved), int(anchor[0].split("L2 anchor on ")[1].split()[0]))
+    assert runs[False][0] == {"ga": (True, True), "rga": (True, True)}
+    assert runs[True][0] == {"ga": (False, True), "rga": (False, True)}
+    assert runs[True][1] == runs[False][1] - 1
+    assert eps[-2:] == [1e-6, 1e-6]  # the last run's two unlearning optimizers (poisoning keeps 1e-8)
+
+
+def test_adam_epsilon_is_validated():
+    with pytest.raises(config.ConfigError, match=r"^unlearn.adam_epsilon = 0.0: must be in \[1e-12, 1e-2\]"):
+        small_cfg("unlearn.adam_epsilon=0.0")
