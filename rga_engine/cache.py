@@ -86,10 +86,14 @@ def fetch(root: Path, stage: str, key: str, model: torch.nn.Module) -> tuple[boo
 
     Returns ``(True, None)`` when loaded, ``(False, None)`` when there is no entry, and
     ``(False, why)`` for a damaged one (``model`` is then left as it was)."""
+    return fetch_file(path_for(root, stage, key), model)
+
+
+def fetch_file(p: Path, model: torch.nn.Module) -> tuple[bool, str | None]:
+    """:func:`fetch` for one file (a cache entry, or a run folder's ``models/<name>.safetensors``)."""
     from safetensors import safe_open
     from safetensors.torch import load_file, load_model
 
-    p = path_for(root, stage, key)
     if not p.is_file():
         return False, None
     try:
@@ -127,10 +131,14 @@ def discard(root: Path, stage: str, key: str) -> None:
 def save(root: Path, stage: str, key: str, model: torch.nn.Module, meta: dict[str, str] | None = None) -> Path:
     """Write atomically (temp file + rename) so that a killed run never leaves a torn file; the
     metadata carries the tensors' checksum (:data:`CHECKSUM_KEY`)."""
+    root.mkdir(parents=True, exist_ok=True)
+    return save_to(path_for(root, stage, key), model, meta)
+
+
+def save_to(p: Path, model: torch.nn.Module, meta: dict[str, str] | None = None) -> Path:
+    """:func:`save` to one file (its folder must exist): atomic, with the tensors' checksum."""
     from safetensors.torch import save_file
 
-    root.mkdir(parents=True, exist_ok=True)
-    p = path_for(root, stage, key)
     tmp = p.with_suffix(f".tmp{os.getpid()}")
     tensors = {k: v.detach().contiguous() for k, v in _unique_tensors(model).items()}
     metadata = {k: str(v) for k, v in (meta or {}).items()}

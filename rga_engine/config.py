@@ -210,6 +210,8 @@ class OutputConfig:
     dir: str = "runs"
     cache_dir: str = ""  # "" = $RGA_TUI_CACHE or ~/.cache/rga-tui
     cache: bool = True
+    # every model's final weights (poisoned, Retrain, each method) in the run folder as
+    # models/<name>.safetensors; rga_engine.pipeline.load_model(run_dir, name) rebuilds one
     save_models: bool = False
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from rga_engine import metrics
+from rga_engine import cache, metrics
 from rga_engine.data.loaders import stratified_pick
 from rga_engine.distributed import eval_part, sum_over_ranks
 from rga_engine.train import Encoded, confusion, predict_logits
@@ -124,6 +124,11 @@ def finish_stage(run: Run, name: str, stage: str, model, t0: float, retrain_pacc
     """Evaluate a stage's final model and record it: the summary entry (saved), ``stage_finished``."""
     m = evaluate(run, model, stage, -1, retrain_pacc)
     entry = model_entry(m, time.perf_counter() - t0, **extra)
+    if run.models_dir is not None and run.is_main:  # output.save_models
+        run.models_dir.mkdir(parents=True, exist_ok=True)
+        path = cache.save_to(run.models_dir / f"{name}.safetensors", model,
+                             {"preset": run.cfg.name, "model": name, "seed": run.seed})
+        entry["file"] = f"{run.models_dir.name}/{path.name}"
     run.summary["models"][name] = entry
     run.emit("stage_finished", stage=stage, metrics=entry, seconds=entry["seconds"])
     run.save_summary()

@@ -6,6 +6,8 @@ The run folder (when ``run_dir`` is given) receives ``config.toml``, ``events.js
 per line, flushed), ``summary.json`` (rewritten atomically after every stage) and ``results.md``;
 with ``unlearn.forget_set = "cube"`` also ``detection.csv`` and ``detection.svg``
 (``detect_stage.py``, ``detection_files.py``).
+With ``output.save_models`` every model's final weights go to ``models/<name>.safetensors``
+(``poisoned``, ``retrain``, one per method; :func:`load_model` rebuilds one).
 The poisoned and Retrain weights are cached (``cache.py``) so that a second run with other
 unlearning settings skips straight to unlearning.
 
@@ -104,6 +106,9 @@ class Run:
             (self.run_dir / "config.toml").write_text(cfg.to_toml(), encoding="utf-8")
             self.jsonl = JsonlSink(self.run_dir / "events.jsonl")
         self.sink = MultiSink(sink or NullSink(), self.jsonl) if self.jsonl else (sink or NullSink())
+        # output.save_models: every stage's final weights go to models/<name>.safetensors
+        # (evaluation.finish_stage; a side-by-side worker is given this folder)
+        self.models_dir = self.run_dir / "models" if self.run_dir is not None and cfg.output.save_models else None
         self.seed = cfg.train.seed
         self.summary: dict[str, Any] = {}
         self.retrain_asr: float | None = None  # grades the verdicts once Retrain has run
@@ -374,3 +379,27 @@ def run(cfg: Config, sink: Sink | None = None, should_stop: Callable[[], bool] |
     finally:
         if r.jsonl is not None:
             r.jsonl.close()
+
+
+def load_model(run_dir: Path | str, name: str):
+    """``(model, tokenizer)``: the model ``name`` (``"poisoned"``, ``"retrain"``, ``"rga"``, ...)
+    of a run folder written with ``output.save_models = true``, built from the folder's
+    ``config.toml`` as the run built it and loaded from ``models/<name>.safetensors`` (its
+    checksum checked), on the CPU in eval mode. Raises :class:`FileNotFoundError` (one line) when
+    the run saved no such model, ``ValueError`` when the file is damaged or does not fit."""
+    from rga_engine import config
+
+    run_dir = Path(run_dir)
+    path = run_dir / "models" / f"{name}.safetensors"
+    if not path.is_file():
+        saved = sorted(p.stem for p in (run_dir / "models").glob("*.safetensors"))
+        raise FileNotFoundError(f"{path}: no such model in the run folder (saved: {', '.join(saved) or 'none'}; "
+                                "a run saves its models with output.save_models = true)")
+    cfg = config.load(str(run_dir / "config.toml"))
+    data = load_splits(cfg)
+    tp = data.splits["train_poisoned"]  # the tiny model's vocabulary comes from these texts
+    bundle = build_model(cfg.model, data.num_labels, tp.texts, cfg.train.seed)
+    ok, why = cache.fetch_file(path, bundle.model)
+    if not ok:
+        raise ValueError(f"{path}: {why}")
+    return bundle.model.eval(), bundle.tokenizer

@@ -150,6 +150,8 @@ def child_main(folder: str) -> None:
         from rga_engine.pipeline import Run
 
         run = Run(config.from_dict(spec["config"]), None, stop.is_set, None)
+        if spec.get("models_dir"):  # output.save_models: this worker writes its stages' models there
+            run.models_dir = Path(spec["models_dir"])
         run.setup()  # silent: no sink, no run folder
         run.sink = _LineSink(out)
         if (root / "init.safetensors").is_file():  # tiny pre-training happened in the parent
@@ -236,7 +238,8 @@ class Workers:
 
     def __init__(self, run: "Run", n: int, folder: Path):
         self.run, self.n, self.threads = run, n, max(1, cpu_cores() // n)
-        spec = {"threads": self.threads, "config": run.cfg.to_dict()}
+        spec = {"threads": self.threads, "config": run.cfg.to_dict(),
+                "models_dir": str(run.models_dir) if run.models_dir is not None else None}
         (folder / "run.json").write_text(json.dumps(spec), encoding="utf-8")
         self.q: queue.Queue = queue.Queue()
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": str(self.threads)}

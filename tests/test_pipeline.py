@@ -528,3 +528,38 @@ def test_frozen_embeddings_in_unlearning_stay_the_poisoned_models_and_leave_the_
 def test_adam_epsilon_is_validated():
     with pytest.raises(config.ConfigError, match=r"^unlearn.adam_epsilon = 0.0: must be in \[1e-12, 1e-2\]"):
         small_cfg("unlearn.adam_epsilon=0.0")
+
+
+def test_saved_models_load_back_and_give_the_runs_matrices(tmp_path):
+    """``output.save_models``: every model's final weights in ``models/<name>.safetensors``;
+    :func:`pipeline.load_model` rebuilds one from the run folder alone, and it predicts the test
+    rows as the run's evaluation did (its clean confusion matrix, cell for cell)."""
+    from rga_engine import train
+    from rga_engine.data.rga_csv import load_splits
+
+    cfg = small_cfg("unlearn.methods=['ga','rga']", "output.save_models=true", "output.cache=false")
+    s = pipeline.run(cfg, ListSink(), run_dir=tmp_path / "run")
+    assert s["status"] == "finished"
+    models = tmp_path / "run" / "models"
+    assert sorted(p.name for p in models.iterdir()) == [f"{m}.safetensors" for m in ("ga", "poisoned", "retrain", "rga")]
+    assert s["models"]["rga"]["file"] == "models/rga.safetensors"
+    data = load_splits(cfg)
+    test = data.splits["test_clean"]
+    for name in ("poisoned", "rga"):
+        model, tok = pipeline.load_model(tmp_path / "run", name)
+        enc = train.encode(tok, test.texts, test.labels, test.poisoned, cfg.model.max_length)
+        logits = train.predict_logits(model, enc, cfg.train.eval_batch_size, tok.pad_token_id or 0, "cpu")
+        assert train.confusion(logits, enc.labels, data.num_labels) == s["models"][name]["confusion_clean"], name
+    with pytest.raises(FileNotFoundError, match=r"no such model in the run folder \(saved: ga, poisoned, retrain, rga;"):
+        pipeline.load_model(tmp_path / "run", "npo")
+    raw = bytearray((models / "ga.safetensors").read_bytes())
+    raw[-1] ^= 0xFF  # one flipped bit in the last tensor
+    (models / "ga.safetensors").write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="ga.safetensors: checksum mismatch"):
+        pipeline.load_model(tmp_path / "run", "ga")
+
+
+def test_without_save_models_no_model_is_written(tmp_path):
+    s = pipeline.run(small_cfg("unlearn.methods=['ga']", "train.retrain=false"), ListSink(), run_dir=tmp_path / "run")
+    assert s["status"] == "finished" and not (tmp_path / "run" / "models").exists()
+    assert "file" not in s["models"]["ga"]

@@ -24,9 +24,11 @@ def _numbers(summary):
 
 
 @needs_two_cores
-def test_side_by_side_gives_the_numbers_of_a_one_thread_run_and_every_event(monkeypatch):
+def test_side_by_side_gives_the_numbers_of_a_one_thread_run_and_every_event(monkeypatch, tmp_path):
     sink = ListSink()
-    got = pipeline.run(config.load(TINY, SMALL + ["train.side_by_side=true"]), sink)
+    # output.save_models: the workers write the models they trained into the parent's run folder
+    got = pipeline.run(config.load(TINY, SMALL + ["train.side_by_side=true", "output.save_models=true"]), sink,
+                       run_dir=tmp_path / "run")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # each child trains with one torch thread (2 cores, 2 or 3 stages)
     try:
@@ -50,6 +52,9 @@ def test_side_by_side_gives_the_numbers_of_a_one_thread_run_and_every_event(monk
         kinds = [e["type"] for e in ev if e.get("stage") == stage]
         assert kinds[0] == "stage_started" and kinds[-1] == "stage_finished" and "step" in kinds, stage
     assert ev[0]["type"] == "run_started" and ev[-1]["type"] == "run_finished"
+    assert sorted(p.stem for p in (tmp_path / "run" / "models").iterdir()) == ["ga", "npo", "poisoned", "retrain", "rga"]
+    assert [got["models"][m]["file"] for m in ("poisoned", "rga")] == ["models/poisoned.safetensors", "models/rga.safetensors"]
+    pipeline.load_model(tmp_path / "run", "rga")  # the worker's file fits the model the run folder describes
 
 
 @needs_two_cores
