@@ -506,8 +506,9 @@ def test_frozen_embeddings_in_unlearning_stay_the_poisoned_models_and_leave_the_
         return out
 
     def spy_adamw(params, lr, weight_decay, eps_=1e-8):
-        eps.append(eps_)
-        return adamw(params, lr, weight_decay, eps_)
+        opt = adamw(params, lr, weight_decay, eps_)
+        eps.append(opt.param_groups[0]["eps"])  # what the optimizer steps with, not only what it was given
+        return opt
 
     monkeypatch.setattr(unlearn_stage, "unlearn", spy_unlearn)
     monkeypatch.setattr(train, "adamw", spy_adamw)
