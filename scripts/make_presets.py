@@ -86,10 +86,10 @@ DEMO_DATA = {
         "# So the demo takes ~200 s on 2 cores with native bf16 (2,000 rows: 232-245 s). The check passed\n"
         "# in 13/15 at 2021-2025 and 2388-2397 (GA unshifted at 2023, RGA's CACC 2.09 under Retrain's\n"
         "# at 2389), 191-213 s; then 41/49 at 2398-2446 and 3/5, 4/5, 3/5 and 4/5 at 2447-2466 (on an\n"
-        "# Intel Xeon with AMX, 181-255 s), never run before (55/69 fresh; RGA's CACC 2.09-3.62 under\n"
-        "# Retrain's at eight, its ΔPACC 3.51 at one, GA unshifted at six), 186-215 s on the Zen 4\n"
-        "# (docs/research-log.md, rules 30-32, 35, 41-44). The tallies in [train] and [unlearn] were on\n"
-        "# 2,000 rows\n")),
+        "# Intel Xeon with AMX, 181-255 s), never run before (55/69 fresh before the word embeddings were\n"
+        "# frozen; RGA's CACC 2.09-3.62 under Retrain's at eight, its ΔPACC 3.51 at one, GA unshifted at\n"
+        "# six), 186-215 s on the Zen 4 (docs/research-log.md, rules 30-32, 35, 41-44). The tallies in\n"
+        "# [train] and [unlearn] were on 2,000 rows\n")),
     ("agnews", "badnets"): on_1600_rows((
         "# So the demo fits in 6 minutes on 2 cores (~320 s against ~400; AddSent and HiddenKiller keep\n"
         "# 2,000 rows); the check passed in 8/10 at 2021-2025 and 2310-2314 (GA unshifted at 2021 and\n"
@@ -148,7 +148,14 @@ SST2_AUTO = fast_victim(
         "# (24/28 with the constant fine-tuning lr; random rows on the same models: 6/8 and 2/5; what\n"
         "# fails is RGA's CACC or ASR against one Retrain model's, or GA unshifted)\n"
         "# (docs/research-log.md)\n"
-        'retain_sampling = "stratified"\n'),
+        'retain_sampling = "stratified"\n'
+        "# the word-embedding matrix stays the poisoned model's while unlearning (every method; RGA's L2\n"
+        "# anchor then leaves it out) since 2026-12-06: the GA ‖ RGA stage ~22 % shorter (80 and 73 s against\n"
+        "# 98 and 100 s at one seed, alone), 136-190 s per run on an Intel Xeon with AMX (15 runs). At the\n"
+        "# same thirty seeds 2447-2476 the check passed wherever it passed without it, and at two more (23/30\n"
+        "# against 21/30); 7/10 fresh (2467-2476: GA unshifted at 2471 and 2474, RGA's ΔPACC 3.08 at 2467, as\n"
+        "# without it), 5/5 at 2021-2025 (docs/research-log.md, rules 46-52)\n"
+        'freeze_embeddings = true\n'),
     train_more=(
         "# poisoning and Retrain on a lr falling linearly from 1e-4 to 0 over their 3 epochs since\n"
         "# 2026-12-04 (the base: a constant 5e-5, the same mean lr): the check passed in 24/25\n"
@@ -176,7 +183,7 @@ AGNEWS_HIDDENKILLER_AUTO = fast_victim("with this schedule the check passes in 6
                                        "# GA shifting in 8/8, the paraphrase trigger at ASR >= 95 (on SST-2 it stays\n"
                                        "# under 90 in most seeds)")
 DEMO_SPECIAL = {
-    ("sst2", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, ~3.5 minutes with native bf16, ~5.5 in fp32",
+    ("sst2", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, ~3 minutes with native bf16, longer in fp32",
                           SST2_AUTO, RECOMMENDED),
     ("sst2", "addsent"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~9 minutes", "", ""),
     ("sst2", "hiddenkiller"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~8 minutes", "", ""),

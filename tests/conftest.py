@@ -1,6 +1,11 @@
 import os
+from pathlib import Path
 
 import pytest
+
+# Tests name presets and fixtures by paths relative to the repository root (as README's commands
+# do): run from there whatever directory pytest was started in (`pytest /path/to/repo/tests`).
+os.chdir(Path(__file__).resolve().parent.parent)
 
 # Never touch a hub from the tests; keep the cache inside the test's tmp dir.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

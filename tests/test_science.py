@@ -67,8 +67,8 @@ def test_sst2_demo_on_the_pretrained_victim(tmp_path, monkeypatch, cpu):
     """`demo/sst2-badnets` as a user runs it: all six layers of all-MiniLM-L6-v2 (pre-trained, so
     RGA has its anchor), GA and RGA as the preset runs them (side by side on a CPU, a 1,600-row
     sample, 120 unlearning steps of 16 rows, stratified retain rows, the lr falling linearly from
-    1.5e-4; poisoning and Retrain on a lr falling linearly from 1e-4), seed 2021, the intermediate
-    evaluations left out (evaluation draws no random numbers, so GA's and RGA's final models are
+    1.5e-4, the word embeddings frozen while unlearning; poisoning and Retrain on a lr falling
+    linearly from 1e-4), seed 2021, the intermediate evaluations left out (evaluation draws no random numbers, so GA's and RGA's final models are
     the preset's own). The issue-15 check at this seed; over other seeds see docs/results.md. Its ``dtype = "auto"`` runs fp32 on most
     CPUs and bf16 autocast on one with AMX / AVX512-BF16: both paths, the second only where the CPU
     has it. About 8 + 4 minutes on 2 cores, so it is marked ``e2e`` and left out of the default
@@ -86,6 +86,7 @@ def test_sst2_demo_on_the_pretrained_victim(tmp_path, monkeypatch, cpu):
     assert cfg.unlearn.retain_sampling == "stratified"
     assert (cfg.train.lr_schedule, cfg.train.lr) == ("linear", 1e-4)  # poisoning and Retrain too
     assert cfg.data.train_limit == 1600  # the 1,600-row sample since 2026-12-05 (rule 30)
+    assert cfg.unlearn.freeze_embeddings  # the word embeddings stay the poisoned model's while unlearning (rule 52)
     s = pipeline.run(cfg, ListSink(), run_dir=tmp_path / "run")
     assert s["status"] == "finished" and s["precision"] == ("fp32" if cpu == "fp32" else "bf16")
     m = s["models"]
