@@ -10,7 +10,7 @@ pre-trained encoder and Retrain model at this seed, shipped as fixtures (the cac
 itself would write, `scripts/make_hsol_fixture.py`): poisoning, GA and RGA train here, about 2
 minutes of one worker (the pre-training and Retrain, ~2 minutes more, have their own tests).
 `demo/sst2-badnets` on the pre-trained 6-layer MiniLM victim is the issue-15 check at one seed;
-about 8 minutes in fp32, so it runs only with ``-m e2e``.
+about 5 minutes in fp32 (315 s on a Xeon with AMX, 2026-12-06), so it runs only with ``-m e2e``.
 """
 
 import importlib.util
@@ -68,10 +68,10 @@ def test_sst2_demo_on_the_pretrained_victim(tmp_path, monkeypatch, cpu):
     RGA has its anchor), GA and RGA as the preset runs them (side by side on a CPU, a 1,600-row
     sample, 120 unlearning steps of 16 rows, stratified retain rows, the lr falling linearly from
     1.5e-4, the word embeddings frozen while unlearning; poisoning and Retrain on a lr falling
-    linearly from 1e-4), seed 2021, the intermediate evaluations left out (evaluation draws no random numbers, so GA's and RGA's final models are
-    the preset's own). The issue-15 check at this seed; over other seeds see docs/results.md. Its ``dtype = "auto"`` runs fp32 on most
+    linearly from 1e-4), seed 2021, the intermediate evaluations left out (evaluation draws no
+    random numbers, so GA's and RGA's final models are the preset's own). The issue-15 check at this seed; over other seeds see docs/results.md. Its ``dtype = "auto"`` runs fp32 on most
     CPUs and bf16 autocast on one with AMX / AVX512-BF16: both paths, the second only where the CPU
-    has it. About 8 + 4 minutes on 2 cores, so it is marked ``e2e`` and left out of the default
+    has it. About 5 + 3 minutes on 2 cores, so it is marked ``e2e`` and left out of the default
     run: ``python -m pytest -m e2e -n 0``."""
     from rga_engine import precision
 
