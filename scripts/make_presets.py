@@ -46,9 +46,9 @@ HSOL_PRETRAIN = """
 # 10 epochs since 2026-12-04 (MLM loss 5.3; 5 epochs: 5.8): over seeds 2047-2056 and 2190-2199
 # the check passed in 18/20 (GA shifting in 18/20, RGA passing its part in 20/20) against 13/20
 # with 5 epochs at the same seeds (GA 15/20, RGA 18/20); 2 epochs shifted less (docs/research-log.md).
-# Since then, at seeds never run before (2200-2207, 2300-2360, 2447-2461): 68/84 fresh (GA
-# unshifted at 14; RGA shifted the trigger at 2320 and missed its CACC window at 2447, on an Intel
-# Xeon with AMX; rules 36, 37, 40-42 and 44). 20 pre-training epochs tied these
+# Since then, at seeds never run before (2200-2207, 2300-2360, 2447-2461, 2477-2481): 72/89 fresh
+# (GA unshifted at 14; RGA shifted the trigger at 2320 and missed its CACC window at 2447 and 2477,
+# on an Intel Xeon with AMX; rules 36, 37, 40-42, 44 and 53). 20 pre-training epochs tied these
 # 10 at 2330-2342, 13/13 each, and cost ~45 s more per run (rule 40): not adopted
 pretrain_epochs = 10
 
@@ -94,10 +94,11 @@ DEMO_DATA = {
         "# So the demo fits in 6 minutes on 2 cores (~320 s against ~400; AddSent and HiddenKiller keep\n"
         "# 2,000 rows); the check passed in 8/10 at 2021-2025 and 2310-2314 (GA unshifted at 2021 and\n"
         "# 2310; RGA 10/10), 319.5 s on average, then 29/36 at 2315-2350, 5/5, 4/5 and 1/5 at\n"
-        "# 2447-2461 (on an Intel Xeon with AMX, 270-407 s), never run before (39/51 fresh; GA\n"
-        "# unshifted at 2322, 2327, 2338, 2345, 2348, 2458 and 2460, RGA 2.80 and 2.10 over a weak\n"
-        "# Retrain's CACC at 2333 and 2349, its ΔPACC 3.10, 4.20 and 4.80 at 2453, 2459 and 2461),\n"
-        "# 300-327 s on the Zen 4 (docs/research-log.md, rules 28, 29, 34, 38, 41, 42, 44)\n")),
+        "# 2447-2461 and 4/5 at 2477-2481 (on an Intel Xeon with AMX, 205-407 s), never run before\n"
+        "# (43/56 fresh; GA unshifted at 2322, 2327, 2338, 2345, 2348, 2458, 2460 and 2480, RGA 2.80\n"
+        "# and 2.10 over a weak Retrain's CACC at 2333 and 2349, its ΔPACC 3.10, 4.20 and 4.80 at 2453,\n"
+        "# 2459 and 2461), 300-327 s on the Zen 4 (docs/research-log.md, rules 28, 29, 34, 38, 41, 42,\n"
+        "# 44, 53)\n")),
 }
 
 
@@ -151,10 +152,11 @@ SST2_AUTO = fast_victim(
         'retain_sampling = "stratified"\n'
         "# the word-embedding matrix stays the poisoned model's while unlearning (every method; RGA's L2\n"
         "# anchor then leaves it out) since 2026-12-06: the GA ‖ RGA stage ~22 % shorter (80 and 73 s against\n"
-        "# 98 and 100 s at one seed, alone), 136-190 s per run on an Intel Xeon with AMX (15 runs). At the\n"
+        "# 98 and 100 s at one seed, alone), 130-190 s per run on an Intel Xeon with AMX (20 runs). At the\n"
         "# same thirty seeds 2447-2476 the check passed wherever it passed without it, and at two more (23/30\n"
-        "# against 21/30); 7/10 fresh (2467-2476: GA unshifted at 2471 and 2474, RGA's ΔPACC 3.08 at 2467, as\n"
-        "# without it), 5/5 at 2021-2025 (docs/research-log.md, rules 46-52)\n"
+        "# against 21/30); 11/15 fresh (2467-2481: GA unshifted at 2471 and 2474, RGA's ΔPACC 3.08 at 2467,\n"
+        "# as without it, RGA's CACC 2.36 under Retrain's at 2477), 5/5 at 2021-2025 (docs/research-log.md,\n"
+        "# rules 46-53)\n"
         'freeze_embeddings = true\n'),
     train_more=(
         "# poisoning and Retrain on a lr falling linearly from 1e-4 to 0 over their 3 epochs since\n"
