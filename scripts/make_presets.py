@@ -152,11 +152,11 @@ SST2_AUTO = fast_victim(
         'retain_sampling = "stratified"\n'
         "# the word-embedding matrix stays the poisoned model's while unlearning (every method; RGA's L2\n"
         "# anchor then leaves it out) since 2026-12-06: the GA ‖ RGA stage ~22 % shorter (80 and 73 s against\n"
-        "# 98 and 100 s at one seed, alone), 130-190 s per run on an Intel Xeon with AMX (20 runs). At the\n"
+        "# 98 and 100 s at one seed, alone), 130-190 s per run on an Intel Xeon with AMX (25 runs). At the\n"
         "# same thirty seeds 2447-2476 the check passed wherever it passed without it, and at two more (23/30\n"
-        "# against 21/30); 11/15 fresh (2467-2481: GA unshifted at 2471 and 2474, RGA's ΔPACC 3.08 at 2467,\n"
-        "# as without it, RGA's CACC 2.36 under Retrain's at 2477), 5/5 at 2021-2025 (docs/research-log.md,\n"
-        "# rules 46-53)\n"
+        "# against 21/30); 15/20 fresh (2467-2486: GA unshifted at 2471 and 2474, RGA's ΔPACC 3.08 at 2467,\n"
+        "# as without it, RGA's CACC 2.36 under Retrain's at 2477, its ASR 10.20 over Retrain's at 2483),\n"
+        "# 5/5 at 2021-2025 (docs/research-log.md, rules 46-55)\n"
         'freeze_embeddings = true\n'),
     train_more=(
         "# poisoning and Retrain on a lr falling linearly from 1e-4 to 0 over their 3 epochs since\n"
