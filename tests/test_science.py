@@ -87,8 +87,13 @@ def test_sst2_demo_on_the_pretrained_victim(tmp_path, monkeypatch, cpu):
     assert (cfg.train.lr_schedule, cfg.train.lr) == ("linear", 1e-4)  # poisoning and Retrain too
     assert cfg.data.train_limit == 1600  # the 1,600-row sample since 2026-12-05 (rule 30)
     assert cfg.unlearn.freeze_embeddings  # the word embeddings stay the poisoned model's while unlearning (rule 52)
-    s = pipeline.run(cfg, ListSink(), run_dir=tmp_path / "run")
+    sink = ListSink()
+    s = pipeline.run(cfg, sink, run_dir=tmp_path / "run")
     assert s["status"] == "finished" and s["precision"] == ("fp32" if cpu == "fp32" else "bf16")
+    # the setting took effect: RGA's L2 anchor leaves the frozen word-embedding matrix out (102 of
+    # all-MiniLM-L6-v2's 103 encoder tensors; 103 where the matrix trains, as on AG News)
+    logs = [e["message"] for e in sink.events if e["type"] == "log"]
+    assert any(m.startswith("rga: L2 anchor on 102 encoder tensors") for m in logs), [m for m in logs if "anchor" in m]
     m = s["models"]
     poisoned, retrain, ga, rga = m["poisoned"], m["retrain"], m["ga"], m["rga"]
     assert poisoned["asr"] >= 0.9 and poisoned["trigger_shift"]["remains"]
