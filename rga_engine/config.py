@@ -61,6 +61,11 @@ class DataConfig:
     # the split the tool makes of one file (or a folder holding one data file): stratified
     test_size: float = 0.2
     split_seed: int = 0
+    # the data's own seed: the train_limit / test_limit samples and the attack's draws (which rows
+    # are poisoned, where each trigger goes, in training and test rows). -1: the run's seed
+    # (train.seed), so every seed is another sample; >= 0 keeps one poisoned dataset whatever
+    # train.seed draws (the head, the batch order, dropout), as the authors' fixed CSV files do
+    seed: int = -1
     drop_empty: bool = False  # drop rows whose text is empty (else they are refused)
     encoding: str = "utf-8"
 
@@ -241,6 +246,12 @@ class Config:
     def to_toml(self) -> str:
         return tomli_w.dumps(self.to_dict())
 
+    @property
+    def data_seed(self) -> int:
+        """The seed of the data's samples and the attack's draws: ``data.seed``, or the run's seed
+        (``train.seed``) where it is -1."""
+        return self.data.seed if self.data.seed >= 0 else self.train.seed
+
     def to_display_toml(self) -> str:
         """The resolved preset with only the keys that apply to its model, attack and dataset
         (what the app shows; ``config.toml`` in a run folder keeps every key)."""
@@ -279,7 +290,7 @@ def _inapplicable(cfg: "Config") -> dict[str, list[str]]:
     if cfg.data.dataset == "rga-csv":  # pre-made poisoned data: attack.name only names it
         own = ()
         out["attack"] += ["poison_rate", "protocol"]
-        out["data"] += ["paraphrase_column", "train_split", "test_split", "train_limit", "test_limit"]
+        out["data"] += ["paraphrase_column", "train_split", "test_split", "train_limit", "test_limit", "seed"]
     if own is not None:
         out["attack"] += [k for keys in _ATTACK_KEYS.values() for k in keys if k not in own]
     if cfg.data.dataset in _EMBEDDED:
@@ -623,6 +634,7 @@ def _validate_data(d: DataConfig, base_dir: Path | None) -> None:
         raise ConfigError(f"data.test_size = {d.test_size!r}: must be strictly between 0 and 1 "
                           "(the share of rows the tool's split puts in test)")
     _range("data.split_seed", d.split_seed, 0, None, ">= 0")
+    _range("data.seed", d.seed, -1, None, ">= 0, or -1 for the run's seed (train.seed)")
     try:
         codecs.lookup(d.encoding)
     except LookupError:

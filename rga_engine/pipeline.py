@@ -252,7 +252,7 @@ class Run:
         self.summary = {
             "preset": cfg.name, "dataset": data.dataset, "attack": data.attack, "model": cfg.model.name,
             "target": data.target, "num_labels": data.num_labels, "label_names": data.label_names,
-            "seed": self.seed, "methods": list(cfg.unlearn.methods), "status": "running", "errors": {}, "models": {},
+            "seed": self.seed, "data_seed": cfg.data_seed, "methods": list(cfg.unlearn.methods), "status": "running", "errors": {}, "models": {},
             "device": str(self.accelerator.device), "processes": self.world,
             "precision": precision_name,
             "started": datetime.now().isoformat(timespec="seconds"), "process": writer,
@@ -260,7 +260,8 @@ class Run:
         self.save_summary()
         # label_names: front ends name the classes in live verdicts as summary.json will
         self.log(f"{data.dataset}/{data.attack}: train_poisoned {len(data.splits['train_poisoned'])} rows "
-                 f"({sum(data.splits['train_poisoned'].poisoned)} poisoned), target {data.target}",
+                 f"({sum(data.splits['train_poisoned'].poisoned)} poisoned), target {data.target}"
+                 + (f", data seed {cfg.data.seed} (the sample and the poisoned rows)" if cfg.data.seed >= 0 else ""),
                  label_names=list(data.label_names), target=data.target)
 
         # The tiny model's vocabulary comes from the victim's training texts (trigger words

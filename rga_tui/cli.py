@@ -345,8 +345,8 @@ def _dataset_and_splits(cfg: Any) -> tuple[Any, Any]:
         from rga_engine.attacks import poison
         from rga_engine.data import load_dataset
 
-        ds = load_dataset(cfg.data, cfg.train.seed)
-        return ds, poison(ds, cfg.attack, cfg.train.seed)
+        ds = load_dataset(cfg.data, cfg.data_seed)
+        return ds, poison(ds, cfg.attack, cfg.data_seed)
     pd = load_splits(cfg)
     rows = {k: [Example(t, int(y)) for t, y in zip(pd.splits[k].texts, pd.splits[k].labels)]
             for k in ("train_clean", "test_clean")}
@@ -386,7 +386,7 @@ def inspect_data(preset: str | Path, overrides: List[str] | None = None) -> dict
         "splits": splits,
         "examples": [{"clean": c, "poisoned": p} for c, p in list(pd.examples)[:3]],
         # what was understood of the data: files, columns, label map, classes, the split made, warnings
-        **describe(ds, cfg.model, cfg.train.seed),
+        **describe(ds, cfg.model, cfg.data_seed),
     }
 
 

@@ -342,3 +342,40 @@ def test_import_is_light():
             "print(sorted(m for m in ('datasets', 'textual', 'rich', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+# --------------------------------------------------------------------------- data.seed
+
+def _splits(*overrides: str):
+    from rga_engine import config
+    from rga_engine.data.rga_csv import load_splits
+
+    cfg = config.load("presets/demo/sst2-badnets.toml", list(overrides))  # a 1,600-row sample
+    return cfg, load_splits(cfg)
+
+
+def _rows(pd) -> dict:
+    return {k: (list(v.texts), list(v.labels), list(v.poisoned)) for k, v in pd.splits.items()}
+
+
+def test_data_seed_keeps_one_poisoned_dataset_whatever_the_training_seed():
+    # -1 (the default): the run's seed draws the sample and the poisoned rows, so seeds differ
+    a_cfg, a = _splits("train.seed=2021")
+    _, b = _splits("train.seed=2022")
+    assert a_cfg.data.seed == -1 and a_cfg.data_seed == 2021
+    assert _rows(a) != _rows(b)
+    assert a.splits["train_poisoned"].texts != b.splits["train_poisoned"].texts
+    # a fixed data seed: the same five splits at every training seed, and they are the data that
+    # training seed would have drawn on its own
+    c_cfg, c = _splits("train.seed=2022", "data.seed=2021")
+    _, d = _splits("train.seed=2023", "data.seed=2021")
+    assert c_cfg.data_seed == 2021 and c_cfg.train.seed == 2022
+    assert _rows(c) == _rows(d) == _rows(a)
+    assert sum(c.splits["train_poisoned"].poisoned) == 160
+
+
+def test_data_seed_out_of_range_names_the_key():
+    from rga_engine import config
+
+    with pytest.raises(config.ConfigError, match=r"data\.seed = -2: must be >= 0, or -1 for the run's seed"):
+        config.load("presets/demo/sst2-badnets.toml", ["data.seed=-2"])

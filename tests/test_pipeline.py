@@ -58,6 +58,7 @@ def test_run_folder_and_events_in_order(tmp_path):
     assert s == json.loads(json.dumps(summary))
     for k in ("preset", "dataset", "attack", "model", "target", "num_labels", "seed", "models"):
         assert k in s
+    assert s["data_seed"] == s["seed"]  # data.seed = -1: the run's seed draws the data too
     assert s["dataset"] == "sst2" and s["target"] == 1 and s["num_labels"] == 2 and s["status"] == "finished"
     assert set(s["models"]) == {"poisoned", "retrain", "ga", "npo", "rga"}
     for name, m in s["models"].items():

@@ -107,7 +107,7 @@ def write_rga_csv(data: PoisonedData, folder: str | Path, text_column: str = "te
 def load_splits(cfg: Any) -> PoisonedData:
     """The five splits of a preset: the embedded / local / hub data poisoned by ``attack``, or for
     ``data.dataset = "rga-csv"`` the files as they are."""
-    d, a, seed = cfg.data, cfg.attack, cfg.train.seed
+    d, a, seed = cfg.data, cfg.attack, cfg.data_seed  # data.seed, or train.seed where it is -1
     if d.dataset == "rga-csv":
         return load_rga_csv(d.path, text_column=d.text_column or "text", label_column=d.label_column or "label",
                             label_names=list(d.label_names) or None, target=a.target, attack=a.name)
