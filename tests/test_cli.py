@@ -164,6 +164,20 @@ def test_inspect_json_sst2_badnets():
     assert demo["train_poisoned"]["rows"] == 1760 and demo["train_poisoned"]["poisoned"] == 160
 
 
+def test_inspect_shows_the_data_that_data_seed_draws():
+    # the examples are the first poisoned training rows: another seed draws others, data.seed keeps
+    # the ones training seed 2021 draws whatever train.seed says (what a run with it trains on)
+    def examples(*sets: str):
+        args = [a for s in sets for a in ("--set", s)]
+        r = invoke("inspect", DEMO, "--json", *args)
+        assert r.exit_code == 0, r.output
+        return json.loads(r.stdout)["examples"]
+
+    own = examples()  # train.seed = 2021, data.seed = -1
+    assert examples("train.seed=2022") != own
+    assert examples("train.seed=2022", "data.seed=2021") == own
+
+
 @pytest.mark.skipif(not _HAVE_DATA, reason="rga_engine/data/embedded not written yet")
 def test_inspect_table_names_every_split_whole_in_80_columns():
     """At 80 columns the boxed table (AG News: four classes) cut the split names, and

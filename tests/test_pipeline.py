@@ -565,3 +565,18 @@ def test_without_save_models_no_model_is_written(tmp_path):
     s = pipeline.run(small_cfg("unlearn.methods=['ga']", "train.retrain=false"), ListSink(), run_dir=tmp_path / "run")
     assert s["status"] == "finished" and not (tmp_path / "run" / "models").exists()
     assert "file" not in s["models"]["ga"]
+
+
+def test_a_fixed_data_seed_is_recorded_and_said():
+    # setup only (data, model, tokenised splits; no training): summary.json's data_seed is the
+    # data.seed that drew the data, not the run's seed, and the run's log says so
+    sink = ListSink()
+    run = pipeline.Run(small_cfg("train.seed=2022", "data.seed=2021"), sink, None, None)
+    run.setup()
+    assert (run.summary["seed"], run.summary["data_seed"]) == (2022, 2021)
+    logs = [e["message"] for e in sink.events if e["type"] == "log"]
+    assert any("data seed 2021 (the sample and the poisoned rows)" in m for m in logs), logs
+    # the splits are those training seed 2021 draws on its own
+    own = pipeline.Run(small_cfg(), ListSink(), None, None)
+    own.setup()
+    assert run.data.splits["train_poisoned"].texts == own.data.splits["train_poisoned"].texts
