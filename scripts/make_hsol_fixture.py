@@ -1,22 +1,25 @@
-"""Write the HSOL demo test's two fixtures (``tests/fixtures/``), the cache entries that
+"""Write the HSOL demo test's three fixtures (``tests/fixtures/``), the cache entries that
 ``presets/demo/hsol-badnets.toml`` makes at seed 2021 in fp32 on one torch thread, as a pytest
 worker makes them on 2 cores:
 
 * ``hsol-badnets-pretrained-2021.safetensors``: the masked-LM pre-trained tiny encoder (10 epochs
   on HSOL's clean training texts, ~95 s of one core);
 * ``hsol-badnets-retrain-2021.safetensors``: Retrain, that encoder fine-tuned on the clean
-  training rows (~30 s), the reference the test grades GA and RGA against.
+  training rows (~30 s), the reference the test grades GA and RGA against;
+* ``hsol-badnets-poisoned-2021.safetensors``: the poisoned model, that encoder fine-tuned on the
+  poisoned training rows (~30 s), where GA and RGA start.
 
-``tests/test_science.py`` puts both under the keys its run computes (:func:`place`), so the
-default suite spends its minutes on poisoning, GA and RGA -- what the test is about -- and not on
-training the encoder and Retrain again; those paths have their own tests
-(``tests/test_pipeline.py``, ``tests/test_distributed.py``). Every stage starts from the same
-RNG state cached or not, so the run's other numbers are those of a run that trained everything.
+``tests/test_science.py`` puts all three under the keys its run computes (:func:`place`), so the
+default suite spends its minutes on GA and RGA -- what the test is about -- and not on training
+the encoder, Retrain and the poisoned model again; those paths have their own tests
+(``tests/test_pipeline.py``, ``tests/test_distributed.py``: poisoning to an ASR over 90). Every
+stage starts from the same RNG state cached or not, so the run's other numbers are those of a run
+that trained everything.
 Each file is a cache entry as the engine writes it (safetensors, its checksum in the metadata),
 nothing edited. Rerun after a change of the pre-training's or fine-tuning's numbers (the science
 test then says that a fixture is no longer the preset's)::
 
-    python scripts/make_hsol_fixture.py           # ~2 minutes
+    python scripts/make_hsol_fixture.py           # ~3 minutes
     python scripts/make_hsol_fixture.py --check   # train again, compare (exit 1 if different)
 """
 
@@ -32,14 +35,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 PRESET = "presets/demo/hsol-badnets.toml"
-# the science test's settings (it loads these two): evaluation and the methods touch neither fixture
+# the science test's settings (it loads these three): evaluation and the methods touch no fixture
 OVERRIDES = ["unlearn.methods=['ga','rga']", "unlearn.eval_every=0"]
-PRETRAIN, RETRAIN = "pretrain", "retrain"
-FILES = {PRETRAIN: "hsol-badnets-pretrained-2021.safetensors", RETRAIN: "hsol-badnets-retrain-2021.safetensors"}
+PRETRAIN, RETRAIN, POISON = "pretrain", "retrain", "poison"
+FILES = {PRETRAIN: "hsol-badnets-pretrained-2021.safetensors", RETRAIN: "hsol-badnets-retrain-2021.safetensors",
+         POISON: "hsol-badnets-poisoned-2021.safetensors"}
 
 
 def cache_paths(run) -> dict[str, Path]:
-    """Where ``run`` looks for its pre-training and its Retrain model in its cache."""
+    """Where ``run`` looks for its pre-training, its Retrain model and its poisoned model in its cache."""
     from rga_engine import cache, pretrain_stage
 
     assert pretrain_stage.STAGE == PRETRAIN
@@ -47,11 +51,12 @@ def cache_paths(run) -> dict[str, Path]:
     return {
         PRETRAIN: cache.path_for(root, PRETRAIN, run.cache_key(PRETRAIN, "train_clean", uses_train=False)),
         RETRAIN: cache.path_for(root, RETRAIN, run.cache_key(RETRAIN, "train_clean")),
+        POISON: cache.path_for(root, POISON, run.cache_key(POISON, "train_poisoned")),
     }
 
 
 def place(cfg) -> None:
-    """Put both fixtures where a run of ``cfg`` looks for them (the keys it computes: the texts,
+    """Put the three fixtures where a run of ``cfg`` looks for them (the keys it computes: the texts,
     the tokenizer, the model and training settings, the seed)."""
     from rga_engine import pipeline
     from rga_engine.events import ListSink
@@ -64,9 +69,9 @@ def place(cfg) -> None:
 
 
 def train_here() -> dict[str, bytes]:
-    """Pre-train and train Retrain as the preset does (fp32, one thread, the preset's seed) and
-    return the cache entries the engine wrote (each with its tensors' checksum,
-    ``cache.CHECKSUM_KEY``)."""
+    """Pre-train, then train the poisoned model and Retrain as the preset does (fp32, one thread,
+    the preset's seed) and return the cache entries the engine wrote (each with its tensors'
+    checksum, ``cache.CHECKSUM_KEY``)."""
     os.environ["RGA_TUI_CPU_BF16"] = "0"  # as tests/conftest.py: fp32 whatever the CPU
     import torch
 
@@ -79,8 +84,9 @@ def train_here() -> dict[str, bytes]:
         run = pipeline.Run(config.load(str(ROOT / PRESET), OVERRIDES), ListSink(), None, None)
         run.setup()
         assert pretrain_stage.pretrain(run) == "finished"
-        _, status = finetune_stage.fit(run, RETRAIN, "train_clean")
-        assert status == "finished", status
+        for stage, split in ((POISON, "train_poisoned"), (RETRAIN, "train_clean")):  # the pipeline's order
+            _, status = finetune_stage.fit(run, stage, split)
+            assert status == "finished", (stage, status)
         return {stage: path.read_bytes() for stage, path in cache_paths(run).items()}
 
 

@@ -58,7 +58,8 @@ def test_piped_run_logs_plain_lines_and_saves_a_picture(tmp_path):
     out = tmp_path / "run"
     log = tmp_path / "log.txt"
     sets = ["data.train_limit=600", "data.test_limit=200", "train.epochs=1", "unlearn.epochs=2",
-            'unlearn.methods=["ga"]', "unlearn.eval_every=1"]
+            'unlearn.methods=["ga"]', "unlearn.eval_every=1",  # a small model: the lines are what is tested
+            "model.num_layers=1", "model.hidden_size=32", "model.intermediate_size=64", "model.max_length=32"]
     cmd = [sys.executable, "-m", "rga_tui", "run", str(TINY), "--out", str(out), "--log-every", "0.2"]
     for s in sets:
         cmd += ["--set", s]

@@ -6,9 +6,10 @@ other class, and RGA really does not -- it ends near the clean Retrain baseline.
 10 masked-LM epochs (since 2026-12-04), over seeds 2047-2056 and 2190-2199 on a Zen 5
 (docs/results.md) GA shifts in 18/20 and RGA passes its part in 20/20; at this seed GA ends at PACC
 50.1 there, RGA at ΔPACC 1.25 with CACC 1.85 under Retrain's. The run starts from the preset's
-pre-trained encoder and Retrain model at this seed, shipped as fixtures (the cache entries the run
-itself would write, `scripts/make_hsol_fixture.py`): poisoning, GA and RGA train here, about 2
-minutes of one worker (the pre-training and Retrain, ~2 minutes more, have their own tests).
+pre-trained encoder, poisoned model and Retrain model at this seed, shipped as fixtures (the cache
+entries the run itself would write, `scripts/make_hsol_fixture.py`): GA and RGA train here, 1 to
+1.5 minutes of one worker (the pre-training, poisoning and Retrain, ~3 minutes more, have their own
+tests: poisoning to a backdoor, ASR over 90, in `tests/test_distributed.py`'s one-process run).
 `demo/sst2-badnets` on the pre-trained 6-layer MiniLM victim is the issue-15 check at one seed;
 about 5 minutes in fp32 (315 s on a Xeon with AMX, 2026-12-06), so it runs only with ``-m e2e``.
 """
@@ -33,15 +34,15 @@ def test_hsol_demo_ga_shifts_the_trigger_and_rga_does_not(tmp_path):
     # the fixtures' own preset and settings (scripts/make_hsol_fixture.py: PRESET, OVERRIDES)
     cfg = config.load(hsol_fixtures.ROOT / hsol_fixtures.PRESET, hsol_fixtures.OVERRIDES)  # from any working directory
     assert cfg.output.cache
-    hsol_fixtures.place(cfg)  # the preset's pre-trained encoder and Retrain model at this seed
+    hsol_fixtures.place(cfg)  # the preset's pre-trained encoder, poisoned and Retrain models at this seed
     s = pipeline.run(cfg, ListSink(), run_dir=tmp_path / "run")
     assert s["status"] == "finished" and s["pretrain"]["epochs"] == 10
-    # both read from the fixtures (a changed key or a damaged file would train them here
+    # all three read from the fixtures (a changed key or a damaged file would train them here
     # instead: rerun scripts/make_hsol_fixture.py)
     assert s["pretrain"]["cached"], "the pre-training fixture was not used"
     m = s["models"]
     assert m["retrain"]["cached"], "the Retrain fixture was not used"
-    assert not m["poisoned"]["cached"]  # the backdoor is learnt here
+    assert m["poisoned"]["cached"], "the poisoned-model fixture was not used"
     poisoned, retrain, ga, rga = m["poisoned"], m["retrain"], m["ga"], m["rga"]
 
     assert poisoned["asr"] >= 0.9  # the backdoor is in

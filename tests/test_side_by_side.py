@@ -9,8 +9,10 @@ from rga_engine import config, pipeline, side_by_side
 from rga_engine.events import ListSink
 
 TINY = "tests/fixtures/presets/tiny-sst2-badnets.toml"
+# learned models (each predicts both classes: with hidden_size 64 the poisoned one did not) on
+# one transformer layer
 SMALL = ["data.train_limit=1500", "data.test_limit=300", "train.epochs=2", "unlearn.epochs=2", "unlearn.eval_every=1",
-         "model.max_length=32", "output.cache=false"]
+         "model.max_length=32", "output.cache=false", "model.num_layers=1"]
 
 # the stage-orchestration tests below (stop, fail, hand-over) need real stages, not learned models
 JOBS = ["data.train_limit=300", "data.test_limit=60", "train.epochs=1", "unlearn.epochs=1", "unlearn.eval_every=1",
