@@ -185,11 +185,11 @@ AGNEWS_HIDDENKILLER_AUTO = fast_victim("with this schedule the check passes in 6
                                        "# GA shifting in 8/8, the paraphrase trigger at ASR >= 95 (on SST-2 it stays\n"
                                        "# under 90 in most seeds)")
 DEMO_SPECIAL = {
-    ("sst2", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, ~3 minutes with native bf16, longer in fp32",
+    ("sst2", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, 2-3.5 minutes with native bf16 (fp32: 5-8)",
                           SST2_AUTO, RECOMMENDED),
     ("sst2", "addsent"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~9 minutes", "", ""),
     ("sst2", "hiddenkiller"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~8 minutes", "", ""),
-    ("agnews", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, 3.5-7 minutes with native bf16 (fp32: ~9)",
+    ("agnews", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, 3.5-7 minutes with native bf16 (fp32: 9-12)",
                             AGNEWS_AUTO, ""),
     ("agnews", "addsent"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, ~4 minutes with native bf16",
                             AGNEWS_ADDSENT_AUTO, ""),
