@@ -545,6 +545,8 @@ def _results_table(summary: dict, compact: bool, times: bool) -> Table:
             summary.get("preset"),
             "/".join(str(summary.get(k, "?")) for k in ("dataset", "attack", "model")),
             f"seed {summary.get('seed')}" if summary.get("seed") is not None else None,
+            # data.seed set apart from the run's seed: one poisoned dataset for every seed
+            f"data seed {summary['data_seed']}" if summary.get("data_seed") not in (None, summary.get("seed")) else None,
         )
         if x
     )
@@ -968,7 +970,8 @@ def _run(preset: str | Path, out: str | Path | None, overrides: list[str] | None
         console.print(printable(
             f"[bold]{escape(cfg.name)}[/] · "
             + escape(f"{cfg.data.dataset}/{cfg.attack.name}/{cfg.model.name} · "
-                     f"methods {', '.join(cfg.unlearn.methods)} · seed {cfg.train.seed}")
+                     f"methods {', '.join(cfg.unlearn.methods)} · seed {cfg.train.seed}"
+                     + (f" · data seed {cfg.data_seed}" if cfg.data_seed != cfg.train.seed else ""))
         ))
         if mode == "resume":
             console.print(escape(f"resuming the unfinished run in {run_dir} (cached stages load from the "

@@ -59,7 +59,8 @@ def test_piped_run_logs_plain_lines_and_saves_a_picture(tmp_path):
     log = tmp_path / "log.txt"
     sets = ["data.train_limit=600", "data.test_limit=200", "train.epochs=1", "unlearn.epochs=2",
             'unlearn.methods=["ga"]', "unlearn.eval_every=1",  # a small model: the lines are what is tested
-            "model.num_layers=1", "model.hidden_size=32", "model.intermediate_size=64", "model.max_length=32"]
+            "model.num_layers=1", "model.hidden_size=32", "model.intermediate_size=64", "model.max_length=32",
+            "data.seed=7"]  # a data seed apart from the run's: the header and the table say it
     cmd = [sys.executable, "-m", "rga_tui", "run", str(TINY), "--out", str(out), "--log-every", "0.2"]
     for s in sets:
         cmd += ["--set", s]
@@ -75,6 +76,9 @@ def test_piped_run_logs_plain_lines_and_saves_a_picture(tmp_path):
     assert re.search(r"^\s+poison\s+\d+/\d+ \(\d+ %\) · loss [\d.e-]+ · .*elapsed \d:\d\d:\d\d · eta ", text, re.M), text
     assert "…" not in text and "\x1b" not in text
     assert f"run folder: {out}" in text
+    header = text.splitlines()[0]
+    assert header.endswith("· seed 2021 · data seed 7"), header
+    assert re.search(r"^tiny-sst2-badnets · sst2/badnets/tiny · seed 2021 · data seed 7 *$", text, re.M), text  # the table's title
     svg = out / "result.svg"
     assert svg.is_file() and f"picture: {svg}" in text
     body = svg.read_text()
