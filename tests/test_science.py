@@ -11,7 +11,8 @@ entries the run itself would write, `scripts/make_hsol_fixture.py`): GA and RGA 
 1.5 minutes of one worker (the pre-training, poisoning and Retrain, ~3 minutes more, have their own
 tests: poisoning to a backdoor, ASR over 90, in `tests/test_distributed.py`'s one-process run).
 `demo/sst2-badnets` on the pre-trained 6-layer MiniLM victim is the issue-15 check at one seed;
-about 5 minutes in fp32 (315 s on a Xeon with AMX, 2026-12-06), so it runs only with ``-m e2e``.
+5 to 7 minutes in fp32 (315 s on a Xeon with AMX; 7:03 on an AVX2-only Zen 3, 2026-12-06),
+so it runs only with ``-m e2e``.
 """
 
 import importlib.util
@@ -72,7 +73,7 @@ def test_sst2_demo_on_the_pretrained_victim(tmp_path, monkeypatch, cpu):
     linearly from 1e-4), seed 2021, the intermediate evaluations left out (evaluation draws no
     random numbers, so GA's and RGA's final models are the preset's own). The issue-15 check at this seed; over other seeds see docs/results.md. Its ``dtype = "auto"`` runs fp32 on most
     CPUs and bf16 autocast on one with AMX / AVX512-BF16: both paths, the second only where the CPU
-    has it. About 5 + 3 minutes on 2 cores, so it is marked ``e2e`` and left out of the default
+    has it. About 5-7 + 3 minutes on 2 cores, so it is marked ``e2e`` and left out of the default
     run: ``python -m pytest -m e2e -n 0``."""
     from rga_engine import precision
 
