@@ -538,15 +538,19 @@ def table_width(table: Table) -> int:
     return Measurement.get(wide, wide.options, table).maximum
 
 
+def seed_text(seed: int, data_seed: int | None) -> str:
+    """"seed N", and "· data seed M" where data.seed set the data apart from the run's seed (one
+    poisoned dataset for every seed): the run's header line and its results table say it alike."""
+    return f"seed {seed}" + (f" · data seed {data_seed}" if data_seed is not None and data_seed != seed else "")
+
+
 def _results_table(summary: dict, compact: bool, times: bool) -> Table:
     title = " · ".join(
         str(x)
         for x in (
             summary.get("preset"),
             "/".join(str(summary.get(k, "?")) for k in ("dataset", "attack", "model")),
-            f"seed {summary.get('seed')}" if summary.get("seed") is not None else None,
-            # data.seed set apart from the run's seed: one poisoned dataset for every seed
-            f"data seed {summary['data_seed']}" if summary.get("data_seed") not in (None, summary.get("seed")) else None,
+            seed_text(summary["seed"], summary.get("data_seed")) if summary.get("seed") is not None else None,
         )
         if x
     )
@@ -970,8 +974,7 @@ def _run(preset: str | Path, out: str | Path | None, overrides: list[str] | None
         console.print(printable(
             f"[bold]{escape(cfg.name)}[/] · "
             + escape(f"{cfg.data.dataset}/{cfg.attack.name}/{cfg.model.name} · "
-                     f"methods {', '.join(cfg.unlearn.methods)} · seed {cfg.train.seed}"
-                     + (f" · data seed {cfg.data_seed}" if cfg.data_seed != cfg.train.seed else ""))
+                     f"methods {', '.join(cfg.unlearn.methods)} · {seed_text(cfg.train.seed, cfg.data_seed)}")
         ))
         if mode == "resume":
             console.print(escape(f"resuming the unfinished run in {run_dir} (cached stages load from the "

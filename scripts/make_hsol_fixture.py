@@ -16,8 +16,9 @@ the encoder, Retrain and the poisoned model again; those paths have their own te
 stage starts from the same RNG state cached or not, so the run's other numbers are those of a run
 that trained everything.
 Each file is a cache entry as the engine writes it (safetensors, its checksum in the metadata),
-nothing edited. Rerun after a change of the pre-training's or fine-tuning's numbers (the science
-test then says that a fixture is no longer the preset's)::
+nothing edited. Rerun after a change of the pre-training's or fine-tuning's numbers: the science
+test notices a changed cache key (the settings, the texts, the seed), not changed code, which
+``--check`` finds::
 
     python scripts/make_hsol_fixture.py           # ~3 minutes
     python scripts/make_hsol_fixture.py --check   # train again, compare (exit 1 if different)

@@ -7,7 +7,7 @@ other class, and RGA really does not -- it ends near the clean Retrain baseline.
 (docs/results.md) GA shifts in 18/20 and RGA passes its part in 20/20; at this seed GA ends at PACC
 50.1 there, RGA at ΔPACC 1.25 with CACC 1.85 under Retrain's. The run starts from the preset's
 pre-trained encoder, poisoned model and Retrain model at this seed, shipped as fixtures (the cache
-entries the run itself would write, `scripts/make_hsol_fixture.py`): GA and RGA train here, 1 to
+entries the run itself would write, `scripts/make_hsol_fixture.py`): GA and RGA train here, about
 1.5 minutes of one worker (the pre-training, poisoning and Retrain, ~3 minutes more, have their own
 tests: poisoning to a backdoor, ASR over 90, in `tests/test_distributed.py`'s one-process run).
 `demo/sst2-badnets` on the pre-trained 6-layer MiniLM victim is the issue-15 check at one seed;
