@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import shutil
 import sys
@@ -38,9 +37,10 @@ sys.path.insert(0, str(ROOT))
 
 
 def texts(split: str, names=("sst2", "hsol", "agnews")) -> list[str]:
-    from rga_engine.data.loaders import _read_embedded_split
+    """The texts of one split (``train``, ``dev``) of the packaged datasets."""
+    from rga_engine.data.loaders import load_embedded
 
-    return [e.text for n in names for e in _read_embedded_split(n, split)]
+    return [e.text for n in names for e in getattr(load_embedded(n), split)]
 
 
 def batches(tok, rows: list[str], size: int, max_length: int, rng: random.Random | None = None):
@@ -108,18 +108,17 @@ def main(argv=None) -> int:
     tok = AutoTokenizer.from_pretrained(src)
     teacher = BertModel.from_pretrained(src).eval()
     n_t = teacher.config.num_hidden_layers
-    # student layer i imitates the teacher's output after layer targets[i] (hidden_states index + 1)
+    # student layer i imitates hidden_states[targets[i]], the teacher's output after its layer targets[i] - 1
     targets = [round((i + 1) * n_t / len(layers)) for i in range(len(layers))]
     student = make_student(teacher, layers)
     cut = make_student(teacher, list(range(len(layers))))  # model.keep_layers = len(layers)
-    dev = [e for e in texts("dev", ("sst2",))]
+    dev = texts("dev", ("sst2",))
     report = {"layers": layers, "targets": [t - 1 for t in targets], "seed": args.seed, "lr": args.lr,
               "batch_size": args.batch_size, "max_length": args.max_length,
               "cosine_dev_cut_first_layers": cosine(cut, teacher, tok, dev, args.max_length),
               "cosine_dev_before": cosine(student, teacher, tok, dev, args.max_length)}
     print(json.dumps(report), flush=True)
-    corpus = texts("train")
-    corpus = sorted(set(corpus))
+    corpus = sorted(set(texts("train")))
     rng = random.Random(args.seed)
     report["corpus_texts"] = len(corpus)
 
@@ -127,7 +126,7 @@ def main(argv=None) -> int:
     params = [p for p in student.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     total = None
-    step, t0, epoch, losses = 0, time.perf_counter(), 0, []
+    step, t0, losses = 0, time.perf_counter(), []
     while total is None or step < total:
         for ids, mask in batches(tok, corpus, args.batch_size, args.max_length, rng):
             student.train()
@@ -159,7 +158,6 @@ def main(argv=None) -> int:
                       f"{time.perf_counter() - t0:.0f} s", flush=True)
             if total is not None and step >= total:
                 break
-        epoch += 1
     report.update(steps=step, epochs=round(step * args.batch_size / len(corpus), 2),
                   seconds=round(time.perf_counter() - t0, 1), final_loss=sum(losses[-100:]) / len(losses[-100:]),
                   cosine_dev_after=cosine(student, teacher, tok, dev, args.max_length))
