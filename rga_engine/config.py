@@ -541,11 +541,24 @@ def sets_nothing(path: str | Path) -> bool:
     return not any(k in raw for k in (*SECTIONS, "methods"))
 
 
+def what_runs(cfg: Config) -> str:
+    """``dataset/attack/model`` (``sst2/badnets/minilm``) for a one-line header (:func:`what_runs_text`)."""
+    return what_runs_text(cfg.data.dataset, cfg.attack.name, cfg.model.name)
+
+
+def what_runs_text(dataset: str, attack: str, model: str) -> str:
+    """``dataset/attack/model``; a model named by a path or a hub id with a slash (``/data/student``,
+    ``org/model``) comes after a ``·`` instead, so a line never reads ``sst2/badnets//data/student``."""
+    if "/" in model or "\\" in model:
+        return f"{dataset}/{attack} · model {model}"
+    return f"{dataset}/{attack}/{model}"
+
+
 def defaults_line(cfg: Config) -> str:
     """What a preset that sets nothing runs, in one line."""
     d, t, u = cfg.data, cfg.train, cfg.unlearn
     rows = f"{d.train_limit} training rows" if d.train_limit else "every training row"
-    return (f"{d.dataset}/{cfg.attack.name}/{cfg.model.name}, {rows}, {t.epochs} training epochs, "
+    return (f"{what_runs(cfg)}, {rows}, {t.epochs} training epochs, "
             f"methods {', '.join(u.methods)} for {u.epochs} unlearning epochs")
 
 

@@ -545,11 +545,13 @@ def seed_text(seed: int, data_seed: int | None) -> str:
 
 
 def _results_table(summary: dict, compact: bool, times: bool) -> Table:
+    from rga_engine import config
+
     title = " · ".join(
         str(x)
         for x in (
             summary.get("preset"),
-            "/".join(str(summary.get(k, "?")) for k in ("dataset", "attack", "model")),
+            config.what_runs_text(*(str(summary.get(k, "?")) for k in ("dataset", "attack", "model"))),
             seed_text(summary["seed"], summary.get("data_seed")) if summary.get("seed") is not None else None,
         )
         if x
@@ -957,6 +959,7 @@ def _run(preset: str | Path, out: str | Path | None, overrides: list[str] | None
             console = Console(highlight=False, width=max(console.width, 160))
     err_console = err_console or Console(stderr=True, highlight=False)
     cfg = _load_preset(preset, overrides, trust_remote_code, yes)
+    from rga_engine import config
     from rga_engine.distributed import launch_rank
 
     if launch_rank() != 0:
@@ -973,7 +976,7 @@ def _run(preset: str | Path, out: str | Path | None, overrides: list[str] | None
     if not quiet:
         console.print(printable(
             f"[bold]{escape(cfg.name)}[/] · "
-            + escape(f"{cfg.data.dataset}/{cfg.attack.name}/{cfg.model.name} · "
+            + escape(f"{config.what_runs(cfg)} · "
                      f"methods {', '.join(cfg.unlearn.methods)} · {seed_text(cfg.train.seed, cfg.data_seed)}")
         ))
         if mode == "resume":

@@ -208,6 +208,32 @@ def test_results_table_keeps_each_verdict_on_one_line_in_80_columns():
     assert all(len(line) <= 120 for line in wide)
 
 
+def test_a_model_named_by_a_folder_reads_whole_in_the_header_and_the_table_title():
+    """``model.name`` may be a local folder or a hub id with a slash: joined into
+    ``dataset/attack/model`` it read ``sst2/badnets//data/student``. It follows a ``·`` instead,
+    in the run's header line, its results table's title and the home screen's ✔ line alike."""
+    import json
+
+    from rga_engine import config
+    from rga_tui.headless import results_table
+    from rga_tui.widgets.presets import valid_verdict
+
+    assert config.what_runs_text("sst2", "badnets", "minilm") == "sst2/badnets/minilm"
+    assert config.what_runs_text("sst2", "badnets", "/data/student") == "sst2/badnets · model /data/student"
+    assert config.what_runs_text("hsol", "addsent", "org/bert") == "hsol/addsent · model org/bert"
+    cfg = config.load(ROOT / "presets" / "demo" / "sst2-badnets.toml", ["model.name='/data/student'"])
+    assert config.what_runs(cfg) == "sst2/badnets · model /data/student"
+    assert "· sst2/badnets · model /data/student ·" in valid_verdict(cfg, 1).plain
+    assert config.defaults_line(cfg).startswith("sst2/badnets · model /data/student, 1600 training rows")
+
+    summary = json.loads((ROOT / "tests" / "fixtures" / "sst2_badnets_summary.json").read_text(encoding="utf-8"))
+    for model, shown in (("/data/student", "sst2/badnets · model /data/student"), ("tiny", "sst2/badnets/tiny")):
+        buf = io.StringIO()
+        Console(file=buf, width=200).print(results_table({**summary, "model": model}, 200))
+        title = buf.getvalue().splitlines()[0]
+        assert shown in title and "//" not in title, title
+
+
 def test_progress_rows_fit_an_80_column_terminal():
     """Five stages' bars on an 80-column terminal: the full row (~92 columns with λ) made rich
     squeeze its columns into "603/…" and "0:02:…". Narrow, the bar is shorter and samples/s reads

@@ -190,9 +190,11 @@ def resolved_toml(cfg: Any) -> str:
 
 
 def valid_verdict(cfg: Any, n_overrides: int) -> Text:
+    from rga_engine import config
+
     n = n_overrides
     msg = Text("✔ valid", style="bold green")
-    msg.append(f" · {cfg.data.dataset}/{cfg.attack.name}/{cfg.model.name} · "
+    msg.append(f" · {config.what_runs(cfg)} · "
                f"{','.join(cfg.unlearn.methods)}" + (f" · {n} override{'s' * (n != 1)}" if n else ""),
                style="dim")
     if cfg.model.trust_remote_code:
