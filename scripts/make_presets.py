@@ -185,7 +185,7 @@ AGNEWS_HIDDENKILLER_AUTO = fast_victim("with this schedule the check passes in 6
                                        "# GA shifting in 8/8, the paraphrase trigger at ASR >= 95 (on SST-2 it stays\n"
                                        "# under 90 in most seeds)")
 DEMO_SPECIAL = {
-    ("sst2", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, 2-3.5 minutes with native bf16 (fp32: 5-8)",
+    ("sst2", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, 2-3.5 minutes with native bf16 (fp32: 5-10)",
                           SST2_AUTO, RECOMMENDED),
     ("sst2", "addsent"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~9 minutes", "", ""),
     ("sst2", "hiddenkiller"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~8 minutes", "", ""),
