@@ -95,7 +95,8 @@ DEMO_DATA = {
         "# 2,000 rows); the check passed in 8/10 at 2021-2025 and 2310-2314 (GA unshifted at 2021 and\n"
         "# 2310; RGA 10/10), 319.5 s on average, then 29/36 at 2315-2350, 5/5, 4/5 and 1/5 at\n"
         "# 2447-2461 and 4/5 at 2477-2481 (on an Intel Xeon with AMX, 205-407 s), never run before\n"
-        "# (43/56 fresh; GA unshifted at 2322, 2327, 2338, 2345, 2348, 2458, 2460 and 2480, RGA 2.80\n"
+        "# (45/58 fresh, 2/2 of them at 2504-2505 in fp32 on an AVX2-only EPYC; GA unshifted at\n"
+        "# 2322, 2327, 2338, 2345, 2348, 2458, 2460 and 2480, RGA 2.80\n"
         "# and 2.10 over a weak Retrain's CACC at 2333 and 2349, its ΔPACC 3.10, 4.20 and 4.80 at 2453,\n"
         "# 2459 and 2461), 300-327 s on the Zen 4 (docs/research-log.md, rules 28, 29, 34, 38, 41, 42,\n"
         "# 44, 53)\n")),
