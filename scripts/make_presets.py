@@ -191,7 +191,7 @@ DEMO_SPECIAL = {
                           SST2_AUTO, RECOMMENDED),
     ("sst2", "addsent"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~9 minutes", "", ""),
     ("sst2", "hiddenkiller"): ("_minilm.toml", "pre-trained MiniLM (6 layers): CPU, ~8 minutes", "", ""),
-    ("agnews", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, 3.5-7 minutes with native bf16 (fp32: 9-12)",
+    ("agnews", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, 3.5-7 minutes with native bf16 (fp32: 9-15)",
                             AGNEWS_AUTO, ""),
     ("agnews", "addsent"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, ~4 minutes with native bf16",
                             AGNEWS_ADDSENT_AUTO, ""),
