@@ -78,6 +78,7 @@ def test_scores_edge_cases():
     assert (s["precision"], s["recall"], s["f1"]) == (0.5, 0.5, 0.5)
 
 
+@pytest.mark.slow(seconds=33)
 def test_cube_run_end_to_end(tmp_path):
     """One tiny run with ``--set unlearn.forget_set="cube"`` (UMAP included): a detect stage,
     ``detection`` in summary.json, the line in results.md, GA on the detected forget set."""

@@ -171,6 +171,7 @@ def test_close_leaves_the_process_group(tmp_path):
 
 # --------------------------------------------------------------------------- two processes
 
+@pytest.mark.slow(seconds=31)
 @needs_gloo
 def test_two_processes_follow_one_process_step_for_step(tmp_path):
     """Dropout off, same seed: masked-LM pre-training, 12 fine-tuning steps and RGA's unlearning
@@ -206,6 +207,7 @@ def test_two_processes_follow_one_process_step_for_step(tmp_path):
 TOLERANCE = {"cacc": 0.05, "asr": 0.08}
 
 
+@pytest.mark.slow(seconds=105)
 @needs_gloo
 def test_two_processes_run_a_preset_like_one(tmp_path):
     """``accelerate launch --multi_gpu --num_processes 2 ... run PRESET`` on CPU (gloo): exactly

@@ -12,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow(seconds=38)
 @pytest.mark.timeout(300)
 def test_gpu_check_smoke_runs_every_step_on_cpu(tmp_path):
     env = {**os.environ, "PYTHON": sys.executable}

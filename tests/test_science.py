@@ -28,7 +28,7 @@ hsol_fixtures = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(hsol_fixtures)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=130)
 def test_hsol_demo_ga_shifts_the_trigger_and_rga_does_not(tmp_path):
     # NPO is left out (it reports whatever it does); evaluations only at the end of each stage:
     # evaluation draws no random numbers, so the final models are the preset's own.

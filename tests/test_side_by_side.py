@@ -25,6 +25,7 @@ def _numbers(summary):
     return {k: (v["cacc"], v["pacc"], v["asr"], v["confusion_poisoned_all"], v["trigger_shift"]) for k, v in summary["models"].items()}
 
 
+@pytest.mark.slow(seconds=46)
 @needs_two_cores
 def test_side_by_side_gives_the_numbers_of_a_one_thread_run_and_every_event(monkeypatch, tmp_path):
     sink = ListSink()

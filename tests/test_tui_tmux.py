@@ -51,6 +51,7 @@ def wait_finished(out, timeout: float) -> dict:
     raise TimeoutError("the run did not finish")
 
 
+@pytest.mark.slow(seconds=60)
 def test_home_to_live_run_in_a_real_terminal(tmp_path):
     out = tmp_path / "runs"
     cmd = [sys.executable, "-m", "rga_tui", "--out", str(out), "--no-mouse"]
