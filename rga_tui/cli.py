@@ -39,6 +39,7 @@ _USER_ERRORS = (
     ("rga_engine.report", "ReportError"),
     ("rga_tui.presets", "PresetDirError"),
     ("rga_tui.headless", "RunDirError"),
+    ("rga_engine.hf_folder", "ExportError"),
 )
 
 
@@ -557,6 +558,27 @@ def table(
     summaries = _guard(lambda: [report.load_summary(d) for d in _expand_run_dirs(run_dirs)])
     out = export.render(summaries, fmt)  # preset names and messages come from files: escaped
     typer.echo(json_printable(out) if fmt == "json" else printable(out, keep="\n\r\t"), nl=False)
+
+
+# --------------------------------------------------------------------------- export
+
+@app.command("export", short_help="A model a run saved, as a Hugging Face folder.")
+def export_cmd(
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A run folder written with output.save_models = true."),
+    model: str = typer.Argument(..., metavar="MODEL", help="poisoned, retrain or a method's name (rga, ga, ...)."),
+    to: Path = typer.Option(..., "--to", metavar="DIR", help="A new or empty folder for the Hugging Face files."),
+) -> None:
+    """Write a model of a run folder as a Hugging Face folder (config.json with the run's class
+    names, model.safetensors, the tokenizer, a README.md with where it comes from), which
+    AutoModelForSequenceClassification.from_pretrained and AutoTokenizer.from_pretrained load
+    without rga-tui."""
+    from transformers.utils import logging as hf_logging
+
+    from rga_engine import hf_folder
+
+    hf_logging.disable_progress_bar()  # "Writing model shards" on stderr: one file, one line is enough
+    out = _guard(lambda: hf_folder.write(run_dir, model, to))
+    typer.echo(f"{model}: written to {out}")
 
 
 def main() -> None:

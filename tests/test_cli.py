@@ -399,7 +399,7 @@ def test_run_accepts_a_listed_preset_name(tmp_path, monkeypatch):
     assert seen["cfg"].name == "demo-sst2-badnets"
 
 
-@pytest.mark.parametrize("cmd", [[], ["run"], ["presets"], ["inspect"], ["watch"], ["table"]])
+@pytest.mark.parametrize("cmd", [[], ["run"], ["presets"], ["inspect"], ["watch"], ["table"], ["export"]])
 def test_help_has_no_value_placeholders_on_flags(cmd):
     r = invoke(*cmd, "--help")
     assert r.exit_code == 0, r.output
@@ -416,7 +416,7 @@ def test_readme_cli_table_lists_every_command_and_option():
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("## The CLI"):readme.index("## Presets")]
-    for cmd in (["run"], ["presets"], ["inspect"], ["watch"], ["table"], []):
+    for cmd in (["run"], ["presets"], ["inspect"], ["watch"], ["table"], ["export"], []):
         options = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", invoke(*cmd, "--help").stdout)) - {"--help"}
         for opt in options:
             assert opt in section, (cmd, opt)
