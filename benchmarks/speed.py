@@ -375,7 +375,7 @@ def ul_ours(spec: Spec, data: Data, device, accelerator, dtype: str, base_state,
 
 
 def ul_reference(spec: Spec, data: Data, device, accelerator, dtype: str, base_state, extra: dict) -> Stamps:
-    from rga_engine.methods.rga import is_head
+    from rga_engine.models import is_head
 
     stamps = Stamps(device)
     tok = spec.tokenizer

@@ -62,3 +62,47 @@ def test_config_methods_models_depend_one_way():
         assert not back, f"{path.relative_to(ROOT)} imports {sorted(back)}"
     assert _engine_imports(engine / "errors.py") == set()
 
+
+
+def test_presets_and_every_methods_params_are_read_without_torch():
+    """Listing the presets (which validates each, ``[methods.*]`` included), every method's
+    ``Params`` and a bad value's error import no torch (rga_engine/lazy.py): the app's check of a
+    picked preset and the CLI's bad-input errors answer in well under a second, not after torch's
+    2-4 s. A method's step still gets the real torch (tests/test_methods.py)."""
+    code = (
+        "import sys\n"
+        "from rga_tui.presets import discover_presets\n"
+        "from rga_engine.config import ConfigError, load\n"
+        "from rga_engine.methods import REGISTRY, build, method_params\n"
+        "infos = discover_presets()\n"
+        "assert len(infos) > 30 and not [i.error for i in infos if i.error], infos\n"
+        "for name in REGISTRY:\n"
+        "    method_params(name, {})\n"
+        "try:\n"
+        "    load('presets/demo/sst2-badnets.toml', ['methods.rga.alpha=nan'])\n"
+        "except ConfigError as e:\n"
+        "    assert 'methods.rga.alpha' in str(e)\n"
+        "m = build('rga', {})\n"
+        "print('TORCH', 'torch' in sys.modules)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0 and "TORCH False" in r.stdout, r.stdout + r.stderr
+
+
+def test_a_lazy_module_is_the_module_once_read():
+    import torch
+    import torch.nn.functional
+
+    from rga_engine.lazy import F, LazyModule
+    from rga_engine.lazy import torch as lazy_torch
+
+    assert lazy_torch.no_grad is torch.no_grad and F.cross_entropy is torch.nn.functional.cross_entropy
+    assert "cross_entropy" in vars(F)  # kept: the next read does not go through __getattr__
+    fresh = LazyModule("json")
+    assert fresh.dumps([1]) == "[1]"
+    try:
+        fresh.no_such_name
+    except AttributeError as e:
+        assert "no_such_name" in str(e)
+    else:
+        raise AssertionError("a missing attribute must raise AttributeError")

@@ -7,7 +7,8 @@ import torch
 
 from rga_engine.config import ConfigError
 from rga_engine.methods import REGISTRY, StepInputs, build, method_params
-from rga_engine.methods.rga import is_head, kl_div, rga_lambda
+from rga_engine.methods.rga import kl_div, rga_lambda
+from rga_engine.models import is_head
 
 FL = torch.tensor([[2.0, -1.0], [0.5, 0.3], [-1.0, 3.0]])
 FY = torch.tensor([1, 1, 1])
@@ -118,7 +119,7 @@ def test_anchor_distance_gives_autograds_value_and_gradient_bit_for_bit(dtype):
     """RGA's L2 term has its own backward (AnchorDistance): the value and the gradient must be
     exactly what autograd gives through _foreach_sub / _foreach_norm, with other terms of the loss
     accumulating into the same .grad, and 0 (not NaN) for a tensor still at its base weights."""
-    from rga_engine.methods.rga import AnchorDistance
+    from rga_engine.methods.anchor import AnchorDistance
 
     torch.manual_seed(0)
     shapes = [(300, 16), (16,), (16, 64), (7,)]

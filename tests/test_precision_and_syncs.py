@@ -329,7 +329,7 @@ def test_rga_refuses_fsdp_and_says_to_use_ddp():
 def test_rga_with_lora_anchors_the_adapters_at_zero():
     pytest.importorskip("peft")
     from rga_engine.methods import build
-    from rga_engine.methods.rga import lora_layers
+    from rga_engine.methods.anchor import lora_layers
 
     b = _tiny(lora=True, lora_r=4)
     m = build("rga")

@@ -8,7 +8,9 @@ A method turns one unlearning step's logits into a loss::
 
 Add a method: write ``methods/<name>.py`` with a ``Params`` dataclass (subclass of
 :class:`~rga_engine.methods.base.BaseParams`) and a :class:`~rga_engine.methods.base.Method`
-subclass, then register it below. Every method also takes ``lr``, its own peak unlearning lr in
+subclass, then register it below; take torch and ``F`` from :mod:`rga_engine.lazy` (imported on
+first use), as the others do: every preset's validation reads the ``Params`` and needs no torch
+(``tests/test_boundaries.py``). Every method also takes ``lr``, its own peak unlearning lr in
 place of ``unlearn.lr`` (:data:`OWN_LR`; ``method.lr``, None when not set).
 """
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-import torch
-import torch.nn.functional as F
+from rga_engine.lazy import F, torch  # torch on first use (rga_engine/lazy.py)
 
 
 @dataclass

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-import torch.nn.functional as F
+from rga_engine.lazy import F, torch  # torch on first use (rga_engine/lazy.py)
 
 from rga_engine.methods.base import Method, StepInputs
 

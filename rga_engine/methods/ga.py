@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import torch.nn.functional as F
+from rga_engine.lazy import F  # torch on first use (rga_engine/lazy.py)
 
 from rga_engine.methods.base import BaseParams, Method, StepInputs
 
