@@ -25,6 +25,8 @@ DDP).  With LoRA (``model.lora``) the pre-trained weights are frozen and only th
 the anchor of an adapted weight ``W = W₀ + s·B·A`` is its distance from the pre-trained
 ``W₀``, ``‖s·B·A‖_F`` -- the adapters' distance from zero, one term per adapted weight (0 before
 poisoning, since B starts at 0); any other trainable non-head tensor is anchored by name.
+The L2 term's autograd Function and the LoRA / FSDP finders are in ``methods/anchor.py``, imported
+when a run prepares RGA: reading :class:`RGAParams` (every preset's validation) needs no torch.
 """
 
 from __future__ import annotations
