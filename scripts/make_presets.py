@@ -46,10 +46,11 @@ HSOL_PRETRAIN = """
 # 10 epochs since 2026-12-04 (MLM loss 5.3; 5 epochs: 5.8): over seeds 2047-2056 and 2190-2199
 # the check passed in 18/20 (GA shifting in 18/20, RGA passing its part in 20/20) against 13/20
 # with 5 epochs at the same seeds (GA 15/20, RGA 18/20); 2 epochs shifted less (docs/research-log.md).
-# Since then, at seeds never run before (2200-2207, 2300-2360, 2447-2461, 2477-2481): 72/89 fresh
-# (GA unshifted at 14; RGA shifted the trigger at 2320 and missed its CACC window at 2447 and 2477,
-# on an Intel Xeon with AMX; rules 36, 37, 40-42, 44 and 53). 20 pre-training epochs tied these
-# 10 at 2330-2342, 13/13 each, and cost ~45 s more per run (rule 40): not adopted
+# Since then, at seeds never run before (2200-2207, 2300-2360, 2447-2461, 2477-2481, 2515-2521):
+# 77/96 fresh (GA unshifted at 15; RGA shifted the trigger at 2320 and missed its CACC window at
+# 2447 and 2477, on an Intel Xeon with AMX, and at 2518 in fp32 on an AVX2-only AMD EPYC; rules 36,
+# 37, 40-42, 44, 53 and 63). 20 pre-training epochs tied these 10 at 2330-2342, 13/13 each, and
+# cost ~45 s more per run (rule 40): not adopted
 pretrain_epochs = 10
 
 [unlearn]
