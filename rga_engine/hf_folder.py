@@ -33,7 +33,10 @@ def _card(name: str, summary: dict[str, Any], cfg: Any, run_dir: Path) -> str:
     from rga_engine import __version__
 
     m = summary.get("models", {}).get(name, {})
-    pct = lambda k: f"{100 * m[k]:.2f}" if isinstance(m.get(k), (int, float)) else "–"  # noqa: E731
+
+    def pct(key: str) -> str:
+        return f"{100 * m[key]:.2f}" if isinstance(m.get(key), (int, float)) else "–"
+
     verdict = (m.get("trigger_shift") or {}).get("verdict", "–")
     what = {"poisoned": "the poisoned (backdoored) model", "retrain": "the clean Retrain baseline"}.get(
         name, f"the poisoned model after unlearning with `{name}`")
