@@ -198,7 +198,7 @@ DEMO_SPECIAL = {
                             AGNEWS_ADDSENT_AUTO, ""),
     ("agnews", "hiddenkiller"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, ~3.5 minutes with native bf16",
                                  AGNEWS_HIDDENKILLER_AUTO, ""),
-    ("hsol", "badnets"): ("_base.toml", "tiny BERT masked-LM pre-trained here: CPU, 2-4 minutes", HSOL_PRETRAIN, ""),
+    ("hsol", "badnets"): ("_base.toml", "tiny BERT masked-LM pre-trained here: CPU, 2-5.5 minutes", HSOL_PRETRAIN, ""),
     ("hsol", "addsent"): ("_base.toml", "tiny BERT masked-LM pre-trained here: CPU, minutes", HSOL_ADDSENT_PRETRAIN, ""),
 }
 
