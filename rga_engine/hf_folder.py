@@ -18,7 +18,6 @@ one line. ``rga-tui export`` is the command.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +30,9 @@ class ExportError(ValueError):
 
 def _card(name: str, summary: dict[str, Any], cfg: Any, run_dir: Path) -> str:
     from rga_engine import __version__
+    from rga_engine.report import fmt_pct
 
-    m = summary.get("models", {}).get(name, {})
-
-    def pct(key: str) -> str:
-        return f"{100 * m[key]:.2f}" if isinstance(m.get(key), (int, float)) else "–"
-
+    m = summary["models"].get(name, {})
     verdict = (m.get("trigger_shift") or {}).get("verdict", "–")
     what = {"poisoned": "the poisoned (backdoored) model", "retrain": "the clean Retrain baseline"}.get(
         name, f"the poisoned model after unlearning with `{name}`")
@@ -48,8 +44,8 @@ def _card(name: str, summary: dict[str, Any], cfg: Any, run_dir: Path) -> str:
         f"- data: {cfg.data.dataset}, attack: {cfg.attack.name} (target class "
         f"{summary.get('target', cfg.attack.target)}), model: {cfg.model.name}, seed: {summary.get('seed', cfg.train.seed)}",
         f"- classes: {', '.join(summary.get('label_names') or []) or '–'}",
-        f"- on the run's test set: CACC {pct('cacc')}, PACC {pct('pacc')}, ASR {pct('asr')}, "
-        f"ΔPACC {pct('delta_pacc')}; verdict: {verdict}",
+        f"- on the run's test set: CACC {fmt_pct(m.get('cacc'))}, PACC {fmt_pct(m.get('pacc'))}, "
+        f"ASR {fmt_pct(m.get('asr'))}, ΔPACC {fmt_pct(m.get('delta_pacc'))}; verdict: {verdict}",
         "",
         "The preset as the run resolved it is the run folder's `config.toml`.",
         "",
@@ -61,10 +57,11 @@ def write(run_dir: Path | str, name: str, out: Path | str) -> Path:
 
     Raises :class:`FileNotFoundError` when the run saved no such model (the message lists what it
     saved), :class:`ExportError` when ``out`` holds files, the saved file is damaged or the model
-    has the authors' head."""
+    has the authors' head, :class:`~rga_engine.report.ReportError` when the run's summary.json is
+    missing or damaged."""
     from rga_engine import config
-    from rga_engine.models import PooledClassifier
     from rga_engine.pipeline import load_model
+    from rga_engine.report import load_summary
 
     run_dir, out = Path(run_dir), Path(out)
     if not run_dir.is_dir():
@@ -77,16 +74,13 @@ def write(run_dir: Path | str, name: str, out: Path | str) -> Path:
     if cfg.model.pooling != "auto":
         raise ExportError(f"model.pooling = {cfg.model.pooling!r}: the authors' head is not a Hugging Face class; "
                           "export takes a model with pooling = 'auto'")
+    summary = load_summary(run_dir)  # the card's numbers and the class names (one line if damaged)
     try:
         model, tokenizer = load_model(run_dir, name)
     except ValueError as e:  # a damaged or mismatched file
         raise ExportError(str(e)) from None
-    if isinstance(model, PooledClassifier):  # pooling "auto" never builds one; kept as a guard
-        raise ExportError(f"{name}: the authors' head is not a Hugging Face class")
     if hasattr(model, "merge_and_unload"):  # peft (model.lora): the adapters into the weights
         model = model.merge_and_unload()
-    summary_path = run_dir / "summary.json"
-    summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
     names = summary.get("label_names") or []
     if len(names) == model.config.num_labels:
         model.config.id2label = dict(enumerate(names))

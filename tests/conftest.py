@@ -37,7 +37,8 @@ def _isolated_cache(tmp_path, monkeypatch):
 
 
 def _expected_seconds(item) -> float:
-    """How long a ``slow`` test took (its ``seconds=`` hint; 0 for the others)."""
+    """How long a test takes, for the order: a ``slow`` test's ``seconds=`` hint (60 without one), 0
+    for the others."""
     mark = item.get_closest_marker("slow")
     return float(mark.kwargs.get("seconds", 60)) if mark is not None else 0.0
 

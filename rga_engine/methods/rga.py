@@ -34,8 +34,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from rga_engine.lazy import F, torch  # torch on first use (rga_engine/lazy.py)
+from rga_engine.lazy import F, LazyModule, torch  # torch on first use (rga_engine/lazy.py)
 from rga_engine.methods.base import BaseParams, Method, StepInputs
+
+# modules that import torch at the top, read on first use as torch is
+anchor = LazyModule("rga_engine.methods.anchor")  # the L2 term's Function, the LoRA / FSDP finders
+distributed = LazyModule("rga_engine.distributed")  # the global batch's KL over several processes
+models = LazyModule("rga_engine.models")  # which parameters are the classification head
 
 KL_DIRECTIONS = ("poisoned_current", "current_poisoned")
 LAMBDA_SCOPES = ("batch", "row")
@@ -106,22 +111,19 @@ class RGA(Method):
         return note
 
     def _anchor(self, model, base_state) -> str:
-        from rga_engine.methods.anchor import is_sharded, lora_layers
-        from rga_engine.models import is_head
-
         self._params, self._base, self._lora = [], [], []
         if self.p.beta == 0:
             return "rga: methods.rga.beta = 0: no L2 anchor"
         key = f"methods.rga.beta = {self.p.beta!r}"
-        if is_sharded(model):
+        if anchor.is_sharded(model):
             raise AnchorError(f"{key}: RGA's L2 anchor needs whole parameters and FSDP shards them; "
                               "launch with DDP (accelerate launch --multi_gpu) or set methods.rga.beta = 0")
-        self._lora = [(a, b, s) for a, b, s in lora_layers(model) if a.requires_grad or b.requires_grad]
+        self._lora = [(a, b, s) for a, b, s in anchor.lora_layers(model) if a.requires_grad or b.requires_grad]
         in_lora = {id(t) for a, b, _ in self._lora for t in (a, b)}
         base_state = base_state or {}
         wanted, missing = 0, []
         for name, param in model.named_parameters():
-            if not param.requires_grad or is_head(name) or id(param) in in_lora:
+            if not param.requires_grad or models.is_head(name) or id(param) in in_lora:
                 continue
             wanted += 1
             key_ = name if name in base_state else name.removeprefix("module.")
@@ -146,11 +148,9 @@ class RGA(Method):
         return len(self._params) + len(self._lora)
 
     def penalty(self) -> torch.Tensor:
-        from rga_engine.methods.anchor import AnchorDistance
-
         terms = [torch.linalg.matrix_norm(s * (b @ a)).float() for a, b, s in self._lora]
         if self._params:
-            terms.insert(0, AnchorDistance.apply(self._base, *self._params))
+            terms.insert(0, anchor.AnchorDistance.apply(self._base, *self._params))
         if not terms:
             return torch.zeros(())
         return terms[0] if len(terms) == 1 else torch.stack(terms).sum()
@@ -179,12 +179,10 @@ class RGA(Method):
                 kl = kl_div(x.forget_logits, x.ref_forget_logits, self.p.kl_direction, per_row=True)
                 lam = torch.exp(-kl) ** self.p.alpha
             return ce.mean(), self.p.forget_weight * (lam * ce).mean(), lam.mean().double(), kl.mean()
-        from rga_engine.distributed import mean_over_ranks
-
         forget = F.cross_entropy(x.forget_logits.float(), x.forget_labels)
         with torch.no_grad():
             # several processes: the KL of the whole global batch (the mean of the ranks' means)
-            kl = mean_over_ranks(kl_div(x.forget_logits, x.ref_forget_logits, self.p.kl_direction))
+            kl = distributed.mean_over_ranks(kl_div(x.forget_logits, x.ref_forget_logits, self.p.kl_direction))
         lam = rga_lambda(kl, self.p.alpha)
         ascent = (lam * self.p.forget_weight).to(forget.dtype)  # rounded as a Python float would be
         return forget, ascent * forget, lam, kl
