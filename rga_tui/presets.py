@@ -52,8 +52,9 @@ class PresetInfo:
 
 
 def packaged_presets_dir() -> Path:
-    """The ``presets`` folder beside the ``rga_tui`` package directory (repository root)."""
-    return Path(__file__).resolve().parent.parent / "presets"
+    """The presets shipped with the package: ``rga_tui/presets``, in a checkout a link to the
+    repository's ``presets/`` folder, in a wheel (``pip install .``) a copy of it."""
+    return Path(__file__).resolve().parent / "presets"
 
 
 def default_preset_dirs() -> list[Path]:
