@@ -571,7 +571,8 @@ def export_cmd(
     """Write a model of a run folder as a Hugging Face folder (config.json with the run's class
     names, model.safetensors, the tokenizer, a README.md with where it comes from), which
     AutoModelForSequenceClassification.from_pretrained and AutoTokenizer.from_pretrained load
-    without rga-tui."""
+    without rga-tui. The authors' head (model.pooling cls / last) comes with its own
+    modeling_rga_pooled.py: load it with trust_remote_code=True."""
     from transformers.utils import logging as hf_logging
 
     from rga_engine import hf_folder

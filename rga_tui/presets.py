@@ -52,9 +52,10 @@ class PresetInfo:
 
 
 def packaged_presets_dir() -> Path:
-    """The presets shipped with the package: ``rga_tui/presets``, in a checkout a link to the
-    repository's ``presets/`` folder, in a wheel (``pip install .``) a copy of it."""
-    return Path(__file__).resolve().parent / "presets"
+    """The presets shipped with the package: ``rga_tui/presets``, in a wheel (``pip install .``)
+    a copy of the repository's ``presets/`` folder, in a checkout a link to it (resolved, so that
+    paths read ``presets/demo/...``)."""
+    return (Path(__file__).resolve().parent / "presets").resolve()
 
 
 def default_preset_dirs() -> list[Path]:

@@ -3,6 +3,10 @@ transformers loads without rga-tui and that predicts what the run measured."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,14 +95,59 @@ def test_export_refuses_in_one_line_and_writes_nothing(run, tmp_path):
     assert not (tmp_path / "c").exists()
 
 
-def test_the_authors_head_is_refused_naming_the_key(tmp_path):
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    (run_dir / "config.toml").write_text(
-        f'extends = "{Path(TINY).resolve().as_posix()}"\n[model]\npooling = "cls"\n', encoding="utf-8")
-    r = cli("export", run_dir, "rga", "--to", tmp_path / "out")
-    assert r.exit_code == 2 and "model.pooling = 'cls'" in r.stderr, r.output
-    assert not (tmp_path / "out").exists()
+_LOAD_ALONE = """
+import json, sys
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+assert "rga_engine" not in sys.modules
+texts = json.loads(sys.argv[2])
+out = {}
+for folder in sys.argv[1].split(","):
+    model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()
+    tok = AutoTokenizer.from_pretrained(folder)
+    with torch.no_grad():
+        b = tok(texts, padding=True, truncation=True, max_length=32, return_tensors="pt")
+        out[folder] = [type(model).__name__, model(**b).logits.tolist()]
+assert "rga_engine" not in sys.modules
+print(json.dumps(out))
+"""
+
+
+def test_the_authors_head_is_exported_with_its_own_code_and_loads_without_rga_tui(tmp_path):
+    """`model.pooling = "cls"` / `"last"` (the paper/ BERT presets): no transformers class has
+    that head, so the folder carries it; transformers alone, in a fresh process, loads it with
+    trust_remote_code and gives the logits rga-tui's own model gives."""
+    folders, runs = [], {}
+    for pooling in ("cls", "last"):
+        cfg = config.load(TINY, SMALL + [f"model.pooling={pooling}"])
+        s = pipeline.run(cfg, ListSink(), run_dir=tmp_path / f"run-{pooling}")
+        assert s["status"] == "finished"
+        out = tmp_path / f"hf-{pooling}"
+        r = cli("export", tmp_path / f"run-{pooling}", "rga", "--to", out)
+        assert r.exit_code == 0, r.output
+        assert {"config.json", "model.safetensors", "modeling_rga_pooled.py", "README.md"} <= {p.name for p in out.iterdir()}
+        assert "trust_remote_code=True" in (out / "README.md").read_text(encoding="utf-8")
+        folders.append(str(out))
+        runs[str(out)] = (cfg, s)
+    test = load_splits(runs[folders[0]][0]).splits["test_clean"]
+    texts = test.texts
+    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1",
+           "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": ""}
+    p = subprocess.run([sys.executable, "-c", _LOAD_ALONE, ",".join(folders), json.dumps(texts)], cwd=tmp_path,
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    loaded = json.loads(p.stdout.strip().splitlines()[-1])
+    for folder in folders:
+        cfg, s = runs[folder]
+        name, logits = loaded[folder]
+        assert name == "RgaPooledForSequenceClassification"
+        logits = torch.tensor(logits)
+        model, tok = pipeline.load_model(Path(folder).parent / f"run-{cfg.model.pooling}", "rga")
+        enc = train.encode(tok, test.texts, test.labels, test.poisoned, cfg.model.max_length)
+        want = train.predict_logits(model, enc, 64, tok.pad_token_id, "cpu")
+        assert type(model).__name__ == "PooledClassifier" and model.pooling == cfg.model.pooling
+        assert (logits - want).abs().max().item() < 1e-5, cfg.model.pooling
+        assert train.confusion(logits, torch.tensor(test.labels), 2) == s["models"]["rga"]["confusion_clean"]
 
 
 def test_a_lora_model_is_exported_with_its_adapters_merged_in(tmp_path):

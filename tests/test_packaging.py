@@ -71,3 +71,10 @@ def test_the_wheel_carries_every_preset_and_dataset_and_finds_them_from_any_fold
     assert (info["preset"], info["dataset"], info["source"]) == ("demo-sst2-badnets", "sst2", "embedded")
     assert info["splits"]["train_poisoned"] == {"rows": 1760, "labels": {"0": 765, "1": 995}, "poisoned": 160}
     assert info["splits"]["test_clean"]["rows"] == 1821
+
+
+def test_in_a_checkout_a_presets_name_is_the_repositorys_file():
+    from rga_tui.presets import resolve_preset
+
+    # the package's presets link resolved: run folders and tables name presets/demo/..., as README does
+    assert resolve_preset("demo/sst2-badnets") == ROOT / "presets" / "demo" / "sst2-badnets.toml"
