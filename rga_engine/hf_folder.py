@@ -35,8 +35,8 @@ POOLED_FILE = "modeling_rga_pooled.py"
 POOLED_CLASS = "RgaPooledForSequenceClassification"
 
 # The authors' head for transformers alone: the same computation as models.PooledClassifier
-# (tests/test_hf_folder.py compares the logits). {config}, {encoder}, {prefix}, {pooling} are
-# filled in per model.
+# (tests/test_hf_folder.py compares the logits). The fields in braces (the config and encoder
+# classes, the encoder's attribute name, the pooling) are filled in per model.
 _POOLED_SOURCE = '''"""The head rga-tui trains with `model.pooling = "{pooling}"` (the authors' head): one linear layer
 on the last hidden layer's {what}, no pooler, no dropout. Written by `rga-tui export`.
 
@@ -168,8 +168,7 @@ def write(run_dir: Path | str, name: str, out: Path | str) -> Path:
     if len(names) == model.config.num_labels:
         model.config.id2label = dict(enumerate(names))
         model.config.label2id = {n: i for i, n in enumerate(names)}
-    pooled = cfg.model.pooling != "auto"  # the authors' head: its own modeling file
-    if pooled:
+    if cfg.model.pooling != "auto":  # the authors' head: its own modeling file
         _write_pooled(model, out)  # refuses before writing anything when it cannot
     else:
         out.mkdir(parents=True, exist_ok=True)
