@@ -23,7 +23,8 @@ def test_grid_is_complete():
 # steps of 16 rows from 1.5e-4 (2026-12-02, b5fba2e) and AG News BadNets the same (2026-12-03), AG
 # News AddSent and HiddenKiller in 84 of 32 from 3e-4
 LINEAR_DEMOS = {"demo/sst2-badnets.toml": (1.5e-4, 16), "demo/agnews-badnets.toml": (1.5e-4, 16),
-                "demo/agnews-addsent.toml": (3e-4, 32), "demo/agnews-hiddenkiller.toml": (3e-4, 32)}
+                "demo/agnews-addsent.toml": (3e-4, 32), "demo/agnews-hiddenkiller.toml": (3e-4, 32),
+                "demo/hsol-badnets.toml": (1e-3, 32)}
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(ROOT)))
@@ -31,11 +32,15 @@ def test_preset_loads(path):
     cfg = config.load(path)
     assert cfg.data.dataset in ("sst2", "hsol", "agnews") and cfg.attack.name in ("badnets", "addsent", "hiddenkiller")
     # the paper's three; the first demo keeps to its story (GA shifts, RGA does not) to stay
-    # within minutes on 2 cores, and says how to add NPO; so do the three AG News demos. They
-    # alone unlearn on a linear lr schedule (the others' seed checks were measured at a constant lr)
+    # within minutes on 2 cores, and says how to add NPO; so do the three AG News demos. They and
+    # the HSOL BadNets demo (since 2026-12-07, rule 66; it runs all three on its tiny BERT) alone
+    # unlearn on a linear lr schedule (the others' seed checks were measured at a constant lr)
     if (schedule := LINEAR_DEMOS.get(path.relative_to(ROOT).as_posix())):
         lr, batch_size = schedule
-        assert cfg.unlearn.methods == ["ga", "rga"] and "npo" in path.read_text(encoding="utf-8")
+        if path.name == "hsol-badnets.toml":
+            assert cfg.unlearn.methods == ["ga", "npo", "rga"]
+        else:
+            assert cfg.unlearn.methods == ["ga", "rga"] and "npo" in path.read_text(encoding="utf-8")
         assert (cfg.unlearn.lr_schedule, cfg.unlearn.lr, cfg.unlearn.epochs, cfg.unlearn.batch_size) == (
             "linear", lr, 12, batch_size)
     else:

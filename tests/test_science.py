@@ -1,15 +1,16 @@
 """The paper's story on real demo presets, end to end, full size.
 
-`demo/hsol-badnets` (tiny BERT, masked-LM pre-trained on the clean texts, seed 2021) is the issue-3
+`demo/hsol-badnets` (tiny BERT, masked-LM pre-trained on the clean texts, seed 2529) is the issue-3
 check: the poisoned model really has the backdoor, gradient ascent really shifts the trigger to the
 other class, and RGA really does not -- it ends near the clean Retrain baseline. With the preset's
-10 masked-LM epochs (since 2026-12-04), over seeds 2047-2056 and 2190-2199 on a Zen 5
-(docs/results.md) GA shifts in 18/20 and RGA passes its part in 20/20; at this seed GA ends at PACC
-50.1 there, RGA at ΔPACC 1.25 with CACC 1.85 under Retrain's. The run starts from the preset's
-pre-trained encoder, poisoned model and Retrain model at this seed, shipped as fixtures (the cache
-entries the run itself would write, `scripts/make_hsol_fixture.py`): GA and RGA train here, about
-1.5 minutes of one worker (the pre-training, poisoning and Retrain, ~3 minutes more, have their own
-tests: poisoning to a backdoor, ASR over 90, in `tests/test_distributed.py`'s one-process run).
+unlearning lr falling to 0 (since 2026-12-07, rule 66), over the fresh seeds 2522-2533 in fp32 on an
+AVX2-only EPYC (docs/results.md) GA shifts in 9/12 and RGA passes its part in 12/12; at this seed GA
+ends at PACC 51.4 here, RGA at ΔPACC 0.48 with CACC 0.21 over Retrain's (2021 until that day: GA's
+shift there became partial with the falling lr). The run starts from the preset's pre-trained
+encoder, poisoned model and Retrain model at this seed, shipped as fixtures (the cache entries the
+run itself would write, `scripts/make_hsol_fixture.py`): GA and RGA train here, about 1.5 minutes of
+one worker (the pre-training, poisoning and Retrain, ~3 minutes more, have their own tests:
+poisoning to a backdoor, ASR over 90, in `tests/test_distributed.py`'s one-process run).
 `demo/sst2-badnets` on the pre-trained 6-layer MiniLM victim is the issue-15 check at one seed;
 5 to 7 minutes in fp32 (315 s on a Xeon with AMX; 7:03 on an AVX2-only Zen 3, 2026-12-06),
 so it runs only with ``-m e2e``.
