@@ -1,6 +1,6 @@
 """Write the HSOL demo test's three fixtures (``tests/fixtures/``), the cache entries that
-``presets/demo/hsol-badnets.toml`` makes at seed 2529 (:data:`SEED`) in fp32 on one torch thread, as a pytest
-worker makes them on 2 cores:
+``presets/demo/hsol-badnets.toml`` makes at seed 2529 (:data:`SEED`) in fp32 on one torch thread,
+as a pytest worker makes them on 2 cores:
 
 * ``hsol-badnets-pretrained-2529.safetensors``: the masked-LM pre-trained tiny encoder (10 epochs
   on HSOL's clean training texts, ~95 s of one core);
