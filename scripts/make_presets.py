@@ -49,8 +49,8 @@ HSOL_PRETRAIN = """
 # Since then, at seeds never run before (2200-2207, 2300-2360, 2447-2461, 2477-2481, 2515-2521),
 # with the constant unlearning lr of before: 77/96 (GA unshifted at 15; RGA shifted the trigger at
 # 2320 and missed its CACC window at 2447 and 2477, on an Intel Xeon with AMX, and at 2518 in fp32
-# on an AVX2-only AMD EPYC; rules 36, 37, 40-42, 44, 53 and 63). 20 pre-training epochs tied these 10 at 2330-2342, 13/13 each, and
-# cost ~45 s more per run (rule 40): not adopted
+# on an AVX2-only AMD EPYC; rules 36, 37, 40-42, 44, 53 and 63). 20 pre-training epochs tied
+# these 10 at 2330-2342, 13/13 each, and cost ~45 s more per run (rule 40): not adopted
 pretrain_epochs = 10
 
 [unlearn]
