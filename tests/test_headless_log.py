@@ -61,7 +61,9 @@ def test_piped_run_logs_plain_lines_and_saves_a_picture(tmp_path):
             'unlearn.methods=["ga"]', "unlearn.eval_every=1",  # a small model: the lines are what is tested
             "model.num_layers=1", "model.hidden_size=32", "model.intermediate_size=64", "model.max_length=32",
             "data.seed=7"]  # a data seed apart from the run's: the header and the table say it
-    cmd = [sys.executable, "-m", "rga_tui", "run", str(TINY), "--out", str(out), "--log-every", "0.2"]
+    # a line at most every 10 ms: this run's poisoning trains 21 steps in well under 0.2 s on a fast
+    # CPU (the rest of its 0.4 s is evaluation), so a longer interval can leave no progress line
+    cmd = [sys.executable, "-m", "rga_tui", "run", str(TINY), "--out", str(out), "--log-every", "0.01"]
     for s in sets:
         cmd += ["--set", s]
     env = dict(os.environ, COLUMNS="80", HF_HUB_OFFLINE="1")
