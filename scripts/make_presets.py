@@ -66,10 +66,22 @@ lr = 1e-3
 # (CACC 5.9 and 8.9 under Retrain's at 2022 and 2518 in fp32 on an AVX2-only AMD EPYC). At seeds
 # never run before (2522-2533, the same CPU, beside the constant lr on the same models): 9/12
 # against 7/12 (RGA passing its part in 12/12 against 10/12; GA unshifted at the same three seeds
-# under both), then 3/4 as shipped at 2534-2537 (GA unshifted at 2537): 12/16 fresh. At the issue's
+# under both), then 3/4 as shipped at 2534-2537 (GA unshifted at 2537): 12 of 16 fresh. At the issue's
 # seeds 2021-2025 there 3/5 (GA unshifted at 2023 and 2025, as with the constant lr, which passed
 # 2/5) (docs/research-log.md, rules 65, 66 and 68)
 lr_schedule = "linear"
+# the word embeddings stay the poisoned model's while unlearning, and RGA's α is 1 (the paper's: 2),
+# since 2026-12-07. With the embedding matrix trainable GA left the trigger in place at about a
+# third of the seeds, its ascent taken by the rows of the hateful content words; frozen, GA shifted
+# at 5 of 6 seeds tried (3 of 6 before), but RGA, whose L2 pull had undone the poisoned trigger row,
+# left part of the backdoor at 3 of them (rule 69); with α = 1 (λ = exp(-KL) falls more slowly)
+# RGA passed at 6 of 6 (rule 70). At seeds never run (2538-2547, the same CPU, beside the preset
+# of before on the same models): 7/10 fresh against 5/10 (GA unshifted at 3 against 5; RGA 10/10
+# under both) (docs/research-log.md, rule 71)
+freeze_embeddings = true
+
+[methods.rga]
+alpha = 1.0
 """
 HSOL_ADDSENT_PRETRAIN = """
 [model]

@@ -58,6 +58,11 @@ def test_preset_loads(path):
         assert cfg.data.train_limit == 1600
     elif name.startswith("demo/") and cfg.model.name == "minilm":
         assert cfg.data.train_limit == 2000
+    # the word embeddings stay the poisoned model's while unlearning in the SST-2 BadNets demo
+    # (2026-12-06, rule 52) and the HSOL BadNets demo, whose RGA also takes α = 1 (2026-12-07, rule
+    # 71); every other preset keeps the paper's α = 2
+    assert cfg.unlearn.freeze_embeddings == (name in ("demo/sst2-badnets.toml", "demo/hsol-badnets.toml"))
+    assert cfg.methods.get("rga", {}).get("alpha", 2.0) == (1.0 if name == "demo/hsol-badnets.toml" else 2.0)  # 2.0: RGA's default
     assert cfg.description
 
 

@@ -3,10 +3,11 @@
 `demo/hsol-badnets` (tiny BERT, masked-LM pre-trained on the clean texts, seed 2529) is the issue-3
 check: the poisoned model really has the backdoor, gradient ascent really shifts the trigger to the
 other class, and RGA really does not -- it ends near the clean Retrain baseline. With the preset's
-unlearning lr falling to 0 (since 2026-12-07, rule 66), over the fresh seeds 2522-2533 in fp32 on an
-AVX2-only EPYC (docs/results.md) GA shifts in 9/12 and RGA passes its part in 12/12; at this seed GA
-ends at PACC 51.4 here, RGA at ΔPACC 0.48 with CACC 0.21 over Retrain's (2021 until that day: GA's
-shift there became partial with the falling lr). The run starts from the preset's pre-trained
+settings of 2026-12-07 (the unlearning lr falling to 0, rule 66; the word embeddings frozen while
+unlearning and RGA's α = 1, rule 71), over the fresh seeds 2538-2547 in fp32 on an AVX2-only EPYC
+(docs/results.md) GA shifts in 7/10 and RGA passes its part in 10/10; at this seed GA ends at PACC
+50.3 here, RGA at ΔPACC 0.80 with CACC 0.08 over Retrain's (2021 until that day: GA's shift there
+became partial with the falling lr). The run starts from the preset's pre-trained
 encoder, poisoned model and Retrain model at this seed, shipped as fixtures (the cache entries the
 run itself would write, `scripts/make_hsol_fixture.py`): GA and RGA train here, about 1.5 minutes of
 one worker (the pre-training, poisoning and Retrain, ~3 minutes more, have their own tests:
