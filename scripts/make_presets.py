@@ -66,9 +66,9 @@ lr = 1e-3
 # (CACC 5.9 and 8.9 under Retrain's at 2022 and 2518 in fp32 on an AVX2-only AMD EPYC). At seeds
 # never run before (2522-2533, the same CPU, beside the constant lr on the same models): 9/12
 # against 7/12 (RGA passing its part in 12/12 against 10/12; GA unshifted at the same three seeds
-# under both), then 3/4 as shipped at 2534-2537 (GA unshifted at 2537): 12 of 16 fresh. At the issue's
-# seeds 2021-2025 there 3/5 (GA unshifted at 2023 and 2025, as with the constant lr, which passed
-# 2/5) (docs/research-log.md, rules 65, 66 and 68)
+# under both), then 3/4 as shipped at 2534-2537 (GA unshifted at 2537): 12 of 16 fresh. At the
+# issue's seeds 2021-2025 there 3/5 (GA unshifted at 2023 and 2025, as with the constant lr, which
+# passed 2/5) (docs/research-log.md, rules 65, 66 and 68)
 lr_schedule = "linear"
 # the word embeddings stay the poisoned model's while unlearning, and RGA's α is 1 (the paper's: 2),
 # since 2026-12-07. With the embedding matrix trainable GA left the trigger in place at about a
