@@ -7,17 +7,18 @@ settings of 2026-12-07 (the unlearning lr falling to 0, rule 66; the word embedd
 unlearning and RGA's α = 1, rule 71), over the fresh seeds 2538-2547 in fp32 on an AVX2-only EPYC
 (docs/results.md) GA shifts in 7/10 and RGA passes its part in 10/10; at this seed GA ends at PACC
 50.3 here, RGA at ΔPACC 0.80 with CACC 0.08 over Retrain's (2021 until that day: GA's shift there
-became partial with the falling lr). The run starts from the preset's pre-trained
-encoder, poisoned model and Retrain model at this seed, shipped as fixtures (the cache entries the
-run itself would write, `scripts/make_hsol_fixture.py`): GA and RGA train here, about 1.5 minutes of
-one worker (the pre-training, poisoning and Retrain, ~3 minutes more, have their own tests:
-poisoning to a backdoor, ASR over 90, in `tests/test_distributed.py`'s one-process run).
+became partial with the falling lr). The run starts from the preset's pre-trained encoder, poisoned
+model and Retrain model at this seed, shipped as fixtures (the cache entries the run itself would
+write, `scripts/make_hsol_fixture.py`): GA and RGA train here, about 1.5 minutes of one worker (the
+pre-training, poisoning and Retrain, ~3 minutes more, have their own tests: poisoning to a backdoor,
+ASR over 90, in `tests/test_distributed.py`'s one-process run).
 `demo/sst2-badnets` on the pre-trained 6-layer MiniLM victim is the issue-15 check at one seed;
 5 to 7 minutes in fp32 (315 s on a Xeon with AMX; 7:03 on an AVX2-only Zen 3, 2026-12-06),
 so it runs only with ``-m e2e``.
 """
 
 import importlib.util
+import math
 from pathlib import Path
 
 import pytest
@@ -38,8 +39,15 @@ def test_hsol_demo_ga_shifts_the_trigger_and_rga_does_not(tmp_path):
     cfg = config.load(hsol_fixtures.ROOT / hsol_fixtures.PRESET, hsol_fixtures.OVERRIDES)  # from any working directory
     assert cfg.output.cache
     hsol_fixtures.place(cfg)  # the preset's pre-trained encoder, poisoned and Retrain models at this seed
-    s = pipeline.run(cfg, ListSink(), run_dir=tmp_path / "run")
+    sink = ListSink()
+    s = pipeline.run(cfg, sink, run_dir=tmp_path / "run")
     assert s["status"] == "finished" and s["pretrain"]["epochs"] == 10
+    # the preset's unlearning settings took effect (rule 71): the word-embedding matrix is out of
+    # RGA's L2 anchor (38 of the tiny encoder's 39 tensors), and λ = exp(−KL)^α with α = 1
+    logs = [e["message"] for e in sink.events if e["type"] == "log"]
+    assert any(m.startswith("rga: L2 anchor on 38 encoder tensors") for m in logs), [m for m in logs if "anchor" in m]
+    mid = [e for e in sink.events if e["type"] == "step" and e["stage"] == "unlearn:rga" and 0.05 < e["lambda"] < 0.95]
+    assert mid and all(math.isclose(e["lambda"], math.exp(-e["kl"]), rel_tol=1e-4) for e in mid)
     # all three read from the fixtures (a changed key or a damaged file would train them here
     # instead: rerun scripts/make_hsol_fixture.py)
     assert s["pretrain"]["cached"], "the pre-training fixture was not used"
