@@ -4,9 +4,8 @@ On a small CPU one training process does not keep its cores busy: on a 2-core Xe
 2-thread process trains MiniLM at 128 samples/s, two 1-thread processes at 100 each
 (``docs/research-log.md``, 2026-12-01, ec561a3). The pipeline's stages are independent in two groups:
 poisoning and Retrain both start from the pre-trained model; every unlearning method starts
-from the poisoned weights. So each group runs side by side on worker processes
-(``python -m rga_engine.side_by_side``, as many as the larger group has stages, at most one per
-core), each with its share of the cores as torch threads:
+from the poisoned weights. So each group runs side by side on worker processes (as many as the
+larger group has stages, at most one per core), each with its share of the cores as torch threads:
 
     parent: data, model, (tiny: pre-training) ── poison ‖ retrain ── (CUBE) ── rga ‖ npo ‖ ga
 
@@ -20,26 +19,34 @@ A worker builds the run's state once, the way the parent did (``Run.setup``: the
 model and seed), while the parent goes on; then it takes stages one after another (the second
 group starts without a second start-up) and runs each through the same code as a sequential run
 (``finetune_stage.fit_stage`` / ``unlearn_stage.run_method``: same reseed, same loops, same
-cache), writing its events and its result as JSON lines on its stdout; the parent forwards the events to the run's sinks as
-they come and writes the summary. Weights travel through a temporary folder as safetensors. The
-numbers are those of a sequential run with the same torch thread count (the thread count
-changes the order of floating-point sums, as it does anywhere else).
+cache), sending its events and its result as JSON messages over a pipe; the parent forwards the
+events to the run's sinks as they come and writes the summary. Weights travel through a temporary
+folder as safetensors. The numbers are those of a sequential run with the same torch thread count
+(the thread count changes the order of floating-point sums, as it does anywhere else).
+
+Start-up: a worker is forked from a ``multiprocessing`` fork server (``spawn`` where the platform
+has none), started with the first run's workers, that has imported torch, the engine and the
+run's model and tokenizer code once (~8 s of CPU on a 2-core Zen 3; never a tensor computed, so
+forking it is safe). The first run's workers wait for that import, as fresh interpreters would;
+every later run of the same process (the app's next run, ``--seeds``, the test suite) starts its
+workers in well under a second. A worker takes the parent's environment and working directory of
+the moment it starts, not the server's.
 
 Stopping: the children ignore SIGINT / SIGHUP (a terminal sends Ctrl-C to the whole process
-group); when the parent's ``should_stop`` says so it writes a stop line to each worker's stdin
-(EOF, the parent gone, does the same), which the worker's loop sees after its step: it reports
-"cancelled". A worker that dies fails the stage it had with one line (its exit code); the other
-stages go on.
+group; the fork server ignores both too); when the parent's ``should_stop`` says so it sends a stop
+message to each worker (EOF, the parent gone, does the same), which the worker's loop sees after
+its step: it reports "cancelled". A worker that dies fails the stage it had with one line (its
+exit code); the other stages go on.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import multiprocessing
 import os
 import queue
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -100,50 +107,59 @@ class Job:
     retrain_scores: list[float] | None = None  # Retrain's trigger-shift scores (grade the verdict)
 
 
-class _LineSink:
-    """A child's events, one JSON line each on its stdout (the parent reads them)."""
+class _PipeSink:
+    """A child's events, one JSON message each on its pipe (the parent reads them)."""
 
-    def __init__(self, out):
-        self.out = out
+    def __init__(self, conn):
+        self.conn = conn
 
     def emit(self, event: dict[str, Any]) -> None:
-        _send(self.out, "event", event)
+        _send(self.conn, "event", event)
 
 
-def _send(out, kind: str, payload: Any) -> None:
-    out.write(json.dumps([kind, payload], allow_nan=False) + "\n")
-    out.flush()
+def _send(conn, kind: str, payload: Any) -> None:
+    conn.send_bytes(json.dumps([kind, payload], allow_nan=False).encode("utf-8"))
 
 
-def _watch_stdin(stop: threading.Event, jobs: "queue.Queue") -> None:
-    """The parent's lines: a job to run, or a stop request; EOF (the run is over, or the parent
-    is gone) stops the worker."""
+def _watch_parent(conn, stop: threading.Event, jobs: "queue.Queue") -> None:
+    """The parent's messages: a job to run, a stop request, or the end of the run; the end, or
+    EOF (the parent gone), stops the worker."""
     try:
-        for line in sys.stdin:
-            msg = json.loads(line)
+        while True:
+            msg = json.loads(conn.recv_bytes())
+            if msg.get("end"):
+                break
             if msg.get("stop"):
                 stop.set()
             else:
                 jobs.put(msg)
+    except (EOFError, OSError):
+        pass
     finally:
         stop.set()
         jobs.put(None)
 
 
-def child_main(folder: str) -> None:
-    """``python -m rga_engine.side_by_side FOLDER``: a worker. Builds the run's state once from
-    ``FOLDER/run.json``, then runs the stages the parent sends on stdin, one after another,
-    writing each stage's events and one result as JSON lines on stdout."""
+def _ignore_stop_signals() -> None:
     for sig in (signal.SIGINT, getattr(signal, "SIGHUP", None)):
         if sig is not None:
             signal.signal(sig, signal.SIG_IGN)  # the parent decides when to stop
-    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    sys.stdout = sys.stderr  # stray prints must not mix with the event lines
+
+
+def child_main(folder: str, conn, env: dict[str, str], cwd: str) -> None:
+    """A worker (forked from the fork server, or spawned). Takes the parent's environment and
+    working directory, builds the run's state once from ``FOLDER/run.json``, then runs the stages
+    the parent sends, one after another, sending each stage's events and one result back."""
+    _ignore_stop_signals()
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    sys.stdout = sys.stderr  # stray prints go where the parent's warnings go
     root = Path(folder)
     spec = json.loads((root / "run.json").read_text(encoding="utf-8"))
     torch.set_num_threads(int(spec["threads"]))
     stop, jobs = threading.Event(), queue.Queue()
-    threading.Thread(target=_watch_stdin, args=(stop, jobs), daemon=True).start()
+    threading.Thread(target=_watch_parent, args=(conn, stop, jobs), daemon=True).start()
     run, problem = None, None
     try:
         from rga_engine import config
@@ -153,23 +169,41 @@ def child_main(folder: str) -> None:
         if spec.get("models_dir"):  # output.save_models: this worker writes its stages' models there
             run.models_dir = Path(spec["models_dir"])
         run.setup()  # silent: no sink, no run folder
-        run.sink = _LineSink(out)
+        run.sink = _PipeSink(conn)
         if (root / "init.safetensors").is_file():  # tiny pre-training happened in the parent
             _load(root, "init", run.bundle.model)
             run.bundle.base_state = {k: v.detach().clone() for k, v in run.bundle.model.state_dict().items()}
     except BaseException as e:  # noqa: BLE001 -- every job it is given fails with this line
         problem = f"{type(e).__name__}: {e}"
-    _send(out, "ready", problem)
+    _send(conn, "ready", problem)
     while (msg := jobs.get()) is not None:
         job = Job(**msg["job"])
         if problem:
             result = {"status": "error", "crash": problem}
         else:
             try:
-                result = _fit(run, job, root, out) if job.kind == "fit" else _unlearn(run, job, root)
+                result = _fit(run, job, root, conn) if job.kind == "fit" else _unlearn(run, job, root)
             except BaseException as e:  # noqa: BLE001 -- reported to the parent as this stage's failure
                 result = {"status": "error", "crash": f"{type(e).__name__}: {e}"}
-        _send(out, "result", {"stage": job.stage, **result})
+        _send(conn, "result", {"stage": job.stage, **result})
+
+
+_CONTEXT: list = []
+
+
+def _context(run: "Run"):
+    """The ``multiprocessing`` context the workers start from: a fork server that has imported
+    torch, the engine and this run's model and tokenizer code (its first start pays those imports
+    once), or ``spawn`` where the platform has no fork server."""
+    if not _CONTEXT:
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            ctx = multiprocessing.get_context("forkserver")
+            code = [type(getattr(run.bundle, k, None)).__module__ for k in ("model", "tokenizer")]
+            ctx.set_forkserver_preload(["rga_engine._forkserver", "__main__", "rga_engine.pipeline", *code])
+        else:
+            ctx = multiprocessing.get_context("spawn")
+        _CONTEXT.append(ctx)
+    return _CONTEXT[0]
 
 
 def _save(root: Path, name: str, model: torch.nn.Module) -> None:
@@ -186,12 +220,12 @@ def _load(root: Path, name: str, model: torch.nn.Module) -> None:
         raise RuntimeError(f"side_by_side: the {name} weights did not come through ({problem or 'missing'})")
 
 
-def _fit(run: "Run", job: Job, root: Path, out) -> dict[str, Any]:
+def _fit(run: "Run", job: Job, root: Path, conn) -> dict[str, Any]:
     from rga_engine import finetune_stage
 
     def hand_on(model) -> None:  # the weights go out before their evaluation: unlearning may start
         _save(root, job.name, model)
-        _send(out, "saved", {"stage": job.stage})
+        _send(conn, "saved", {"stage": job.stage})
 
     model, entry, st = finetune_stage.fit_stage(run, job.name, job.stage, job.split, hand_on if job.save else None)
     if st == "error":
@@ -220,18 +254,18 @@ def _unlearn(run: "Run", job: Job, root: Path) -> dict[str, Any]:
             "error": run.summary["errors"].get(job.stage)}
 
 
-def _reader(worker: int, stream, q: "queue.Queue") -> None:
-    for line in stream:
-        try:
-            kind, payload = json.loads(line)
-        except ValueError:
-            continue  # not one of ours
-        q.put((worker, kind, payload))
+def _reader(worker: int, conn, q: "queue.Queue") -> None:
+    try:
+        while True:
+            kind, payload = json.loads(conn.recv_bytes())
+            q.put((worker, kind, payload))
+    except (EOFError, OSError):
+        pass
     q.put((worker, "eof", None))
 
 
 class Workers:
-    """The run's worker processes (``python -m rga_engine.side_by_side``), started once: each
+    """The run's worker processes (forked from the fork server, ``_context``), started once: each
     builds the run's state while the parent goes on, then takes stages one after another, so
     the second group of stages starts without a second start-up. ``n`` workers share the cores
     as torch threads."""
@@ -243,21 +277,26 @@ class Workers:
         (folder / "run.json").write_text(json.dumps(spec), encoding="utf-8")
         self.q: queue.Queue = queue.Queue()
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": str(self.threads)}
-        self.procs: list[subprocess.Popen] = []
+        ctx = _context(run)
+        self.procs: list = []
+        self.conns: list = []
         for w in range(n):
-            p = subprocess.Popen([sys.executable, "-m", "rga_engine.side_by_side", str(folder)],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, env=env, text=True,
-                                 encoding="utf-8")
+            mine, theirs = ctx.Pipe()
+            # daemon: a parent that exits without close() (killed mid-run) takes its workers along
+            p = ctx.Process(target=child_main, args=(str(folder), theirs, env, os.getcwd()),
+                            name=f"rga-tui side-by-side worker {w}", daemon=True)
+            p.start()
+            theirs.close()  # the child's end lives in the child only: its exit is our EOF
             self.procs.append(p)
-            threading.Thread(target=_reader, args=(w, p.stdout, self.q), daemon=True).start()
+            self.conns.append(mine)
+            threading.Thread(target=_reader, args=(w, mine, self.q), daemon=True).start()
         self.gone: set[int] = set()
         self.stopping = False
 
     def _tell(self, w: int, msg: dict) -> None:
         try:
-            self.procs[w].stdin.write(json.dumps(msg) + "\n")
-            self.procs[w].stdin.flush()
-        except (BrokenPipeError, OSError, ValueError):
+            self.conns[w].send_bytes(json.dumps(msg).encode("utf-8"))
+        except (OSError, ValueError):  # a worker gone (its EOF fails its stage), or closed
             pass
 
     def stop(self) -> None:
@@ -332,7 +371,8 @@ class Workers:
                 self.gone.add(w)
                 if w in busy:
                     job, t0 = busy.pop(w)
-                    fail(job, t0, f"{job.stage}: its process ended without a result (exit code {self.procs[w].wait()})")
+                    self.procs[w].join()
+                    fail(job, t0, f"{job.stage}: its process ended without a result (exit code {self.procs[w].exitcode})")
                     more()
                 hand_out()
         return results
@@ -343,20 +383,19 @@ class Workers:
                      f"× {self.threads} torch thread{'s' if self.threads > 1 else ''}")
 
     def close(self, clean: bool) -> None:
-        """End the workers: EOF on their stdin; after an exception, a stop request first."""
+        """End the workers: an end message (closing our end of a pipe would not be seen while our
+        reader thread waits on it); after an exception, a stop request first."""
         if not clean:
             self.stop()
+        for w in range(self.n):
+            self._tell(w, {"end": True})
         for p in self.procs:
-            try:
-                p.stdin.close()
-            except (BrokenPipeError, OSError):
-                pass
-        for p in self.procs:
-            try:
-                p.wait(timeout=30 if clean else 10)
-            except subprocess.TimeoutExpired:
+            p.join(timeout=30 if clean else 10)
+            if p.exitcode is None:
                 p.kill()
-                p.wait()
+                p.join()
+        for c in self.conns:  # the workers are gone: our readers have had their EOF
+            c.close()
 
 
 def stages(run: "Run") -> str:
@@ -493,6 +532,3 @@ def _unlearn_jobs(run: "Run", folder: Path, flagged, retrain_pacc: float | None,
     return [Job("unlearn", f"unlearn:{m}", m, forget=forget_idx, retain=retain_idx, retrain_pacc=retrain_pacc,
                 retrain_asr=run.retrain_asr, retrain_scores=run.retrain_scores) for m in order]
 
-
-if __name__ == "__main__":
-    child_main(sys.argv[1])

@@ -62,6 +62,7 @@ def test_side_by_side_gives_the_numbers_of_a_one_thread_run_and_every_event(monk
 
 @needs_two_cores
 def test_side_by_side_stops_when_asked_and_leaves_no_process():
+    import multiprocessing
     import os
     import subprocess
 
@@ -74,9 +75,15 @@ def test_side_by_side_stops_when_asked_and_leaves_no_process():
     summary = pipeline.run(config.load(TINY, JOBS + ["train.side_by_side=true", "train.epochs=50"]), ListSink(),
                            should_stop)
     assert summary["status"] == "cancelled"
-    children = subprocess.run(["pgrep", "-f", "rga_engine.side_by_side", "-P", str(os.getpid())],
-                              capture_output=True, text=True).stdout.split()
-    assert children == []
+    assert not [p for p in multiprocessing.active_children() if p.name.startswith("rga-tui side-by-side worker")]
+
+    def children(pid, pattern=None):
+        cmd = ["pgrep", "-P", str(pid)] + (["-f", pattern] if pattern else [])
+        return subprocess.run(cmd, capture_output=True, text=True).stdout.split()
+
+    # the workers came from the one fork server of this process, kept for its next runs; none is left
+    servers = children(os.getpid(), "multiprocessing.forkserver")
+    assert len(servers) == 1 and children(servers[0]) == []
 
 
 @needs_two_cores
