@@ -4,8 +4,8 @@ Runs one preset with ``train.side_by_side = true`` ``--runs`` times in this proc
 so every run trains the same stages) and prints, per run, the seconds from ``run_started`` to
 the first ``stage_started`` (the workers' start: the fork server's imports on the first run,
 a fork on the later ones, then each worker's ``Run.setup``) and the run's wall time. The
-first run of a process pays the imports (torch, the engine, the model's code); the app's next
-run, ``--seeds`` after the first seed, or a test suite's next run should not.
+first run of a process pays the imports (torch, the engine, the model's code); a later seed of
+``--seeds`` or a test suite's next run should not.
 
 Not a test: it wants an otherwise idle machine with two or more cores.
 

@@ -28,9 +28,11 @@ Start-up: a worker is forked from a ``multiprocessing`` fork server (``spawn`` w
 has none), started with the first run's workers, that has imported torch, the engine and the
 run's model and tokenizer code once (~8 s of CPU on a 2-core Zen 3; never a tensor computed, so
 forking it is safe). The first run's workers wait for that import, as fresh interpreters would;
-every later run of the same process (the app's next run, ``--seeds``, the test suite) starts its
-workers in well under a second. A worker takes the parent's environment and working directory of
-the moment it starts, not the server's.
+every later run of the same process (``--seeds``, ``benchmarks/seeds.py``, the test suite; not the
+app, whose live runs are each a process of their own) starts its workers in well under a second.
+A worker takes the parent's environment and working directory of the moment it starts, not the
+server's. A script that calls ``pipeline.run`` with this on needs the ``if __name__ ==
+"__main__":`` guard: the fork server imports the main module.
 
 Stopping: the children ignore SIGINT / SIGHUP (a terminal sends Ctrl-C to the whole process
 group; the fork server ignores both too); when the parent's ``should_stop`` says so it sends a stop

@@ -149,6 +149,7 @@ def test_a_stopped_run_starts_no_further_stage_on_a_free_worker(tmp_path):
                                 side_by_side.Job("fit", "retrain", "retrain", "train_clean")])
     finally:
         workers.close(clean=True)
+    assert [p.exitcode for p in workers.procs] == [0]  # it ended on the run's end message, not killed
     assert res["poison"]["status"] == "cancelled" and res["retrain"] == {"status": "cancelled"}
     assert not [e for e in sink.events if e.get("stage") == "retrain"]
     finished = [e for e in sink.events if e["type"] == "stage_finished" and e["stage"] == "poison"]
