@@ -26,8 +26,8 @@ folder as safetensors. The numbers are those of a sequential run with the same t
 
 Start-up: a worker is forked from a ``multiprocessing`` fork server (``spawn`` where the platform
 has none), started with the first run's workers, that has imported torch, the engine and the
-run's model and tokenizer code once (~8 s of CPU on a 2-core Zen 3; never a tensor computed, so
-forking it is safe). The first run's workers wait for that import, as fresh interpreters would;
+run's model and tokenizer code once (~8 s of CPU on a 2-core Zen 3; it only imports, never trains
+or evaluates, so no thread pool of torch's exists to be lost in the fork). The first run's workers wait for that import, as fresh interpreters would;
 every later run of the same process (``--seeds``, ``benchmarks/seeds.py``, the test suite; not the
 app, whose live runs are each a process of their own) starts its workers in well under a second.
 A worker takes the parent's environment and working directory of the moment it starts, not the
