@@ -284,7 +284,8 @@ class Workers:
         self.conns: list = []
         for w in range(n):
             mine, theirs = ctx.Pipe()
-            # daemon: a parent that exits without close() (killed mid-run) takes its workers along
+            # daemon: a parent that exits without close() ends them at its exit; a killed one closes
+            # their pipes, and on that EOF they stop
             p = ctx.Process(target=child_main, args=(str(folder), theirs, env, os.getcwd()),
                             name=f"rga-tui side-by-side worker {w}", daemon=True)
             p.start()
