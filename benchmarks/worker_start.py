@@ -16,26 +16,15 @@ Not a test: it wants an otherwise idle machine with two or more cores.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 from rga_engine import config, pipeline
+from rga_engine.events import ListSink
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests" / "fixtures" / "presets" / "tiny-sst2-badnets.toml"
 SMALL = ["data.train_limit=300", "data.test_limit=60", "train.epochs=1", "unlearn.epochs=1",
          "model.max_length=32"]
-
-
-class _Clock:
-    """A sink that keeps the time of the first event of each type that matters here."""
-
-    def __init__(self):
-        self.t: dict[str, float] = {}
-
-    def emit(self, event) -> None:
-        if event["type"] in ("run_started", "stage_started", "run_finished"):
-            self.t.setdefault(event["type"], time.perf_counter())
 
 
 def main() -> None:
@@ -48,9 +37,11 @@ def main() -> None:
     cfg = config.load(args.preset, overrides)
     print(f"{args.preset}: {args.runs} runs side by side in one process")
     for i in range(args.runs):
-        clock = _Clock()
-        s = pipeline.run(cfg, clock)
-        t = clock.t
+        sink = ListSink()
+        s = pipeline.run(cfg, sink)
+        t: dict[str, float] = {}
+        for e in sink.events:  # every event carries its Unix time
+            t.setdefault(e["type"], e["time"])
         start = t["stage_started"] - t["run_started"]
         wall = t["run_finished"] - t["run_started"]
         print(f"run {i + 1}: workers' first stage {start:.2f} s after run_started; run {wall:.2f} s; "

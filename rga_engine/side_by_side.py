@@ -190,22 +190,22 @@ def child_main(folder: str, conn, env: dict[str, str], cwd: str) -> None:
         _send(conn, "result", {"stage": job.stage, **result})
 
 
-_CONTEXT: list = []
+_CONTEXT = None  # the process's context, made by its first side-by-side run
 
 
 def _context(run: "Run"):
     """The ``multiprocessing`` context the workers start from: a fork server that has imported
     torch, the engine and this run's model and tokenizer code (its first start pays those imports
     once), or ``spawn`` where the platform has no fork server."""
-    if not _CONTEXT:
+    global _CONTEXT
+    if _CONTEXT is None:
         if "forkserver" in multiprocessing.get_all_start_methods():
-            ctx = multiprocessing.get_context("forkserver")
-            code = [type(getattr(run.bundle, k, None)).__module__ for k in ("model", "tokenizer")]
-            ctx.set_forkserver_preload(["rga_engine._forkserver", "__main__", "rga_engine.pipeline", *code])
+            _CONTEXT = multiprocessing.get_context("forkserver")
+            code = [type(x).__module__ for x in (run.bundle.model, run.bundle.tokenizer) if x is not None]
+            _CONTEXT.set_forkserver_preload(["rga_engine._forkserver", "__main__", "rga_engine.pipeline", *code])
         else:
-            ctx = multiprocessing.get_context("spawn")
-        _CONTEXT.append(ctx)
-    return _CONTEXT[0]
+            _CONTEXT = multiprocessing.get_context("spawn")
+    return _CONTEXT
 
 
 def _save(root: Path, name: str, model: torch.nn.Module) -> None:

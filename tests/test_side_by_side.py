@@ -87,6 +87,18 @@ def test_side_by_side_stops_when_asked_and_leaves_no_process():
 
 
 @needs_two_cores
+def test_workers_take_the_parents_environment_of_the_moment_not_the_fork_servers(tmp_path, monkeypatch):
+    """The fork server outlives a run and keeps the environment it started with; each worker takes
+    the parent's of the moment it starts: here ``RGA_TUI_CACHE``, where a worker's poisoning and
+    Retrain write their cache entries."""
+    cfg = config.load(TINY, JOBS + ["train.side_by_side=true", "output.cache=true", 'unlearn.methods=["ga"]'])
+    for name in ("first", "second"):  # the second run's workers come from the first run's server
+        monkeypatch.setenv("RGA_TUI_CACHE", str(tmp_path / name))
+        assert pipeline.run(cfg, ListSink())["status"] == "finished"
+        assert sorted(p.name for p in (tmp_path / name).rglob("*.safetensors")), name
+
+
+@needs_two_cores
 def test_a_stage_that_fails_on_a_worker_fails_in_one_line_and_a_dead_worker_too(tmp_path):
     sink = ListSink()
     run = pipeline.Run(config.load(TINY, JOBS + ["train.side_by_side=true", "train.epochs=50"]), sink, None, None)
