@@ -208,6 +208,10 @@ class UnlearnConfig:
     # the word-embedding matrix stays as the poisoned model has it for every method (not RGA's
     # anchor either); fine-tuning still trains it (model.freeze_embeddings freezes it everywhere)
     freeze_embeddings: bool = False
+    # the classification head's unlearning lr is this times the body's (every method; the peak that
+    # unlearn.lr_schedule scales, both falling together): AdamW moves each weight by about its lr per
+    # step, so the head's 2 tensors have little say beside the encoder's many at 1 (the authors')
+    head_lr_scale: float = 1.0
 
 
 @dataclass
@@ -773,6 +777,7 @@ def _validate_unlearn(u: UnlearnConfig, methods: dict[str, dict[str, Any]]) -> N
     _range("unlearn.retain_pieces", u.retain_pieces, 1, None, ">= 1")
     _choice("unlearn.retain_sampling", u.retain_sampling, RETAIN_SAMPLINGS)
     _range("unlearn.adam_epsilon", u.adam_epsilon, 1e-12, 1e-2, "in [1e-12, 1e-2]")
+    _range("unlearn.head_lr_scale", u.head_lr_scale, 1e-3, 1e3, "in [0.001, 1000] (1 = the body's lr)")
     for name, params in methods.items():
         _choice("methods", name, tuple(REGISTRY))
         method_params(name, params)  # raises ConfigError on bad keys / values

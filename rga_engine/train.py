@@ -375,12 +375,38 @@ def read_stats(loss: torch.Tensor, stats: dict[str, Any], accelerator=None) -> d
 
 
 def adamw(params, lr: float, weight_decay: float, eps: float = 1e-8) -> torch.optim.Optimizer:
-    """AdamW, fused where the device supports it (the same algorithm; ~3x faster steps on CPU)."""
-    params = [p for p in params if p.requires_grad]
+    """AdamW, fused where the device supports it (the same algorithm; ~3x faster steps on CPU).
+    ``params``: parameters, or param groups (dicts, each with its own ``lr``); frozen ones are left out."""
+    params = list(params)
+    if params and isinstance(params[0], dict):
+        params = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in params]
+    else:
+        params = [p for p in params if p.requires_grad]
     try:
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, eps=eps, fused=True)
     except (RuntimeError, ValueError, TypeError):
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, eps=eps)
+
+
+class HeadError(ValueError):
+    """``unlearn.head_lr_scale`` on a model with no classification head it can find (one line)."""
+
+
+def unlearn_params(model, lr: float, head_lr_scale: float):
+    """What AdamW steps while unlearning: the model's parameters at ``lr``, or, with
+    ``unlearn.head_lr_scale`` ≠ 1, two groups: the body at ``lr`` and the classification head
+    (:func:`rga_engine.models.is_head`) at ``lr × head_lr_scale``. Returns (params, head tensor count)."""
+    if head_lr_scale == 1:
+        return model.parameters(), 0
+    from rga_engine.models import is_head
+
+    body, head = [], []
+    for name, p in model.named_parameters():
+        (head if is_head(name) else body).append(p)
+    if not any(p.requires_grad for p in head):
+        raise HeadError(f"unlearn.head_lr_scale = {head_lr_scale!r}: this model has no trainable classification "
+                         "head (a parameter named classifier, score or lm_head); use 1")
+    return [{"params": body, "lr": lr}, {"params": head, "lr": lr * head_lr_scale}], sum(p.requires_grad for p in head)
 
 
 def reset_moments(optimizer) -> None:
@@ -618,7 +644,9 @@ def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.T
     # the method's own lr ([methods.<name>] lr) or unlearn.lr: the peak that the schedule scales
     if uc.freeze_embeddings:  # before the optimizer and RGA's anchor see the parameters
         model.get_input_embeddings().weight.requires_grad_(False)
-    optimizer = adamw(model.parameters(), uc.lr if method.lr is None else method.lr, weight_decay, uc.adam_epsilon)
+    peak = uc.lr if method.lr is None else method.lr
+    params, head_tensors = unlearn_params(model, peak, uc.head_lr_scale)
+    optimizer = adamw(params, peak, weight_decay, uc.adam_epsilon)
     rank, world = accelerator.process_index, accelerator.num_processes
     data = loader(forget, uc.batch_size, pad_id, shuffle=tc.shuffle, seed=seed, group_by_length=tc.group_by_length,
                   rank=rank, world=world)
@@ -635,6 +663,9 @@ def unlearn(model, method, forget: Encoded, retain: Encoded, ref_logits: torch.T
     note = method.prepare(accelerator.unwrap_model(model), base_state)  # may refuse (RGA's AnchorError)
     if note:
         emit("log", level="info", message=note)
+    if head_tensors:
+        emit("log", level="info", message=f"{method.name}: the classification head's lr is {uc.head_lr_scale:g} × the "
+                                          f"body's ({head_tensors} tensors, peak {peak * uc.head_lr_scale:g})")
     every, meter, step = _log_every(total), Meter(), 0
     guard = FiniteGuard(stage, accelerator.device, accelerator)
     model.train()

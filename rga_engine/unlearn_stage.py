@@ -18,7 +18,7 @@ import torch
 from rga_engine import evaluation
 from rga_engine.methods import build as build_method
 from rga_engine.methods.rga import AnchorError
-from rga_engine.train import NonFiniteLoss, nonfinite_message, unlearn
+from rga_engine.train import HeadError, NonFiniteLoss, nonfinite_message, unlearn
 
 if TYPE_CHECKING:
     from rga_engine.pipeline import Run
@@ -49,7 +49,7 @@ def run_method(run: Run, name: str, poisoned_state: dict[str, torch.Tensor], ref
         run.accelerator.free_memory()
         run.fail_stage(stage, nonfinite_message(run.cfg, stage, e), t0)
         return "error"
-    except AnchorError as e:  # RGA refuses a partial or empty L2 anchor, or FSDP
+    except (AnchorError, HeadError) as e:  # RGA refuses a partial or empty L2 anchor, or FSDP; no head to scale
         run.accelerator.free_memory()
         run.fail_stage(stage, f"{stage}: {e}", t0)
         return "error"

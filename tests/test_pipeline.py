@@ -527,6 +527,40 @@ def test_frozen_embeddings_in_unlearning_stay_the_poisoned_models_and_leave_the_
     assert eps[-2:] == [1e-6, 1e-6]  # the last run's two unlearning optimizers (poisoning keeps 1e-8)
 
 
+def test_head_lr_scale_steps_the_head_at_its_multiple_of_the_lr_and_the_body_at_the_lr(tmp_path, monkeypatch):
+    """``unlearn.head_lr_scale``: AdamW's first step moves each weight with a gradient by about its
+    lr (the update is lr × g / |g|), so after one unlearning step the classification head has moved
+    by ~lr × scale and the body by ~lr; the falling schedule scales both; one line says so."""
+    from rga_engine import train, unlearn_stage
+    from rga_engine.models import is_head
+
+    moved = {}
+    unlearn = unlearn_stage.unlearn
+
+    def spy_unlearn(model, method, *a, **k):
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        out = unlearn(model, method, *a, **k)
+        delta = {n: (p.detach() - before[n]).abs().max().item() for n, p in out["model"].named_parameters()}
+        moved[method.name] = (max(d for n, d in delta.items() if is_head(n)),
+                               max(d for n, d in delta.items() if not is_head(n)))
+        return out
+
+    monkeypatch.setattr(unlearn_stage, "unlearn", spy_unlearn)
+    sink = ListSink()
+    cfg = small_cfg("unlearn.methods=['ga']", "unlearn.max_steps=1", "unlearn.lr=1e-3", "unlearn.head_lr_scale=8",
+                    "unlearn.eval_every=0", "train.retrain=false", "train.max_grad_norm=0", "train.weight_decay=0")
+    assert pipeline.run(cfg, sink, run_dir=tmp_path / "run")["status"] == "finished"
+    head, body = moved["ga"]
+    assert head == pytest.approx(8e-3, rel=0.02) and body == pytest.approx(1e-3, rel=0.02)
+    logs = [e["message"] for e in sink.of_type("log")]
+    assert "ga: the classification head's lr is 8 × the body's (2 tensors, peak 0.008)" in logs
+    # a model with no head it can name: one line, not a crash
+    with pytest.raises(train.HeadError, match=r"^unlearn.head_lr_scale = 8: this model has no trainable classification head"):
+        train.unlearn_params(torch.nn.Linear(2, 2), 1e-3, 8)
+    with pytest.raises(config.ConfigError, match=r"^unlearn.head_lr_scale = 0.0: must be in \[0.001, 1000\]"):
+        small_cfg("unlearn.head_lr_scale=0")
+
+
 def test_adam_epsilon_is_validated():
     with pytest.raises(config.ConfigError, match=r"^unlearn.adam_epsilon = 0.0: must be in \[1e-12, 1e-2\]"):
         small_cfg("unlearn.adam_epsilon=0.0")
