@@ -210,7 +210,7 @@ class UnlearnConfig:
     freeze_embeddings: bool = False
     # the classification head's unlearning lr is this times the body's (every method; the peak that
     # unlearn.lr_schedule scales, both falling together): AdamW moves each weight by about its lr per
-    # step, so the head's 2 tensors have little say beside the encoder's many at 1 (the authors')
+    # step, so the head's one or two tensors have little say beside the encoder's many at 1 (the authors')
     head_lr_scale: float = 1.0
 
 

@@ -278,7 +278,7 @@ class Workers:
                 "models_dir": str(run.models_dir) if run.models_dir is not None else None}
         (folder / "run.json").write_text(json.dumps(spec), encoding="utf-8")
         self.q: queue.Queue = queue.Queue()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": str(self.threads)}
+        env = {**os.environ, "OMP_NUM_THREADS": str(self.threads)}  # for the processes a worker starts
         ctx = _context(run)
         self.procs: list = []
         self.conns: list = []

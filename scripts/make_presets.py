@@ -79,9 +79,9 @@ lr_schedule = "linear"
 # of before on the same models): 7/10 against 5/10 (GA unshifted at 3 against 5; RGA 10/10
 # under both) (docs/research-log.md, rule 71); then 5/5 at 2548-2552, 9/10 at 2553-2562 and 2/5
 # at 2563-2567 on a Zen 4 (AVX-512; GA unshifted at 2558, 2566, 2567; RGA's ΔPACC 4.06 at 2563):
-# 23/30 fresh (rules 74, 76). At the seeds 2021-2025
-# 3/5 on the Zen 3, 2/5 on the Zen 4 (RGA shifted the trigger at 2024 there: its first epoch at
-# the full lr overshoots before λ falls) (rule 72)
+# 23/30 fresh (rules 74, 76). At the seeds 2021-2025 3/5 on the Zen 3, 2/5 on the Zen 4
+# (RGA shifted the trigger at 2024 there: its first epoch at the full lr overshoots before λ
+# falls) (rule 72)
 freeze_embeddings = true
 
 [methods.rga]
