@@ -89,11 +89,24 @@ alpha = 1.0
 """
 HSOL_ADDSENT_PRETRAIN = """
 [model]
-# Masked-LM pre-training of the tiny encoder first (5 epochs; demo/hsol-badnets takes 10): RGA's
-# L2 anchor θ_base is then a pre-trained encoder. Seeds 2021-2025 (docs/results.md): RGA passes its issue-15 clauses
-# in 4/5 pre-trained (ΔPACC 1.38 ± 1.51) against 2/5 from a random init, where it shifted the
-# trigger at 2022 (ΔPACC 43.7); GA shifts it in 3/5 pre-trained, 5/5 from a random init.
-pretrain_epochs = 5
+# demo/hsol-badnets' recipe since 2026-12-07 (rule 78): 10 epochs of masked-LM pre-training of the
+# tiny encoder on the clean training texts before poisoning (RGA's L2 anchor θ_base is then a
+# pre-trained encoder), and below its unlearning. At the issue's seeds 2021-2025 on a Zen 4 (fp32)
+# the check passed at 5/5 this way (GA shifting at 5/5, RGA's ΔPACC 0.79 ± 0.62) against 2/5 with
+# 5 pre-training epochs and the base's unlearning (GA unshifted at 2021 and 2022, RGA's ΔPACC 4.14
+# at 2023) (docs/research-log.md, rule 78)
+pretrain_epochs = 10
+
+[unlearn]
+# 12 epochs at a lr falling linearly from 1e-3 to 0, the word embeddings frozen (the base: 7 epochs
+# at a constant 5e-4, embeddings trainable): why, in demo/hsol-badnets.toml
+epochs = 12
+lr = 1e-3
+lr_schedule = "linear"
+freeze_embeddings = true
+
+[methods.rga]
+alpha = 1.0
 """
 RECOMMENDED = "recommended = true  # the preset the app opens on\n"
 
