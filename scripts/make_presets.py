@@ -87,26 +87,15 @@ freeze_embeddings = true
 [methods.rga]
 alpha = 1.0
 """
-HSOL_ADDSENT_PRETRAIN = """
-[model]
-# demo/hsol-badnets' recipe since 2026-12-07 (rule 78): 10 epochs of masked-LM pre-training of the
-# tiny encoder on the clean training texts before poisoning (RGA's L2 anchor θ_base is then a
-# pre-trained encoder), and below its unlearning. At the issue's seeds 2021-2025 on a Zen 4 (fp32)
-# the check passed at 5/5 this way (GA shifting at 5/5, RGA's ΔPACC 0.79 ± 0.62) against 2/5 with
-# 5 pre-training epochs and the base's unlearning (GA unshifted at 2021 and 2022, RGA's ΔPACC 4.14
-# at 2023) (docs/research-log.md, rule 78)
-pretrain_epochs = 10
-
-[unlearn]
-# 12 epochs at a lr falling linearly from 1e-3 to 0, the word embeddings frozen (the base: 7 epochs
-# at a constant 5e-4, embeddings trainable): why, in demo/hsol-badnets.toml
-epochs = 12
-lr = 1e-3
-lr_schedule = "linear"
-freeze_embeddings = true
-
-[methods.rga]
-alpha = 1.0
+# demo/hsol-addsent extends demo/hsol-badnets: the same pre-training and unlearning, one recipe
+HSOL_ADDSENT_TOP = """\
+# demo/hsol-badnets' recipe since 2026-12-07 (rule 78), inherited from it: 10 epochs of masked-LM
+# pre-training of the tiny encoder on the clean training texts before poisoning (RGA's L2 anchor
+# θ_base is then a pre-trained encoder), 12 unlearning epochs at a lr falling linearly from 1e-3 to
+# 0 with the word embeddings frozen, and RGA's α = 1 (why, in hsol-badnets.toml). At the issue's
+# seeds 2021-2025 on a Zen 4 (fp32) the check passed at 5/5 this way (GA shifting at 5/5, RGA's
+# ΔPACC 0.79 ± 0.62) against 2/5 with 5 pre-training epochs and the base's unlearning (GA unshifted
+# at 2021 and 2022, RGA's ΔPACC 4.14 at 2023) (docs/research-log.md, rule 78)
 """
 RECOMMENDED = "recommended = true  # the preset the app opens on\n"
 
@@ -237,7 +226,7 @@ DEMO_SPECIAL = {
     ("agnews", "hiddenkiller"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, ~3.5 minutes with native bf16",
                                  AGNEWS_HIDDENKILLER_AUTO, ""),
     ("hsol", "badnets"): ("_base.toml", "tiny BERT masked-LM pre-trained here: CPU, 2-5.5 minutes", HSOL_PRETRAIN, ""),
-    ("hsol", "addsent"): ("_base.toml", "tiny BERT masked-LM pre-trained here: CPU, minutes", HSOL_ADDSENT_PRETRAIN, ""),
+    ("hsol", "addsent"): ("hsol-badnets.toml", "tiny BERT masked-LM pre-trained here: CPU, 2-5.5 minutes", "", HSOL_ADDSENT_TOP),
 }
 
 
