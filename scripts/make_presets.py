@@ -95,7 +95,9 @@ HSOL_ADDSENT_TOP = """\
 # 0 with the word embeddings frozen, and RGA's α = 1 (why, in hsol-badnets.toml). At the issue's
 # seeds 2021-2025 on a Zen 4 (fp32) the check passed at 5/5 this way (GA shifting at 5/5, RGA's
 # ΔPACC 0.79 ± 0.62) against 2/5 with 5 pre-training epochs and the base's unlearning (GA unshifted
-# at 2021 and 2022, RGA's ΔPACC 4.14 at 2023) (docs/research-log.md, rule 78)
+# at 2021 and 2022, RGA's ΔPACC 4.14 at 2023) (docs/research-log.md, rule 78); then at seeds never
+# run, 2568-2577 on the same CPU: 8/10 fresh (GA unshifted at 2572 and 2574; RGA 10/10, ΔPACC
+# 0.35 ± 0.38) (rule 80)
 """
 RECOMMENDED = "recommended = true  # the preset the app opens on\n"
 

@@ -27,7 +27,7 @@ def test_grid_is_complete():
 GA_RGA, ALL_THREE = ["ga", "rga"], ["ga", "npo", "rga"]
 LINEAR_DEMOS = {"demo/sst2-badnets.toml": (1.5e-4, 16, GA_RGA), "demo/agnews-badnets.toml": (1.5e-4, 16, GA_RGA),
                 "demo/agnews-addsent.toml": (3e-4, 32, GA_RGA), "demo/agnews-hiddenkiller.toml": (3e-4, 32, GA_RGA),
-                "demo/hsol-badnets.toml": (1e-3, 32, ALL_THREE)}
+                "demo/hsol-badnets.toml": (1e-3, 32, ALL_THREE), "demo/hsol-addsent.toml": (1e-3, 32, ALL_THREE)}
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(ROOT)))
@@ -36,8 +36,8 @@ def test_preset_loads(path):
     assert cfg.data.dataset in ("sst2", "hsol", "agnews") and cfg.attack.name in ("badnets", "addsent", "hiddenkiller")
     # the paper's three; the first demo keeps to its story (GA shifts, RGA does not) to stay
     # within minutes on 2 cores, and says how to add NPO; so do the three AG News demos. They and
-    # the HSOL BadNets demo alone unlearn on a linear lr schedule (the others' seed checks were
-    # measured at a constant lr)
+    # the HSOL BadNets and AddSent demos alone unlearn on a linear lr schedule (the others' seed
+    # checks were measured at a constant lr)
     if (schedule := LINEAR_DEMOS.get(path.relative_to(ROOT).as_posix())):
         lr, batch_size, methods = schedule
         assert cfg.unlearn.methods == methods
@@ -60,9 +60,12 @@ def test_preset_loads(path):
         assert cfg.data.train_limit == 2000
     # the word embeddings stay the poisoned model's while unlearning in the SST-2 BadNets demo
     # (2026-12-06, rule 52) and the HSOL BadNets demo, whose RGA also takes α = 1 (2026-12-07, rule
-    # 71); every other preset keeps the paper's α = 2
-    assert cfg.unlearn.freeze_embeddings == (name in ("demo/sst2-badnets.toml", "demo/hsol-badnets.toml"))
-    assert cfg.methods.get("rga", {}).get("alpha", 2.0) == (1.0 if name == "demo/hsol-badnets.toml" else 2.0)  # 2.0: RGA's default
+    # 71), and in HSOL AddSent, which extends it (2026-12-07, rule 78); every other preset keeps
+    # the paper's α = 2
+    hsol_recipe = name in ("demo/hsol-badnets.toml", "demo/hsol-addsent.toml")
+    assert cfg.unlearn.freeze_embeddings == (hsol_recipe or name == "demo/sst2-badnets.toml")
+    assert cfg.methods.get("rga", {}).get("alpha", 2.0) == (1.0 if hsol_recipe else 2.0)  # 2.0: RGA's default
+    assert cfg.model.pretrain_epochs == (10 if hsol_recipe else 0)
     assert cfg.description
 
 
