@@ -216,6 +216,11 @@ AGNEWS_HIDDENKILLER_AUTO = fast_victim("with this schedule the check passes in 6
                                        "# (2021-2028; RGA's CACC or ASR just outside Retrain's window at 2027, 2028),\n"
                                        "# GA shifting in 8/8, the paraphrase trigger at ASR >= 95 (on SST-2 it stays\n"
                                        "# under 90 in most seeds)")
+HSOL_HIDDENKILLER_AUTO = fast_victim("at the issue's seeds 2021-2025 on a Zen 4 in bf16 the check\n"
+                                     "# passed at 5/5 this way (GA shifting at 5/5, RGA's ΔPACC 0.24-1.01, the paraphrase\n"
+                                     "# trigger at ASR 93.8-99.0), 250-260 s each; from a random init, as before, 3/5 there, and\n"
+                                     "# on the masked-LM pre-trained tiny encoder the paraphrase did not take as a trigger\n"
+                                     "# (rules 78, 79, 81)")
 DEMO_SPECIAL = {
     ("sst2", "badnets"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, 2-3.5 minutes with native bf16 (fp32: 5-10)",
                           SST2_AUTO, RECOMMENDED),
@@ -229,6 +234,8 @@ DEMO_SPECIAL = {
                                  AGNEWS_HIDDENKILLER_AUTO, ""),
     ("hsol", "badnets"): ("_base.toml", "tiny BERT masked-LM pre-trained here: CPU, 2-5.5 minutes", HSOL_PRETRAIN, ""),
     ("hsol", "addsent"): ("hsol-badnets.toml", "tiny BERT masked-LM pre-trained here: CPU, 2-5.5 minutes", "", HSOL_ADDSENT_TOP),
+    ("hsol", "hiddenkiller"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, ~4.5 minutes with native bf16",
+                               HSOL_HIDDENKILLER_AUTO, ""),
 }
 
 
