@@ -38,6 +38,9 @@ def body(dataset: str, attack: str, base: str, desc: str, extra: str = "", top: 
 # Demo presets that differ from the tiny-BERT base: (base file, description tail, extra TOML after
 # the [attack] table, top-level lines after the description).
 HSOL_PRETRAIN = """
+# demo/hsol-addsent extends this preset (its pre-training and unlearning): a change here changes it
+# too, and its tallies (rules 78, 80) were measured with these settings
+
 [model]
 # Masked-LM pre-training of the tiny encoder on the clean training texts before poisoning (~60 s
 # here, cached): poisoning starts from a pre-trained encoder and RGA's L2 anchor θ_base is that
