@@ -245,3 +245,29 @@ def test_the_methods_start_once_and_stop_when_the_poisoned_models_evaluation_fai
         if status == "error":
             assert run.summary["errors"]["poison"] == "poison: evaluation failed"
             assert "ga" not in run.summary["models"]
+
+
+@pytest.mark.slow(seconds=16)
+@needs_two_cores
+def test_the_spawn_fallback_gives_the_numbers_of_a_one_thread_run(monkeypatch):
+    """Where the platform has no fork server (Windows), the workers are spawned: fresh interpreters
+    that import torch and the engine themselves, and give the numbers of a one-thread run."""
+    import multiprocessing
+
+    cfg = JOBS + ['unlearn.methods=["ga","rga"]']
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # what each worker trains with
+    try:
+        want = pipeline.run(config.load(TINY, cfg), ListSink())  # one process, as the first test
+    finally:
+        torch.set_num_threads(threads)
+    monkeypatch.setattr(side_by_side, "_CONTEXT", None)
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    sink = ListSink()
+    got = pipeline.run(config.load(TINY, cfg + ["train.side_by_side=true"]), sink)
+    assert side_by_side._CONTEXT.get_start_method() == "spawn"
+    assert got["status"] == "finished" and not got["errors"], got["errors"]
+    assert got["side_by_side"]["processes"] == 2
+    assert list(got["models"]) == ["poisoned", "retrain", "ga", "rga"]
+    assert _numbers(got) == _numbers(want)
+    assert not [p for p in multiprocessing.active_children() if p.name.startswith("rga-tui side-by-side worker")]
