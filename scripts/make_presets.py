@@ -237,7 +237,7 @@ DEMO_SPECIAL = {
                                  AGNEWS_HIDDENKILLER_AUTO, ""),
     ("hsol", "badnets"): ("_base.toml", "tiny BERT masked-LM pre-trained here: CPU, 2-5.5 minutes", HSOL_PRETRAIN, ""),
     ("hsol", "addsent"): ("hsol-badnets.toml", "tiny BERT masked-LM pre-trained here: CPU, 2-5.5 minutes", "", HSOL_ADDSENT_TOP),
-    ("hsol", "hiddenkiller"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, ~4.5 minutes with native bf16",
+    ("hsol", "hiddenkiller"): ("_minilm.toml", "pre-trained MiniLM (6 layers), GA and RGA: CPU, ~4.5 minutes with native bf16 (fp32: 7 or more)",
                                HSOL_HIDDENKILLER_AUTO, ""),
 }
 
