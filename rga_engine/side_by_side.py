@@ -32,7 +32,8 @@ every later run of the same process (``--seeds``, ``benchmarks/seeds.py``, the t
 app, whose live runs are each a process of their own) starts its workers in well under a second.
 A worker takes the parent's environment and working directory of the moment it starts, not the
 server's. A script that calls ``pipeline.run`` with this on needs the ``if __name__ ==
-"__main__":`` guard: the fork server imports the main module.
+"__main__":`` guard: the fork server and each worker import the main module (without it, the
+stages fail with one line that says so: :func:`_died_starting`).
 
 Stopping: the children ignore SIGINT / SIGHUP (a terminal sends Ctrl-C to the whole process
 group; the fork server ignores both too); when the parent's ``should_stop`` says so it sends a stop
@@ -256,6 +257,20 @@ def _unlearn(run: "Run", job: Job, root: Path) -> dict[str, Any]:
             "error": run.summary["errors"].get(job.stage)}
 
 
+def _died_starting(code: int | None) -> str:
+    """Why a worker that ended before it reached :func:`child_main` failed its stage: one line.
+    What ends one there is the main module's import (``multiprocessing`` re-imports a script in
+    every worker it starts this way), and the usual cause is a script that starts the run at its
+    top level, without the guard."""
+    main = sys.modules.get("__main__")
+    name = getattr(getattr(main, "__spec__", None), "name", None) or getattr(main, "__file__", None)
+    if name is None:
+        return f"its process ended while starting, before it ran any stage (exit code {code})"
+    return (f"its process ended while starting (exit code {code}): each side-by-side worker imports the "
+            f"main module ({name}), so a script that calls rga_engine.pipeline.run needs its top-level code "
+            f"under `if __name__ == \"__main__\":` (or train.side_by_side = false)")
+
+
 def _reader(worker: int, conn, q: "queue.Queue") -> None:
     try:
         while True:
@@ -294,6 +309,7 @@ class Workers:
             self.conns.append(mine)
             threading.Thread(target=_reader, args=(w, mine, self.q), daemon=True).start()
         self.gone: set[int] = set()
+        self.started: set[int] = set()  # workers that said "ready" (they reached child_main)
         self.stopping = False
 
     def _tell(self, w: int, msg: dict) -> None:
@@ -370,12 +386,16 @@ class Workers:
                 results[job.stage] = payload
                 more()
                 hand_out()
+            elif kind == "ready":
+                self.started.add(w)
             elif kind == "eof":
                 self.gone.add(w)
                 if w in busy:
                     job, t0 = busy.pop(w)
                     self.procs[w].join()
-                    fail(job, t0, f"{job.stage}: its process ended without a result (exit code {self.procs[w].exitcode})")
+                    code = self.procs[w].exitcode
+                    fail(job, t0, f"{job.stage}: its process ended without a result (exit code {code})"
+                         if w in self.started else f"{job.stage}: {_died_starting(code)}")
                     more()
                 hand_out()
         return results

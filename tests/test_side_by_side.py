@@ -271,3 +271,29 @@ def test_the_spawn_fallback_gives_the_numbers_of_a_one_thread_run(monkeypatch):
     assert list(got["models"]) == ["poisoned", "retrain", "ga", "rga"]
     assert _numbers(got) == _numbers(want)
     assert not [p for p in multiprocessing.active_children() if p.name.startswith("rga-tui side-by-side worker")]
+
+
+@needs_two_cores
+def test_a_script_without_the_main_guard_fails_its_stages_in_one_line_that_says_why(tmp_path, monkeypatch):
+    """Each worker imports the main module; a script that starts the run at its top level starts
+    it again there, and multiprocessing ends that worker. The stage's error says so, in one line."""
+    import multiprocessing
+    import sys
+
+    overrides = JOBS + ['unlearn.methods=["ga"]']
+    script = tmp_path / "unguarded.py"
+    # what `pipeline.run(...)` at a script's top level does in the worker, without the seconds of
+    # importing torch there first: it starts a process while multiprocessing imports the script
+    script.write_text("import multiprocessing\nmultiprocessing.get_context('spawn').Process(target=print).start()\n",
+                      encoding="utf-8")
+    main = types.ModuleType("__main__")
+    main.__file__, main.__spec__ = str(script), None
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    monkeypatch.setattr(side_by_side, "_CONTEXT", None)
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])  # no second fork server
+    got = pipeline.run(config.load(TINY, overrides + ["train.side_by_side=true"]), ListSink())
+    assert got["status"] == "error"
+    for stage in ("poison", "retrain"):
+        msg = got["errors"][stage]
+        assert "\n" not in msg and msg.startswith(f"{stage}: its process ended while starting (exit code 1)"), msg
+        assert f"imports the main module ({script})" in msg and 'if __name__ == "__main__":' in msg
