@@ -82,9 +82,9 @@ lr_schedule = "linear"
 # of before on the same models): 7/10 against 5/10 (GA unshifted at 3 against 5; RGA 10/10
 # under both) (docs/research-log.md, rule 71); then 5/5 at 2548-2552, 9/10 at 2553-2562 and 2/5
 # at 2563-2567 on a Zen 4 (AVX-512; GA unshifted at 2558, 2566, 2567; RGA's ΔPACC 4.06 at 2563):
-# 23/30 fresh (rules 74, 76); 5/5 at 2591-2595 there (rule 85): 28/35 fresh. At the seeds 2021-2025 3/5 on the Zen 3, 2/5 on the Zen 4
-# (RGA shifted the trigger at 2024 there: its first epoch at the full lr overshoots before λ
-# falls) (rule 72)
+# 23/30 fresh (rules 74, 76); 5/5 at 2591-2595 there (rule 85): 28/35 fresh. At the issue's
+# seeds 2021-2025 3/5 on the Zen 3, 2/5 on the Zen 4 (RGA shifted the trigger at 2024 there: its
+# first epoch at the full lr overshoots before λ falls) (rule 72)
 freeze_embeddings = true
 
 [methods.rga]
@@ -128,8 +128,8 @@ DEMO_DATA = {
         "# 2,000 rows); the check passed in 8/10 at 2021-2025 and 2310-2314 (GA unshifted at 2021 and\n"
         "# 2310; RGA 10/10), 319.5 s on average, then 29/36 at 2315-2350, 5/5, 4/5 and 1/5 at\n"
         "# 2447-2461 and 4/5 at 2477-2481 (on an Intel Xeon with AMX, 205-407 s), never run before\n"
-        "# (50/63 fresh with 5/5 at 2591-2595 on a Zen 4 (rule 85), 2/2 of them at 2504-2505 in fp32 on an AVX2-only EPYC; GA unshifted at\n"
-        "# 2322, 2327, 2338, 2345, 2348, 2458, 2460 and 2480, RGA 2.80\n"
+        "# (50/63 fresh with 5/5 at 2591-2595 on a Zen 4 (rule 85), 2/2 of them at 2504-2505 in fp32\n"
+        "# on an AVX2-only EPYC; GA unshifted at 2322, 2327, 2338, 2345, 2348, 2458, 2460 and 2480, RGA 2.80\n"
         "# and 2.10 over a weak Retrain's CACC at 2333 and 2349, its ΔPACC 3.10, 4.20 and 4.80 at 2453,\n"
         "# 2459 and 2461), 300-327 s on the Zen 4 (docs/research-log.md, rules 28, 29, 34, 38, 41, 42,\n"
         "# 44, 53)\n")),
@@ -188,7 +188,8 @@ SST2_AUTO = fast_victim(
         "# anchor then leaves it out) since 2026-12-06: the GA ‖ RGA stage ~22 % shorter (80 and 73 s against\n"
         "# 98 and 100 s at one seed, alone), 130-190 s per run on an Intel Xeon with AMX (25 runs). At the\n"
         "# same thirty seeds 2447-2476 the check passed wherever it passed without it, and at two more (23/30\n"
-        "# against 21/30); 28/36 fresh: 3/5 at 2591-2595 on a Zen 4 (rule 85), 15/20 at 2467-2486 on a Xeon in bf16 (GA unshifted at 2471 and\n"
+        "# against 21/30); 28/36 fresh: 3/5 at 2591-2595 on a Zen 4 (rule 85, RGA's CACC 2.20 and 2.03\n"
+        "# under Retrain's), 15/20 at 2467-2486 on a Xeon in bf16 (GA unshifted at 2471 and\n"
         "# 2474, RGA's ΔPACC 3.08 at 2467, as without it, RGA's CACC 2.36 under Retrain's at 2477, its ASR\n"
         "# 10.20 over Retrain's at 2483), 10/11 at 2504-2514 in fp32 on an AVX2-only EPYC (RGA's CACC 2.09\n"
         "# under Retrain's at 2513); 5/5 at 2021-2025 (docs/research-log.md, rules 46-55, 61)\n"
