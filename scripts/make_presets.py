@@ -188,9 +188,10 @@ SST2_AUTO = fast_victim(
         "# anchor then leaves it out) since 2026-12-06: the GA ‖ RGA stage ~22 % shorter (80 and 73 s against\n"
         "# 98 and 100 s at one seed, alone), 130-190 s per run on an Intel Xeon with AMX (25 runs). At the\n"
         "# same thirty seeds 2447-2476 the check passed wherever it passed without it, and at two more (23/30\n"
-        "# against 21/30); 28/36 fresh: 3/5 at 2591-2595 on a Zen 4 (rule 85, RGA's CACC 2.20 and 2.03\n"
-        "# under Retrain's), 15/20 at 2467-2486 on a Xeon in bf16 (GA unshifted at 2471 and\n"
-        "# 2474, RGA's ΔPACC 3.08 at 2467, as without it, RGA's CACC 2.36 under Retrain's at 2477, its ASR\n"
+        "# against 21/30); 37/46 fresh: 9/10 at 2596-2605 on a Zen 4 (rule 86, GA unshifted at 2599),\n"
+        "# 3/5 at 2591-2595 there (rule 85, RGA's CACC 2.20 and 2.03 under Retrain's), 15/20 at\n"
+        "# 2467-2486 on a Xeon in bf16 (GA unshifted at 2471 and 2474, RGA's ΔPACC 3.08 at 2467, as\n"
+        "# without it, RGA's CACC 2.36 under Retrain's at 2477, its ASR\n"
         "# 10.20 over Retrain's at 2483), 10/11 at 2504-2514 in fp32 on an AVX2-only EPYC (RGA's CACC 2.09\n"
         "# under Retrain's at 2513); 5/5 at 2021-2025 (docs/research-log.md, rules 46-55, 61)\n"
         'freeze_embeddings = true\n'),
