@@ -129,10 +129,10 @@ DEMO_DATA = {
         "# 2310; RGA 10/10), 319.5 s on average, then 29/36 at 2315-2350, 5/5, 4/5 and 1/5 at\n"
         "# 2447-2461 and 4/5 at 2477-2481 (on an Intel Xeon with AMX, 205-407 s), never run before\n"
         "# (50/63 fresh with 5/5 at 2591-2595 on a Zen 4 (rule 85), 2/2 of them at 2504-2505 in fp32\n"
-        "# on an AVX2-only EPYC; GA unshifted at 2322, 2327, 2338, 2345, 2348, 2458, 2460 and 2480, RGA 2.80\n"
-        "# and 2.10 over a weak Retrain's CACC at 2333 and 2349, its ΔPACC 3.10, 4.20 and 4.80 at 2453,\n"
-        "# 2459 and 2461), 300-327 s on the Zen 4 (docs/research-log.md, rules 28, 29, 34, 38, 41, 42,\n"
-        "# 44, 53)\n")),
+        "# on an AVX2-only EPYC; GA unshifted at 2322, 2327, 2338, 2345, 2348, 2458, 2460 and 2480,\n"
+        "# RGA 2.80 and 2.10 over a weak Retrain's CACC at 2333 and 2349, its ΔPACC 3.10, 4.20 and\n"
+        "# 4.80 at 2453, 2459 and 2461), 300-327 s on the Zen 4 (docs/research-log.md, rules 28, 29, 34,\n"
+        "# 38, 41, 42, 44, 53)\n")),
 }
 
 
@@ -191,9 +191,9 @@ SST2_AUTO = fast_victim(
         "# against 21/30); 37/46 fresh: 9/10 at 2596-2605 on a Zen 4 (rule 86, GA unshifted at 2599),\n"
         "# 3/5 at 2591-2595 there (rule 85, RGA's CACC 2.20 and 2.03 under Retrain's), 15/20 at\n"
         "# 2467-2486 on a Xeon in bf16 (GA unshifted at 2471 and 2474, RGA's ΔPACC 3.08 at 2467, as\n"
-        "# without it, RGA's CACC 2.36 under Retrain's at 2477, its ASR\n"
-        "# 10.20 over Retrain's at 2483), 10/11 at 2504-2514 in fp32 on an AVX2-only EPYC (RGA's CACC 2.09\n"
-        "# under Retrain's at 2513); 5/5 at 2021-2025 (docs/research-log.md, rules 46-55, 61)\n"
+        "# without it, RGA's CACC 2.36 under Retrain's at 2477, its ASR 10.20 over Retrain's at 2483),\n"
+        "# 10/11 at 2504-2514 in fp32 on an AVX2-only EPYC (RGA's CACC 2.09 under Retrain's at 2513);\n"
+        "# 5/5 at 2021-2025 (docs/research-log.md, rules 46-55, 61)\n"
         'freeze_embeddings = true\n'),
     train_more=(
         "# poisoning and Retrain on a lr falling linearly from 1e-4 to 0 over their 3 epochs since\n"
